@@ -1,0 +1,248 @@
+"""The VCLM client: one long-lived httpx.AsyncClient, every attempt signed and throttled."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from tui.api.errors import ApiError, ConfigError, TransportError, VclmError, excerpt
+from tui.api.models import (
+    API_VERSION,
+    DEFAULT_HOST,
+    DESCRIBE_ACTION,
+    SUBMIT_ACTION,
+    JobStatus,
+    SubmittedJob,
+)
+from tui.api.signing import signed_headers
+from tui.clock import SYSTEM_CLOCK, Clock
+from tui.credentials import Credentials
+from tui.ratelimit import RateLimiter
+from tui.retry import RetryPolicy
+
+MAX_RESPONSE_BYTES = 1 << 20  # an answer is a few hundred bytes; anything past this is garbage
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    url: str  # scheme://host[:port]/
+    host: str  # what is signed and sent as Host: host[:port]
+    scheme: str
+
+    def __str__(self) -> str:
+        return self.url.rstrip("/")
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_endpoint(endpoint: str | None = None, region: str | None = None, *, regional: bool = False) -> Endpoint:
+    """The URL to post to: an explicit override, the regional host, or the default host.
+
+    Signed requests go over plain http only to a loopback address (the simulator).
+    """
+    if not endpoint:
+        host = f"vclm.{region}.tencentcloudapi.com" if regional and region else DEFAULT_HOST
+        return Endpoint(url=f"https://{host}/", host=host, scheme="https")
+    text = endpoint.strip()
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"bad endpoint {endpoint!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"bad endpoint {endpoint!r}: expected http(s)://host[:port]")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"bad endpoint {endpoint!r}: the API is served at '/', give only scheme://host[:port]")
+    if parts.username or parts.password:
+        raise ConfigError(f"bad endpoint {endpoint!r}: credentials do not belong in the URL")
+    hostname = parts.hostname
+    if parts.scheme == "http" and not _is_loopback(hostname):
+        raise ConfigError(
+            f"refusing to send signed requests over plain http to {hostname}: "
+            "use https, or http only to a loopback address such as 127.0.0.1 (the simulator)"
+        )
+    host_for_url = f"[{hostname}]" if ":" in hostname else hostname
+    host = host_for_url if port is None else f"{host_for_url}:{port}"
+    return Endpoint(url=f"{parts.scheme}://{host}/", host=host, scheme=parts.scheme)
+
+
+def parse_response(body: bytes, http_status: int) -> dict[str, Any]:
+    """The `Response` object of a service answer, or the right typed error.
+
+    A non-200 status, a non-JSON body or a body without `Response` did not come from the
+    service proper: transport errors. `{"Response": {"Error": ...}}` is an ApiError.
+    """
+    if http_status != 200:
+        raise TransportError("http_status", "the endpoint answered with an error status",
+                             http_status=http_status, body_excerpt=excerpt(body))
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise TransportError("not_json", "the answer is not JSON", http_status=http_status,
+                             body_excerpt=excerpt(body)) from None
+    response = data.get("Response") if isinstance(data, dict) else None
+    if not isinstance(response, dict):
+        raise TransportError("no_response", "the answer has no Response object", http_status=http_status,
+                             body_excerpt=excerpt(body))
+    error = response.get("Error")
+    if error is not None:
+        request_id = response.get("RequestId")
+        request_id = request_id if isinstance(request_id, str) else None
+        if isinstance(error, dict):
+            code, message = error.get("Code"), error.get("Message")
+            return_code = code if isinstance(code, str) and code else "UnknownError"
+            return_message = message if isinstance(message, str) else ""
+        else:
+            return_code, return_message = "UnknownError", excerpt(json.dumps(error, ensure_ascii=False))
+        raise ApiError(return_code, return_message, request_id, http_status)
+    return response
+
+
+def _text(response: dict[str, Any], key: str) -> str:
+    value = response.get(key)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def job_status_from_response(response: dict[str, Any], latency: float = 0.0, asked_id: str = "") -> JobStatus:
+    status_code = response.get("StatusCode")
+    if not isinstance(status_code, str) or not status_code:
+        raise TransportError("no_response", "the answer has no StatusCode",
+                             body_excerpt=excerpt(json.dumps(response, ensure_ascii=False, default=str)))
+    return JobStatus(
+        job_id=_text(response, "JobId") or asked_id,
+        status_code=status_code,
+        status_msg=_text(response, "StatusMsg"),
+        result_video_url=_text(response, "ResultVideoUrl"),
+        request_id=_text(response, "RequestId"),
+        latency=latency,
+        raw=response,
+    )
+
+
+class VclmClient:
+    """Async client for the two VCLM actions. Use as `async with VclmClient(...) as client`."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        region: str,
+        endpoint: Endpoint | str | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        language: str | None = None,
+        max_connections: int = 64,
+    ) -> None:
+        self.credentials = credentials
+        self.region = region
+        self.endpoint = endpoint if isinstance(endpoint, Endpoint) else resolve_endpoint(endpoint, region)
+        self.clock = clock
+        self.limiter = limiter or RateLimiter(clock=clock)
+        self.retry = retry or RetryPolicy()
+        self.language = language
+        self.requests_sent = 0
+        timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=None)
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._http = httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport,
+                                       headers={"User-Agent": "vclm-watch"})
+
+    def __repr__(self) -> str:
+        return f"VclmClient(endpoint={str(self.endpoint)!r}, region={self.region!r}, credentials={self.credentials!r})"
+
+    async def __aenter__(self) -> "VclmClient":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    async def send_once(self, action: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """Sign and send one request (no throttling, no retry); (Response, latency seconds)."""
+        body = json.dumps(params).encode("utf-8")  # the SDK's own serialisation
+        creds = self.credentials
+        headers = signed_headers(
+            secret_id=creds.secret_id, secret_key=creds.secret_key, token=creds.token,
+            action=action, region=self.region, host=self.endpoint.host, body=body,
+            timestamp=int(self.clock.time()), version=API_VERSION, language=self.language,
+        )
+        started = self.clock.monotonic()
+        self.requests_sent += 1
+        try:
+            async with self._http.stream("POST", self.endpoint.url, content=body, headers=headers) as resp:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_raw():
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise TransportError("too_large", f"the answer is over {MAX_RESPONSE_BYTES} bytes",
+                                             http_status=resp.status_code)
+                    chunks.append(chunk)
+                status = resp.status_code
+        except httpx.TimeoutException as exc:
+            raise TransportError("timeout", f"{type(exc).__name__} talking to {self.endpoint}") from None
+        except httpx.ConnectError as exc:
+            raise TransportError("connect", f"cannot connect to {self.endpoint}: {_reason(exc)}") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise TransportError("reset", f"connection to {self.endpoint} dropped: {_reason(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise TransportError("protocol", f"{type(exc).__name__} talking to {self.endpoint}: {_reason(exc)}") from None
+        latency = self.clock.monotonic() - started
+        return parse_response(b"".join(chunks), status), latency
+
+    # -- with throttle and retries ----------------------------------------------------------
+
+    async def call(self, action: str, params: dict[str, Any], *, slot_taken: bool = False) -> tuple[dict[str, Any], float]:
+        """One logical call: every attempt passes the limiter; retryable failures are retried."""
+        attempt = 0
+        while True:
+            if not (slot_taken and attempt == 0):
+                await self.limiter.acquire()
+            attempt += 1
+            try:
+                return await self.send_once(action, params)
+            except VclmError as error:
+                if isinstance(error, ApiError) and error.rate_limited:
+                    self.limiter.on_rate_limited()
+                if not self.retry.should_retry(error, attempt):
+                    raise
+                await self.clock.sleep(self.retry.delay(attempt - 1))
+
+    async def describe_job(self, job_id: str, *, slot_taken: bool = False) -> JobStatus:
+        response, latency = await self.call(DESCRIBE_ACTION, {"JobId": job_id}, slot_taken=slot_taken)
+        return job_status_from_response(response, latency, job_id)
+
+    async def submit_job(self, style_id: str, video_url: str, style_strength: str | None = "medium") -> SubmittedJob:
+        params: dict[str, Any] = {"StyleId": style_id, "VideoUrl": video_url}
+        if style_strength is not None:
+            params["StyleStrength"] = style_strength
+        response, _ = await self.call(SUBMIT_ACTION, params)
+        return SubmittedJob(job_id=_text(response, "JobId"), request_id=_text(response, "RequestId"))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return excerpt(text, 160)

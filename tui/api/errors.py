@@ -1,0 +1,120 @@
+"""The three ways a request can fail, each carrying what troubleshooting needs."""
+
+from __future__ import annotations
+
+# Error codes the engine treats specially; the full table of hints lives in tui.api.hints.
+RATE_LIMIT_PREFIX = "RequestLimitExceeded"
+TASK_NOT_EXIST = "FailedOperation.TaskNotExist"
+
+RETRYABLE_API_CODES = frozenset(
+    {
+        "InternalError",
+        "FailedOperation.InnerError",
+        "ResourceInsufficient",
+        "ServiceUnavailable",
+    }
+)
+
+BODY_EXCERPT_CHARS = 200
+
+
+def excerpt(body: bytes | str, limit: int = BODY_EXCERPT_CHARS) -> str:
+    """A short, printable excerpt of a response body for an error message."""
+    if isinstance(body, bytes):
+        text = body[: limit * 4].decode("utf-8", errors="replace")
+    else:
+        text = body
+    text = " ".join(text.split())
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class VclmError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    kind = "error"
+
+    @property
+    def code(self) -> str:
+        return self.kind
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
+class ConfigError(VclmError):
+    """The program cannot even build a request: no credentials, bad endpoint, bad rate."""
+
+    kind = "ConfigError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ApiError(VclmError):
+    """The service answered with {"Response": {"Error": ...}}."""
+
+    kind = "ApiError"
+
+    def __init__(self, code: str, message: str, request_id: str | None, http_status: int = 200) -> None:
+        super().__init__(f"{code}: {message}" + (f" (RequestId {request_id})" if request_id else ""))
+        self._code = code
+        self.message = message
+        self.request_id = request_id
+        self.http_status = http_status
+
+    @property
+    def code(self) -> str:
+        return self._code
+
+    @property
+    def rate_limited(self) -> bool:
+        return self._code.startswith(RATE_LIMIT_PREFIX)
+
+    @property
+    def retryable(self) -> bool:
+        return self.rate_limited or self._code in RETRYABLE_API_CODES
+
+    def __repr__(self) -> str:
+        return f"ApiError(code={self._code!r}, message={self.message!r}, request_id={self.request_id!r})"
+
+
+class TransportError(VclmError):
+    """The answer did not come from the service proper: network, gateway or garbage."""
+
+    # kinds: timeout, connect, reset, http_status, not_json, no_response, too_large, protocol
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        body_excerpt: str = "",
+    ) -> None:
+        detail = message
+        if http_status is not None:
+            detail += f" (HTTP {http_status})"
+        if body_excerpt:
+            detail += f": {body_excerpt}"
+        super().__init__(detail)
+        self.kind = kind
+        self.message = message
+        self.http_status = http_status
+        self.body_excerpt = body_excerpt
+        self.request_id = None
+
+    @property
+    def code(self) -> str:
+        return f"Transport.{self.kind}"
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return (
+            f"TransportError(kind={self.kind!r}, message={self.message!r}, "
+            f"http_status={self.http_status!r}, body_excerpt={self.body_excerpt!r})"
+        )

@@ -1,0 +1,75 @@
+"""The `vclm-watch` command line: the monitor by default, and its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from tui import __version__
+from tui.runtime import add_common_options
+
+EXIT_CODES_HELP = """\
+exit status of `check`:
+  0  every job is JobSuccess
+  1  at least one job is JobFailed or JobModerationFailed
+  2  usage or configuration error: malformed id, no credentials, rate over 20, bad option
+  3  at least one job could not be queried (API or transport error after retries), none failed
+  4  at least one job still pending at exit (no --wait, or the timeout ran out), none failed or unqueryable
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vclm-watch",
+        description="Watch Tencent Cloud VCLM video-stylization jobs. With no command, opens the monitor.",
+        epilog="Try it with no account: vclm-watch --demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vclm-watch {__version__}")
+    parser.add_argument("--demo", action="store_true", help="run on the embedded simulator with demo jobs (no account needed)")
+    parser.add_argument("--theme", help="theme name (shipped: vclm-dark, vclm-light, vclm-high-contrast, vclm-okabe-ito)")
+    add_common_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from tui.simulator import command as simulate_command
+
+    simulate = sub.add_parser("simulate", help="serve the embedded VCLM simulator over HTTP on loopback")
+    simulate_command.add_arguments(simulate)
+
+    from tui.headless import commands as headless
+
+    check = sub.add_parser("check", help="query jobs once (or --wait) and exit with their verdict",
+                           epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    headless.add_check_arguments(check)
+    add_common_options(check)
+    add = sub.add_parser("add", help="add job ids to the watchlist")
+    headless.add_add_arguments(add)
+    add_common_options(add)
+    remove = sub.add_parser("remove", help="remove job ids from the watchlist")
+    headless.add_remove_arguments(remove)
+    add_common_options(remove)
+    ls = sub.add_parser("ls", help="list the saved watchlist with last known states (no network)")
+    headless.add_ls_arguments(ls)
+    add_common_options(ls)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "simulate":
+        from tui.simulator import command as simulate_command
+
+        return simulate_command.run(args)
+    if args.command in ("check", "add", "remove", "ls"):
+        from tui.headless import commands as headless
+
+        return headless.run(args)
+    from tui.app import run_monitor
+
+    return run_monitor(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The configuration file: a strict TOML table; unknown keys and wrong types are errors."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tui.api.errors import ConfigError
+from tui.ratelimit import DEFAULT_TARGET_RATE, validate_rate
+
+ALL_COLUMNS = ("job", "label", "state", "message", "in_state", "changed", "polled", "error")
+
+
+@dataclass
+class Config:
+    region: str | None = None
+    endpoint: str | None = None
+    regional_endpoint: bool = False
+    profile: str | None = None
+    rate: float = DEFAULT_TARGET_RATE
+    min_interval: float = 2.0  # seconds between two polls of the same unfinished job, at least
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    theme: str = "vclm-dark"
+    bell: bool = False
+    columns: list[str] = field(default_factory=lambda: list(ALL_COLUMNS))
+    watchlist: str | None = None
+    path: Path | None = None  # where it was read from (not a key of the file)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "region": (str,),
+    "endpoint": (str,),
+    "regional_endpoint": (bool,),
+    "profile": (str,),
+    "rate": (int, float),
+    "min_interval": (int, float),
+    "connect_timeout": (int, float),
+    "read_timeout": (int, float),
+    "theme": (str,),
+    "bell": (bool,),
+    "columns": (list,),
+    "watchlist": (str,),
+}
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> Config:
+    config = Config()
+    for key, value in data.items():
+        expected = _TYPES.get(key)
+        if expected is None:
+            known = ", ".join(sorted(_TYPES))
+            raise ConfigError(f"{source}: unknown key {key!r} (known keys: {known})")
+        if isinstance(value, bool) and bool not in expected:
+            raise ConfigError(f"{source}: {key} must be {expected[0].__name__}, not a boolean")
+        if not isinstance(value, expected):
+            raise ConfigError(f"{source}: {key} must be {expected[0].__name__}, not {type(value).__name__}")
+        setattr(config, key, value)
+    config.rate = validate_rate(config.rate)
+    for key in ("min_interval", "connect_timeout", "read_timeout"):
+        if not getattr(config, key) > 0:
+            raise ConfigError(f"{source}: {key} must be above 0")
+    bad = [c for c in config.columns if c not in ALL_COLUMNS]
+    if bad or not all(isinstance(c, str) for c in config.columns):
+        raise ConfigError(f"{source}: unknown column(s) {bad!r}; columns are {', '.join(ALL_COLUMNS)}")
+    if "job" not in config.columns:
+        config.columns.insert(0, "job")
+    return config
+
+
+def load_config(path: Path, *, required: bool = False) -> Config:
+    """Read the config file; a missing optional file gives the defaults."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    config = parse_config(data, source=str(path))
+    config.path = path
+    return config
+
+
+def config_keys() -> list[str]:
+    return [f.name for f in fields(Config) if f.name != "path"]

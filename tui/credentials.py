@@ -1,0 +1,150 @@
+"""Where the secret comes from: options, environment, tccli profiles, the SDK's INI file.
+
+The secret key and token are held here and handed to the signer; they are never part of a
+repr, a str, an error message or anything written to disk.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from tui.api.errors import ConfigError
+from tui.api.models import DEFAULT_REGION
+
+ENV_SECRET_ID = "TENCENTCLOUD_SECRET_ID"
+ENV_SECRET_KEY = "TENCENTCLOUD_SECRET_KEY"
+ENV_TOKEN = "TENCENTCLOUD_TOKEN"
+ENV_REGION = "TENCENTCLOUD_REGION"
+SYSTEM_CREDENTIALS = Path("/etc/tencentcloud/credentials")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    secret_id: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+    source: str = "options"
+
+    @property
+    def temporary(self) -> bool:
+        return bool(self.token)
+
+    def describe(self) -> str:
+        """What the status bar may show: the id's ends and where it came from, never the secret."""
+        sid = self.secret_id
+        shown = sid if len(sid) <= 8 else f"{sid[:4]}…{sid[-4:]}"
+        return f"{shown} from {self.source}" + (" (temporary)" if self.temporary else "")
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("HOME") or Path.home())
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {type(exc).__name__}") from None
+    return data if isinstance(data, dict) else None
+
+
+def _from_tccli(home: Path, profile: str) -> Credentials | None:
+    path = home / ".tccli" / f"{profile}.credential"
+    data = _read_json(path)
+    if not data:
+        return None
+    sid, key = data.get("secretId"), data.get("secretKey")
+    if isinstance(sid, str) and isinstance(key, str) and sid and key:
+        token = data.get("token") if isinstance(data.get("token"), str) else None
+        return Credentials(sid, key, token or None, source=f"tccli profile {profile!r} ({path})")
+    return None
+
+
+def _from_ini(path: Path) -> Credentials | None:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        if not parser.read(path, encoding="utf-8"):
+            return None
+    except (configparser.Error, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot parse {path}: {type(exc).__name__}") from None
+    if not parser.has_section("default"):
+        return None
+    sid = parser.get("default", "secret_id", fallback="").strip()
+    key = parser.get("default", "secret_key", fallback="").strip()
+    if sid and key:
+        return Credentials(sid, key, None, source=str(path))
+    return None
+
+
+def resolve_credentials(
+    *,
+    secret_id: str | None = None,
+    secret_key: str | None = None,
+    token: str | None = None,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    system_file: Path = SYSTEM_CREDENTIALS,
+) -> Credentials:
+    """The first complete set of credentials along the ecosystem's chain, else a ConfigError."""
+    env = os.environ if env is None else env
+    profile = profile or "default"
+    home = _home(env)
+    if secret_id and secret_key:
+        return Credentials(secret_id, secret_key, token or None, source="command-line options")
+    sid, key = env.get(ENV_SECRET_ID, ""), env.get(ENV_SECRET_KEY, "")
+    if sid and key:
+        return Credentials(sid, key, env.get(ENV_TOKEN) or None, source="environment")
+    found = _from_tccli(home, profile)
+    if found:
+        return found
+    for path in (home / ".tencentcloud" / "credentials", system_file):
+        found = _from_ini(path)
+        if found:
+            return found
+    tried = [
+        f"{ENV_SECRET_ID} / {ENV_SECRET_KEY} environment variables",
+        f"tccli profile {home / '.tccli' / (profile + '.credential')}",
+        str(home / ".tencentcloud" / "credentials"),
+        str(system_file),
+    ]
+    if secret_id or secret_key:
+        tried.insert(0, "--secret-id with --secret-key (only one was given)")
+    raise ConfigError("no Tencent Cloud credentials found; tried: " + "; ".join(tried))
+
+
+def resolve_region(
+    *,
+    option: str | None = None,
+    profile: str | None = None,
+    config_region: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """(region, where it came from): option, environment, tccli profile, config file, default."""
+    env = os.environ if env is None else env
+    if option:
+        return option, "option"
+    if env.get(ENV_REGION):
+        return env[ENV_REGION], "environment"
+    profile = profile or "default"
+    try:
+        data = _read_json(_home(env) / ".tccli" / f"{profile}.configure")
+    except ConfigError:
+        data = None
+    if data:
+        sys_param = data.get("_sys_param")
+        region = sys_param.get("region") if isinstance(sys_param, dict) else None
+        if isinstance(region, str) and region:
+            return region, f"tccli profile {profile!r}"
+    if config_region:
+        return config_region, "config file"
+    return DEFAULT_REGION, "default"

@@ -1,0 +1,425 @@
+"""The polling engine: which job to ask about next, and what the answers mean.
+
+Driven the same way by the TUI and by `check --wait`; it knows nothing about screens.
+Policy: jobs never polled and jobs asked to refresh go first; then the non-terminal job
+that is due and was polled longest ago. Terminal jobs are not polled again on their own.
+A job whose query failed backs off on its own; a failure that hits every job (bad
+credentials, network down) holds the whole engine to one probe request at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections import deque
+from typing import Callable, Iterable, Protocol
+
+from tui.api.errors import TASK_NOT_EXIST, ApiError, ConfigError, TransportError, VclmError
+from tui.api.models import JobStatus, is_terminal
+from tui.clock import SYSTEM_CLOCK, Clock
+from tui.events import (
+    EngineEvent,
+    HealthChanged,
+    JobAdded,
+    JobRemoved,
+    JobUpdated,
+    PollFailed,
+    RateChanged,
+    StateChanged,
+)
+from tui.jobstate import JobRecord, LastError, Transition
+from tui.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+URGENT, ROUTINE = 0, 1
+
+# Error codes that say the account or its credentials are wrong: every job would fail alike.
+GLOBAL_API_CODES_PREFIXES = ("AuthFailure", "UnauthorizedOperation", "ResourceUnavailable.NotExist", "UnsupportedRegion")
+
+
+class DescribeClient(Protocol):
+    limiter: RateLimiter
+
+    async def describe_job(self, job_id: str, *, slot_taken: bool = False) -> JobStatus: ...
+
+
+class Backoff:
+    """Doubling delays from `start` to `cap`."""
+
+    def __init__(self, start: float, cap: float) -> None:
+        self.start, self.cap = start, cap
+
+    def delay(self, streak: int) -> float:
+        return min(self.cap, self.start * (2 ** max(0, streak - 1)))
+
+
+def _is_global(error: VclmError) -> str | None:
+    if isinstance(error, ConfigError):
+        return "config"
+    if isinstance(error, ApiError) and error.code.startswith(GLOBAL_API_CODES_PREFIXES):
+        return "auth"
+    if isinstance(error, TransportError):
+        return "network"
+    return None
+
+
+class Poller:
+    def __init__(
+        self,
+        client: DescribeClient,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        min_interval: float = 2.0,
+        max_in_flight: int = 32,
+        not_found_backoff: Backoff = Backoff(30.0, 600.0),
+        error_backoff: Backoff = Backoff(2.0, 120.0),
+        probe_backoff: Backoff = Backoff(2.0, 60.0),
+        network_failures_for_outage: int = 3,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.min_interval = min_interval
+        self.max_in_flight = max_in_flight
+        self.not_found_backoff = not_found_backoff
+        self.error_backoff = error_backoff
+        self.probe_backoff = probe_backoff
+        self.network_failures_for_outage = network_failures_for_outage
+
+        self.records: dict[str, JobRecord] = {}
+        self._subscribers: list[Callable[[EngineEvent], None]] = []
+        self._heap: list[tuple[int, float, int, str]] = []
+        self._entries: dict[str, tuple[int, float, int, str]] = {}
+        self._seq = itertools.count()
+        self._error_streak: dict[str, int] = {}
+        self._in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._wakeup = asyncio.Event()
+        self._slots: asyncio.Semaphore | None = None
+        self._stopping = False
+        self.paused = False
+
+        self.problem: str | None = None
+        self.problem_detail = ""
+        self._global_streak = 0
+        self._network_streak = 0
+        self._hold_until = 0.0
+        self._sent: deque[float] = deque()
+        self._last_rate: tuple[float, bool] | None = None
+
+    # -- subscribers -------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[EngineEvent], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def _publish(self, event: EngineEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a broken view must not stop polling
+                log.exception("event subscriber failed on %s", type(event).__name__)
+
+    # -- the watchlist -----------------------------------------------------------------------
+
+    def add(self, job_id: str, label: str = "", *, record: JobRecord | None = None) -> JobRecord:
+        """Watch a job. A record loaded from disk keeps its last known state, marked stale."""
+        if job_id in self.records:
+            return self.records[job_id]
+        if record is None:
+            record = JobRecord(job_id=job_id, label=label, added_at=self.clock.time())
+        else:
+            record.stale = record.status_code is not None
+        self.records[job_id] = record
+        if not record.terminal:
+            self._schedule(job_id, URGENT, self.clock.monotonic())
+        self._publish(JobAdded(record))
+        self._wake()
+        return record
+
+    def add_many(self, items: Iterable[tuple[str, str]]) -> list[JobRecord]:
+        return [self.add(job_id, label) for job_id, label in items]
+
+    def remove(self, job_id: str) -> JobRecord | None:
+        record = self.records.pop(job_id, None)
+        self._entries.pop(job_id, None)
+        self._error_streak.pop(job_id, None)
+        if record is not None:
+            self._publish(JobRemoved(record))
+        return record
+
+    def set_label(self, job_id: str, label: str) -> None:
+        record = self.records.get(job_id)
+        if record is not None and record.label != label:
+            record.label = label
+            self._publish(JobUpdated(record))
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def _schedule(self, job_id: str, cls: int, due: float) -> None:
+        entry = (cls, due, next(self._seq), job_id)
+        self._entries[job_id] = entry
+        heapq.heappush(self._heap, entry)
+        record = self.records.get(job_id)
+        if record is not None:
+            record.next_poll_at = self.clock.time() + max(0.0, due - self.clock.monotonic())
+
+    def _peek(self) -> tuple[int, float, int, str] | None:
+        while self._heap:
+            top = self._heap[0]
+            if self._entries.get(top[3]) is top and top[3] not in self._in_flight:
+                return top
+            heapq.heappop(self._heap)
+        return None
+
+    def next_due(self, now: float) -> tuple[str | None, float | None]:
+        """(job to poll now or None, monotonic time something becomes due or None)."""
+        top = self._peek()
+        if top is None:
+            return None, None
+        if top[1] <= now:
+            return top[3], top[1]
+        return None, top[1]
+
+    def _take(self, job_id: str) -> None:
+        entry = self._entries.pop(job_id, None)
+        if entry is not None and self._heap and self._heap[0] is entry:
+            heapq.heappop(self._heap)
+
+    def refresh(self, job_id: str | None = None) -> int:
+        """Poll now: one job (even a finished one, for a fresh URL) or every unfinished one."""
+        now = self.clock.monotonic()
+        if job_id is not None:
+            targets = [job_id] if job_id in self.records else []
+        else:
+            targets = [j for j, r in self.records.items() if not r.terminal or r.failing or r.stale]
+        count = 0
+        for target in targets:
+            if target not in self._in_flight:
+                self._schedule(target, URGENT, now)
+                count += 1
+        self._hold_until = 0.0  # the user asked: try now, even during an outage
+        self._wake()
+        return count
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    # -- results -----------------------------------------------------------------------------
+
+    def _on_status(self, record: JobRecord, status: JobStatus) -> None:
+        now = self.clock.time()
+        previous = record.status_code
+        record.poll_count += 1
+        record.last_polled = now
+        record.last_latency = status.latency
+        record.last_request_id = status.request_id or record.last_request_id
+        record.last_response = dict(status.raw)
+        record.last_error = None
+        record.stale = False
+        record.status_msg = status.status_msg
+        if status.result_video_url and status.result_video_url != record.result_video_url:
+            record.url_received_at = now
+        record.result_video_url = status.result_video_url
+        self._error_streak.pop(record.job_id, None)
+        changed = status.status_code != previous
+        if changed:
+            record.status_code = status.status_code
+            record.state_since = now
+            record.last_change = now
+            record.history.append(Transition(now, previous, status.status_code))
+        if is_terminal(status.status_code):
+            record.next_poll_at = None
+        else:
+            self._schedule(record.job_id, ROUTINE, self.clock.monotonic() + self.min_interval)
+        self._clear_problem()
+        self._publish(JobUpdated(record))
+        if changed:
+            self._publish(StateChanged(record, previous, status.status_code, now))
+
+    def _on_error(self, record: JobRecord, error: VclmError) -> None:
+        now = self.clock.time()
+        record.poll_count += 1
+        record.last_polled = now
+        record.last_error = LastError(error.code, getattr(error, "message", str(error)),
+                                      getattr(error, "request_id", None), now)
+        if getattr(error, "request_id", None):
+            record.last_request_id = error.request_id
+        streak = self._error_streak.get(record.job_id, 0) + 1
+        self._error_streak[record.job_id] = streak
+        backoff = self.not_found_backoff if error.code == TASK_NOT_EXIST else self.error_backoff
+        self._schedule(record.job_id, ROUTINE, self.clock.monotonic() + backoff.delay(streak))
+        self._note_global(error)
+        self._publish(JobUpdated(record))
+        self._publish(PollFailed(record, error))
+
+    def _note_global(self, error: VclmError) -> None:
+        kind = _is_global(error)
+        if kind == "network":
+            self._network_streak += 1
+            if self._network_streak < self.network_failures_for_outage:
+                return
+        elif kind is None:
+            self._network_streak = 0
+            return
+        self._global_streak += 1
+        self._hold_until = self.clock.monotonic() + self.probe_backoff.delay(self._global_streak)
+        detail = str(error)
+        if self.problem != kind or self.problem_detail != detail:
+            self.problem, self.problem_detail = kind, detail
+            self._publish(HealthChanged(kind, detail, error))
+
+    def _clear_problem(self) -> None:
+        self._network_streak = 0
+        self._global_streak = 0
+        self._hold_until = 0.0
+        if self.problem is not None:
+            self.problem, self.problem_detail = None, ""
+            self._publish(HealthChanged(None))
+
+    # -- rate ----------------------------------------------------------------------------------
+
+    def measured_rate(self, now: float | None = None, span: float = 5.0) -> float:
+        now = self.clock.monotonic() if now is None else now
+        while self._sent and self._sent[0] <= now - span:
+            self._sent.popleft()
+        if not self._sent:
+            return 0.0
+        return len(self._sent) / span
+
+    def _publish_rate(self) -> None:
+        snapshot = self.client.limiter.snapshot()
+        measured = self.measured_rate()
+        key = (round(measured, 1), snapshot.cut_back)
+        if key != self._last_rate:
+            self._last_rate = key
+            self._publish(RateChanged(snapshot, measured))
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def poll_job(self, job_id: str, *, slot_taken: bool = False) -> None:
+        """Ask about one job now and record the answer (never raises)."""
+        record = self.records.get(job_id)
+        if record is None:
+            return
+        self._in_flight.add(job_id)
+        self._take(job_id)
+        try:
+            status = await self.client.describe_job(job_id, slot_taken=slot_taken)
+        except VclmError as error:
+            if self.records.get(job_id) is record:
+                self._on_error(record, error)
+        except Exception as error:  # noqa: BLE001 - nothing may escape a poll
+            log.exception("unexpected failure polling %s", job_id)
+            if self.records.get(job_id) is record:
+                self._on_error(record, TransportError("protocol", f"unexpected {type(error).__name__}"))
+        else:
+            if self.records.get(job_id) is record:
+                self._on_status(record, status)
+        finally:
+            self._in_flight.discard(job_id)
+            self._sent.append(self.clock.monotonic())
+            self._publish_rate()
+            self._wake()
+
+    async def _idle(self, seconds: float | None) -> None:
+        """Wait until woken (a job added, a poll done, refresh) or `seconds` pass."""
+        self._wakeup.clear()
+        waiter = asyncio.ensure_future(self._wakeup.wait())
+        tasks = {waiter}
+        if seconds is not None:
+            tasks.add(asyncio.ensure_future(self.clock.sleep(seconds)))
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def run(self) -> None:
+        """Poll until stop(). Safe to cancel."""
+        self._stopping = False
+        self._slots = asyncio.Semaphore(self.max_in_flight)
+        try:
+            while not self._stopping:
+                if self.paused:
+                    await self._idle(None)
+                    continue
+                now = self.clock.monotonic()
+                if self._hold_until > now:
+                    await self._idle(self._hold_until - now)
+                    if self.clock.monotonic() < self._hold_until:
+                        continue
+                job_id, due = self.next_due(now)
+                if job_id is None:
+                    await self._idle(None if due is None else due - now)
+                    continue
+                await self._slots.acquire()
+                await self.client.limiter.acquire()
+                job_id, _ = self.next_due(self.clock.monotonic())  # the best job now, not before the wait
+                if job_id is None or self.paused or self._stopping:
+                    self._slots.release()
+                    continue
+                if self.problem is not None:
+                    # one probe at a time while everything fails; the next waits for its verdict
+                    self._hold_until = float("inf")
+                self._in_flight.add(job_id)
+                self._take(job_id)
+                task = asyncio.create_task(self._run_one(job_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _run_one(self, job_id: str) -> None:
+        try:
+            await self.poll_job(job_id, slot_taken=True)
+        finally:
+            if self._hold_until == float("inf"):
+                self._hold_until = 0.0 if self.problem is None else (
+                    self.clock.monotonic() + self.probe_backoff.delay(self._global_streak))
+            if self._slots is not None:
+                self._slots.release()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake()
+
+    async def run_until(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Run until `done()` holds (checked after every event) or `timeout` seconds pass."""
+        finished = asyncio.Event()
+
+        def check(_event: EngineEvent) -> None:
+            if done():
+                finished.set()
+
+        unsubscribe = self.subscribe(check)
+        runner = asyncio.create_task(self.run())
+        try:
+            if done():
+                return True
+            waiter = asyncio.ensure_future(finished.wait())
+            pending = {waiter, runner}
+            if timeout is not None:
+                pending.add(asyncio.ensure_future(self.clock.sleep(timeout)))
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                if task is not runner:
+                    task.cancel()
+            return done()
+        finally:
+            unsubscribe()
+            self.stop()
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)

@@ -1,0 +1,63 @@
+"""What the engine tells its subscribers. Views render these; they never call the API.
+
+Subscribe with `Poller.subscribe(callback)`; the callback receives one of the events below,
+synchronously, on the engine's event loop. It must not block; an exception in it is caught
+and logged, never allowed to stop polling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tui.api.errors import VclmError
+from tui.jobstate import JobRecord
+from tui.ratelimit import RateSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class JobAdded:
+    record: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class JobRemoved:
+    record: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdated:
+    """Anything about the job changed: a poll answered, failed, or the label changed."""
+
+    record: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    record: JobRecord
+    from_code: str | None
+    to_code: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PollFailed:
+    record: JobRecord
+    error: VclmError
+
+
+@dataclass(frozen=True, slots=True)
+class RateChanged:
+    snapshot: RateSnapshot
+    measured: float  # requests per second actually sent, over the last few seconds
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChanged:
+    """A problem that affects every job (None when it clears)."""
+
+    problem: str | None  # "auth", "network", "config", or None
+    detail: str = ""
+    error: VclmError | None = None
+
+
+EngineEvent = JobAdded | JobRemoved | JobUpdated | StateChanged | PollFailed | RateChanged | HealthChanged

@@ -1,0 +1,75 @@
+"""What is known about one watched job: last answer, last error, history, poll statistics.
+
+Shared by the engine (which updates it), the views (which show it) and the watchlist file
+(which keeps it between runs). Plain data, no behaviour beyond derived properties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, is_terminal
+
+# Display states beyond the API's status codes.
+STATE_PENDING = "pending"  # never answered yet
+STATE_UNKNOWN = "unknown"  # the API answered a StatusCode not in the table
+STATE_ERROR = "error"  # the last query failed; last known state kept
+STATE_STALE = "stale"  # not refreshed for longer than expected
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    at: float  # wall time the change was observed
+    from_code: str | None
+    to_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class LastError:
+    code: str
+    message: str
+    request_id: str | None
+    at: float
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    label: str = ""
+    added_at: float = 0.0
+    status_code: str | None = None
+    status_msg: str = ""
+    result_video_url: str = ""
+    url_received_at: float | None = None
+    state_since: float | None = None
+    last_change: float | None = None
+    history: list[Transition] = field(default_factory=list)
+    last_request_id: str | None = None
+    last_error: LastError | None = None
+    poll_count: int = 0
+    last_polled: float | None = None
+    last_latency: float | None = None
+    next_poll_at: float | None = None  # wall time; None when not scheduled
+    last_response: dict[str, Any] | None = None
+    stale: bool = False  # loaded from disk and not refreshed yet in this run
+
+    @property
+    def terminal(self) -> bool:
+        return is_terminal(self.status_code)
+
+    @property
+    def failing(self) -> bool:
+        """The most recent query failed (the last known state is kept beside the error)."""
+        return self.last_error is not None
+
+    @property
+    def known_state(self) -> str:
+        if self.status_code is None:
+            return STATE_PENDING
+        return self.status_code if self.status_code in KNOWN_STATUS_CODES else STATE_UNKNOWN
+
+    def url_seconds_left(self, now: float) -> float | None:
+        if not self.result_video_url or self.url_received_at is None:
+            return None
+        return self.url_received_at + RESULT_URL_VALIDITY_SECONDS - now

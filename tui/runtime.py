@@ -1,0 +1,88 @@
+"""From options, environment and config file to a ready client and engine (shared by all commands)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import httpx
+
+from tui import paths
+from tui.api.client import Endpoint, VclmClient, resolve_endpoint
+from tui.api.errors import ConfigError
+from tui.clock import SYSTEM_CLOCK, Clock
+from tui.config import Config, load_config
+from tui.credentials import Credentials, resolve_credentials, resolve_region
+from tui.engine import Poller
+from tui.ratelimit import RateLimiter, validate_rate
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command takes."""
+    group = parser.add_argument_group("connection and files")
+    group.add_argument("--region", help="region of the jobs (default: TENCENTCLOUD_REGION, tccli profile, config, ap-guangzhou)")
+    group.add_argument("--endpoint", help="API URL override, e.g. http://127.0.0.1:8080 for the simulator")
+    group.add_argument("--profile", help="tccli profile for credentials and region (default: default)")
+    group.add_argument("--rate", type=str, help="requests per second to aim for, at most 20 (default 19)")
+    group.add_argument("--config", type=Path, help=f"config file (default: {paths.config_path()})")
+    group.add_argument("--watchlist", type=Path, help=f"watchlist file (default: {paths.watchlist_path()})")
+    group.add_argument("--timeout", type=float, help="read timeout of one request in seconds (for `check --wait`: the overall deadline)")
+
+
+@dataclass
+class Settings:
+    config: Config
+    region: str
+    region_source: str
+    endpoint: Endpoint
+    rate: float
+    watchlist_path: Path
+    profile: str | None
+
+
+def load_settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """Everything but the credentials (which may legitimately be missing in the TUI)."""
+    env = os.environ if env is None else env
+    config_path = getattr(args, "config", None)
+    config = load_config(config_path or paths.config_path(), required=config_path is not None)
+    profile = getattr(args, "profile", None) or config.profile
+    region, region_source = resolve_region(option=getattr(args, "region", None), profile=profile,
+                                           config_region=config.region, env=env)
+    endpoint = resolve_endpoint(getattr(args, "endpoint", None) or config.endpoint, region,
+                                regional=config.regional_endpoint)
+    rate_option = getattr(args, "rate", None)
+    rate = validate_rate(rate_option) if rate_option is not None else config.rate
+    watchlist = getattr(args, "watchlist", None) or (Path(config.watchlist).expanduser() if config.watchlist else paths.watchlist_path())
+    return Settings(config=config, region=region, region_source=region_source, endpoint=endpoint,
+                    rate=rate, watchlist_path=Path(watchlist), profile=profile)
+
+
+def load_credentials(settings: Settings, env: Mapping[str, str] | None = None) -> Credentials:
+    return resolve_credentials(profile=settings.profile, env=os.environ if env is None else env)
+
+
+def build_client(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    read_timeout: float | None = None,
+) -> VclmClient:
+    limiter = RateLimiter(settings.rate, clock=clock)
+    return VclmClient(
+        credentials, settings.region, settings.endpoint, limiter=limiter, transport=transport, clock=clock,
+        connect_timeout=settings.config.connect_timeout,
+        read_timeout=read_timeout or settings.config.read_timeout,
+    )
+
+
+def build_poller(settings: Settings, client: VclmClient, *, clock: Clock = SYSTEM_CLOCK) -> Poller:
+    return Poller(client, clock=clock, min_interval=settings.config.min_interval)
+
+
+__all__ = ["ConfigError", "Settings", "add_common_options", "build_client", "build_poller",
+           "load_credentials", "load_settings"]

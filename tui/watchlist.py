@@ -1,0 +1,325 @@
+"""The watchlist file: TOML, written atomically under a lock, merged with other writers.
+
+Several processes may share one file (a TUI and `vclm-watch add` from a shell). Every write
+takes an exclusive lock on a sidecar `.lock` file, re-reads what is on disk and merges it
+with what this process changed since it last synced, so nobody's change is lost. The file is
+replaced by rename after fsync: a reader sees the old version or the new one, never half.
+A file that cannot be parsed is moved aside, never overwritten; a file from a newer version
+of the program is refused and left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import tomli_w
+
+from tui.api.models import JOB_ID_RE
+from tui.jobstate import JobRecord, LastError, Transition
+
+FORMAT_VERSION = 1
+MAX_HISTORY = 50  # transitions kept per job on disk
+MAX_TEXT = 2000  # characters kept of any outside string
+
+
+class WatchlistError(Exception):
+    """The watchlist file cannot be used; the message says why and what was done."""
+
+
+class WatchlistCorrupt(WatchlistError):
+    def __init__(self, message: str, moved_to: Path | None) -> None:
+        super().__init__(message)
+        self.moved_to = moved_to
+
+
+class WatchlistTooNew(WatchlistError):
+    pass
+
+
+def _ts(value: float | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _from_ts(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _opt_text(value: Any) -> str | None:
+    return value[:MAX_TEXT] if isinstance(value, str) and value else None
+
+
+def record_to_toml(record: JobRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": record.job_id, "label": record.label}
+    pairs = {
+        "added_at": _ts(record.added_at),
+        "status_code": record.status_code,
+        "status_msg": record.status_msg or None,
+        "result_video_url": record.result_video_url or None,
+        "url_received_at": _ts(record.url_received_at),
+        "state_since": _ts(record.state_since),
+        "last_change": _ts(record.last_change),
+        "last_polled": _ts(record.last_polled),
+        "last_request_id": record.last_request_id,
+        "poll_count": record.poll_count or None,
+    }
+    out.update({k: v for k, v in pairs.items() if v is not None})
+    if record.last_error is not None:
+        err = record.last_error
+        out["last_error"] = {k: v for k, v in {
+            "code": err.code, "message": err.message, "request_id": err.request_id, "at": _ts(err.at),
+        }.items() if v is not None}
+    if record.history:
+        out["history"] = [
+            {k: v for k, v in {"at": _ts(t.at), "from": t.from_code, "to": t.to_code}.items() if v is not None}
+            for t in record.history[-MAX_HISTORY:]
+        ]
+    return out
+
+
+def record_from_toml(item: Any, where: str) -> JobRecord:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: a job entry must be a table")
+    job_id = item.get("id")
+    if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+        raise ValueError(f"{where}: invalid job id {str(job_id)[:60]!r}")
+    record = JobRecord(job_id=job_id.lower(), label=_text(item.get("label"), 200))
+    record.added_at = _from_ts(item.get("added_at")) or 0.0
+    record.status_code = _opt_text(item.get("status_code"))
+    record.status_msg = _text(item.get("status_msg"))
+    record.result_video_url = _text(item.get("result_video_url"))
+    record.url_received_at = _from_ts(item.get("url_received_at"))
+    record.state_since = _from_ts(item.get("state_since"))
+    record.last_change = _from_ts(item.get("last_change"))
+    record.last_polled = _from_ts(item.get("last_polled"))
+    record.last_request_id = _opt_text(item.get("last_request_id"))
+    count = item.get("poll_count")
+    record.poll_count = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else 0
+    err = item.get("last_error")
+    if isinstance(err, dict) and isinstance(err.get("code"), str):
+        record.last_error = LastError(_text(err["code"], 200), _text(err.get("message")),
+                                      _opt_text(err.get("request_id")), _from_ts(err.get("at")) or 0.0)
+    history = item.get("history")
+    if isinstance(history, list):
+        for entry in history[-MAX_HISTORY:]:
+            if isinstance(entry, dict) and isinstance(entry.get("to"), str):
+                at = _from_ts(entry.get("at"))
+                if at is not None:
+                    record.history.append(Transition(at, _opt_text(entry.get("from")), _text(entry["to"], 200)))
+    return record
+
+
+def dumps(records: Iterable[JobRecord]) -> str:
+    return tomli_w.dumps({"version": FORMAT_VERSION, "jobs": [record_to_toml(r) for r in records]})
+
+
+def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
+    """Parse a watchlist; ValueError for anything malformed, WatchlistTooNew for a newer format."""
+    data = tomllib.loads(text)
+    version = data.get("version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{source}: version must be an integer")
+    if version > FORMAT_VERSION:
+        raise WatchlistTooNew(
+            f"{source} was written by a newer vclm-watch (format {version}, this one reads up to "
+            f"{FORMAT_VERSION}); it was left untouched. Upgrade vclm-watch, or use --watchlist for another file."
+        )
+    jobs = data.get("jobs", [])
+    if not isinstance(jobs, list):
+        raise ValueError(f"{source}: 'jobs' must be an array of tables")
+    records: dict[str, JobRecord] = {}
+    for index, item in enumerate(jobs):
+        record = record_from_toml(item, f"{source}: job #{index + 1}")
+        records.setdefault(record.job_id, record)
+    return list(records.values())
+
+
+@dataclass
+class SyncResult:
+    added: list[JobRecord] = field(default_factory=list)  # added by another process
+    removed: list[str] = field(default_factory=list)  # removed by another process
+    relabelled: list[JobRecord] = field(default_factory=list)  # label changed by another process
+
+
+class WatchlistStore:
+    """One watchlist file, and what this process last saw of it (for three-way merges)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._base: dict[str, str] = {}  # id -> label, as of the last load or save
+        self._seen_stat: tuple[int, int] | None = None
+        self.read_only = False  # set when the file is too new: never written
+
+    # -- low level -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _stat_key(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _read_unlocked(self) -> list[JobRecord]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise WatchlistError(f"cannot read watchlist {self.path}: {exc.strerror or exc}") from None
+        try:
+            return loads(raw.decode("utf-8"), str(self.path))
+        except WatchlistTooNew:
+            self.read_only = True
+            raise
+        except (ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+            moved = self._move_aside()
+            where = f"it was moved to {moved}" if moved else "it could not be moved aside and was left in place"
+            if moved is None:
+                self.read_only = True
+            raise WatchlistCorrupt(f"watchlist {self.path} cannot be read ({_short(exc)}); {where}; "
+                                   "starting with an empty watchlist", moved) from None
+
+    def _move_aside(self) -> Path | None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
+        try:
+            os.replace(self.path, target)
+        except OSError:
+            return None
+        return target
+
+    def _write_unlocked(self, records: Iterable[JobRecord]) -> None:
+        if self.read_only:
+            raise WatchlistError(f"watchlist {self.path} is not written: it is from a newer version or unreadable")
+        text = dumps(records).encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        self._seen_stat = self._stat_key()
+
+    # -- what callers use ------------------------------------------------------------------
+
+    def load(self) -> list[JobRecord]:
+        """Read the file (raises WatchlistCorrupt after moving a bad file aside)."""
+        with self.locked():
+            records = self._read_unlocked()
+            self._seen_stat = self._stat_key()
+        self._base = {r.job_id: r.label for r in records}
+        return records
+
+    def changed_on_disk(self) -> bool:
+        return self._stat_key() != self._seen_stat
+
+    def save(self, records: list[JobRecord]) -> SyncResult:
+        """Write `records` merged with what other processes did since our last sync.
+
+        Ids another process added are adopted (returned in `added`), ids it removed are
+        dropped (returned in `removed`): the caller applies both to its own state.
+        """
+        with self.locked():
+            try:
+                disk = {r.job_id: r for r in self._read_unlocked()}
+            except WatchlistCorrupt:
+                disk = {}
+            result = self._merge(records, disk)
+            removed = set(result.removed)
+            merged = [r for r in records if r.job_id not in removed] + result.added
+            self._write_unlocked(merged)
+        self._base = {r.job_id: r.label for r in merged}
+        return result
+
+    def sync(self, records: list[JobRecord]) -> SyncResult:
+        """Pick up other processes' changes without writing (cheap when nothing changed)."""
+        if not self.changed_on_disk():
+            return SyncResult()
+        with self.locked():
+            try:
+                disk = {r.job_id: r for r in self._read_unlocked()}
+            except WatchlistTooNew:
+                return SyncResult()
+            self._seen_stat = self._stat_key()
+        result = self._merge(records, disk)
+        removed = set(result.removed)
+        self._base = {r.job_id: r.label for r in records if r.job_id not in removed}
+        self._base.update({r.job_id: r.label for r in result.added})
+        return result
+
+    def _merge(self, records: list[JobRecord], disk: dict[str, JobRecord]) -> SyncResult:
+        local = {r.job_id: r for r in records}
+        result = SyncResult()
+        for job_id, record in disk.items():
+            if job_id not in local and job_id not in self._base:
+                result.added.append(record)
+            elif job_id in local and job_id in self._base and record.label != self._base[job_id] \
+                    and local[job_id].label == self._base[job_id]:
+                local[job_id].label = record.label
+                result.relabelled.append(local[job_id])
+        for job_id in self._base:
+            if job_id in local and job_id not in disk:
+                result.removed.append(job_id)
+        return result
+
+    def update(self, change: Callable[[list[JobRecord]], list[JobRecord]]) -> list[JobRecord]:
+        """Read, change and write under one lock (what the shell commands use)."""
+        with self.locked():
+            records = self._read_unlocked()
+            records = change(records)
+            self._write_unlocked(records)
+        self._base = {r.job_id: r.label for r in records}
+        return records
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
