@@ -1,0 +1,122 @@
+"""The limiter: a hard sliding-window bound, even pacing, and AIMD after throttling."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tui.api.errors import ConfigError
+from tui.clock import FakeClock
+from tui.ratelimit import RateLimiter, validate_rate
+
+
+def max_in_any_window(starts: list[float], window: float = 1.0) -> int:
+    best, lo = 0, 0
+    for hi, t in enumerate(starts):
+        while t - starts[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+async def acquire_many(limiter: RateLimiter, n: int, concurrency: int = 8) -> list[float]:
+    starts: list[float] = []
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            starts.append(await limiter.acquire())
+
+    per = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+    await asyncio.gather(*(worker(c) for c in per))
+    return sorted(starts)
+
+
+@pytest.mark.anyio
+async def test_never_more_than_twenty_in_any_sliding_second_at_full_rate():
+    clock = FakeClock()
+    limiter = RateLimiter(20, clock=clock)
+    starts = await acquire_many(limiter, 400)
+    assert len(starts) == 400
+    assert max_in_any_window(starts) <= 20
+
+
+@pytest.mark.anyio
+async def test_default_target_paces_evenly_at_nineteen_per_second():
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    starts = await acquire_many(limiter, 191)
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) == pytest.approx(1 / 19)
+    assert starts[-1] - starts[0] == pytest.approx(10.0)
+
+
+@pytest.mark.anyio
+async def test_lower_rate_is_respected():
+    clock = FakeClock()
+    limiter = RateLimiter(5, clock=clock)
+    starts = await acquire_many(limiter, 26)
+    assert starts[-1] - starts[0] == pytest.approx(5.0)
+    assert max_in_any_window(starts) <= 5
+
+
+def test_window_bound_holds_even_if_the_pace_were_faster():
+    limiter = RateLimiter(20, ceiling=3, clock=FakeClock())
+    for t in (0.0, 0.05, 0.1):
+        assert limiter.earliest_start(t) <= t
+        limiter.record_start(t)
+    # the fourth must wait until the first leaves the one-second window
+    assert limiter.earliest_start(0.15) == pytest.approx(1.0)
+
+
+def test_rate_limited_answer_halves_the_rate():
+    limiter = RateLimiter(19, clock=FakeClock())
+    assert limiter.on_rate_limited(now=100.0)
+    assert limiter.rate_at(100.0) == pytest.approx(9.5)
+    assert limiter.snapshot(100.0).cut_back
+
+
+def test_answers_in_flight_together_halve_only_once():
+    limiter = RateLimiter(19, clock=FakeClock())
+    assert limiter.on_rate_limited(now=100.0)
+    assert not limiter.on_rate_limited(now=100.2)
+    assert limiter.rate_at(100.2) == pytest.approx(9.5 + 0.2)
+
+
+def test_rate_recovers_by_one_per_quiet_second_up_to_target():
+    limiter = RateLimiter(19, clock=FakeClock())
+    limiter.on_rate_limited(now=100.0)
+    assert limiter.rate_at(103.0) == pytest.approx(12.5)
+    assert limiter.rate_at(200.0) == pytest.approx(19.0)
+    assert not limiter.snapshot(200.0).cut_back
+
+
+def test_repeated_throttling_keeps_halving_down_to_a_floor():
+    limiter = RateLimiter(19, clock=FakeClock())
+    now = 100.0
+    for _ in range(12):
+        limiter.on_rate_limited(now=now)
+        now += 1.01
+    assert 0.5 <= limiter.rate_at(now - 1.01) < 2.0
+
+
+@pytest.mark.anyio
+async def test_pace_after_a_cut_is_slower():
+    clock = FakeClock()
+    limiter = RateLimiter(19, clock=clock)
+    await limiter.acquire()
+    limiter.on_rate_limited()
+    first = await limiter.acquire()
+    second = await limiter.acquire()
+    assert second - first == pytest.approx(1 / 9.5, rel=0.1)
+
+
+@pytest.mark.parametrize("bad", [21, 20.5, 0, -1, "fast", float("nan")])
+def test_rate_out_of_range_is_a_config_error(bad):
+    with pytest.raises(ConfigError) as info:
+        validate_rate(bad)
+    assert "rate" in str(info.value)
+
+
+def test_rate_of_twenty_is_allowed():
+    assert validate_rate("20") == 20.0
