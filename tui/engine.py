@@ -344,23 +344,31 @@ class Poller:
             for task in tasks:
                 task.cancel()
 
-    async def run(self) -> None:
-        """Poll until stop(). Safe to cancel."""
+    async def run(self, *, until: Callable[[], bool] | None = None, deadline: float | None = None) -> None:
+        """Poll until stop(), until `until()` holds, or until the monotonic `deadline`. Safe to cancel."""
         self._stopping = False
         self._slots = asyncio.Semaphore(self.max_in_flight)
+
+        def remaining(seconds: float | None) -> float | None:
+            if deadline is None:
+                return seconds
+            left = max(0.0, deadline - self.clock.monotonic())
+            return left if seconds is None else min(seconds, left)
+
         try:
             while not self._stopping:
-                if self.paused:
-                    await self._idle(None)
-                    continue
                 now = self.clock.monotonic()
+                if (until is not None and until()) or (deadline is not None and now >= deadline):
+                    break
+                if self.paused:
+                    await self._idle(remaining(None))
+                    continue
                 if self._hold_until > now:
-                    await self._idle(self._hold_until - now)
-                    if self.clock.monotonic() < self._hold_until:
-                        continue
+                    await self._idle(remaining(self._hold_until - now))
+                    continue
                 job_id, due = self.next_due(now)
                 if job_id is None:
-                    await self._idle(None if due is None else due - now)
+                    await self._idle(remaining(None if due is None else due - now))
                     continue
                 await self._slots.acquire()
                 await self.client.limiter.acquire()
@@ -398,28 +406,15 @@ class Poller:
 
     async def run_until(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
         """Run until `done()` holds (checked after every event) or `timeout` seconds pass."""
-        finished = asyncio.Event()
 
         def check(_event: EngineEvent) -> None:
             if done():
-                finished.set()
+                self._wake()
 
         unsubscribe = self.subscribe(check)
-        runner = asyncio.create_task(self.run())
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
         try:
-            if done():
-                return True
-            waiter = asyncio.ensure_future(finished.wait())
-            pending = {waiter, runner}
-            if timeout is not None:
-                pending.add(asyncio.ensure_future(self.clock.sleep(timeout)))
-            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                if task is not runner:
-                    task.cancel()
-            return done()
+            await self.run(until=done, deadline=deadline)
         finally:
             unsubscribe()
-            self.stop()
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+        return done()

@@ -195,7 +195,7 @@ class VclmClient:
             async with self._http.stream("POST", self.endpoint.url, content=body, headers=headers) as resp:
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in resp.aiter_raw():
+                async for chunk in resp.aiter_bytes():
                     size += len(chunk)
                     if size > MAX_RESPONSE_BYTES:
                         raise TransportError("too_large", f"the answer is over {MAX_RESPONSE_BYTES} bytes",

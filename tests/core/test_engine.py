@@ -1,0 +1,235 @@
+"""The polling engine: order, per-job backoff, terminal jobs, refresh-now, events, outages."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui.clock import FakeClock
+from tui.credentials import Credentials
+from tui.engine import Backoff, Poller
+from tui.events import HealthChanged, JobUpdated, PollFailed, StateChanged
+
+from simkit import SIM_CREDENTIALS, make_client, make_sim
+
+pytestmark = pytest.mark.anyio
+
+
+def make_poller(sim, clock, **kwargs):
+    client = make_client(sim, clock, credentials=kwargs.pop("credentials", SIM_CREDENTIALS))
+    return Poller(client, clock=clock, **kwargs), client
+
+
+async def test_new_jobs_go_before_jobs_already_polled():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    old, new = sim.create_job(), sim.create_job()
+    poller, client = make_poller(sim, clock, min_interval=0.0)
+    async with client:
+        poller.add(old)
+        await poller.poll_job(old)
+        clock.advance(10)
+        poller.add(new)
+        assert poller.next_due(clock.monotonic())[0] == new
+
+
+async def test_the_job_polled_longest_ago_goes_next():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    jobs = [sim.create_job(init_seconds=100) for _ in range(3)]
+    poller, client = make_poller(sim, clock, min_interval=1.0)
+    async with client:
+        for job in jobs:
+            poller.add(job)
+        for job in reversed(jobs):
+            await poller.poll_job(job)
+            clock.advance(0.1)
+        clock.advance(5)
+        assert poller.next_due(clock.monotonic())[0] == jobs[-1]
+
+
+async def test_unfinished_job_is_not_due_before_min_interval():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(init_seconds=100)
+    poller, client = make_poller(sim, clock, min_interval=2.0)
+    async with client:
+        poller.add(job)
+        await poller.poll_job(job)
+        assert poller.next_due(clock.monotonic()) == (None, pytest.approx(clock.monotonic() + 2.0))
+
+
+async def test_terminal_jobs_are_not_polled_again():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(fate="JobFailed", init_seconds=0, run_seconds=0)
+    clock.advance(1)
+    poller, client = make_poller(sim, clock)
+    async with client:
+        record = poller.add(job)
+        await poller.poll_job(job)
+    assert record.status_code == "JobFailed"
+    assert poller.next_due(clock.monotonic() + 3600) == (None, None)
+    assert record.next_poll_at is None
+
+
+async def test_unknown_job_backs_off_from_thirty_seconds_doubling_to_ten_minutes():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    missing = sim.phantom_job_id()
+    other = sim.create_job(init_seconds=1000)
+    poller, client = make_poller(sim, clock, min_interval=1.0)
+    delays = []
+    async with client:
+        poller.add(missing)
+        poller.add(other)
+        for _ in range(7):
+            await poller.poll_job(missing)
+            _, due = poller.next_due(clock.monotonic())
+            entry_due = poller._entries[missing][1]
+            delays.append(round(entry_due - clock.monotonic()))
+        record = poller.records[missing]
+        # the failing job does not hold up the others
+        assert poller.next_due(clock.monotonic())[0] == other
+    assert delays == [30, 60, 120, 240, 480, 600, 600]
+    assert record.last_error.code == "FailedOperation.TaskNotExist"
+
+
+async def test_refresh_now_jumps_the_queue_even_for_a_finished_job():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    done = sim.create_job(fate="JobSuccess", init_seconds=0, run_seconds=0)
+    clock.advance(1)
+    waiting = sim.create_job(init_seconds=1000)
+    poller, client = make_poller(sim, clock, min_interval=0.0)
+    async with client:
+        poller.add(done)
+        poller.add(waiting)
+        await poller.poll_job(done)
+        await poller.poll_job(waiting)
+        clock.advance(1)
+        assert poller.next_due(clock.monotonic())[0] == waiting
+        poller.refresh(done)
+        assert poller.next_due(clock.monotonic())[0] == done
+
+
+async def test_refresh_all_skips_finished_jobs_but_takes_failing_ones():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    done = sim.create_job(fate="JobSuccess", init_seconds=0, run_seconds=0)
+    clock.advance(1)
+    running = sim.create_job(init_seconds=1000)
+    poller, client = make_poller(sim, clock, min_interval=60.0)
+    async with client:
+        poller.add(done)
+        poller.add(running)
+        await poller.poll_job(done)
+        await poller.poll_job(running)
+        assert poller.refresh() == 1
+        assert poller.next_due(clock.monotonic())[0] == running
+
+
+async def test_transitions_are_recorded_and_published():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(fate="JobSuccess", init_seconds=2, run_seconds=10)
+    poller, client = make_poller(sim, clock)
+    events = []
+    poller.subscribe(events.append)
+    async with client:
+        record = poller.add(job)
+        for advance in (0, 5, 10):
+            clock.advance(advance)
+            await poller.poll_job(job)
+    codes = [(t.from_code, t.to_code) for t in record.history]
+    assert codes == [(None, "JobInit"), ("JobInit", "JobRunning"), ("JobRunning", "JobSuccess")]
+    changes = [(e.from_code, e.to_code) for e in events if isinstance(e, StateChanged)]
+    assert changes == codes
+    assert record.poll_count == 3
+    assert record.result_video_url and record.url_received_at == pytest.approx(clock.time())
+    assert record.last_request_id and record.last_latency is not None
+
+
+async def test_an_error_keeps_the_last_known_state():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(init_seconds=1000)
+    poller, client = make_poller(sim, clock)
+    events = []
+    poller.subscribe(events.append)
+    async with client:
+        record = poller.add(job)
+        await poller.poll_job(job)
+        sim.faults.fail_next("internal_error", 10)
+        await poller.poll_job(job)
+    assert record.status_code == "JobInit"
+    assert record.failing and record.last_error.code == "InternalError"
+    assert record.last_error.request_id
+    assert any(isinstance(e, PollFailed) for e in events)
+
+
+async def test_revoked_credentials_raise_a_global_problem_and_hold_polling():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(init_seconds=1000)
+    bad = Credentials("AKIDnobody", "nope", source="test")
+    poller, client = make_poller(sim, clock, credentials=bad)
+    events = []
+    poller.subscribe(events.append)
+    async with client:
+        poller.add(job)
+        await poller.poll_job(job)
+    health = [e for e in events if isinstance(e, HealthChanged)]
+    assert health and health[-1].problem == "auth"
+    assert "SecretIdNotFound" in health[-1].detail
+    assert poller._hold_until > clock.monotonic()
+
+
+async def test_run_until_follows_jobs_to_their_ends_under_the_rate():
+    clock = FakeClock()
+    sim = make_sim(clock, quota=20)
+    fates = ["JobSuccess", "JobFailed", "JobModerationFailed", "JobSuccess"]
+    jobs = [sim.create_job(fate=f, init_seconds=2, run_seconds=5) for f in fates]
+    poller, client = make_poller(sim, clock, min_interval=1.0)
+    async with client:
+        for job in jobs:
+            poller.add(job)
+        finished = await poller.run_until(lambda: all(r.terminal for r in poller.records.values()), timeout=120)
+    assert finished
+    assert [poller.records[j].status_code for j in jobs] == fates
+    assert sim.stats.rate_limited == 0
+    assert sim.stats.max_in_window(1.0) <= 20
+
+
+async def test_paused_engine_sends_nothing():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    poller, client = make_poller(sim, clock)
+    async with client:
+        poller.add(sim.create_job())
+        poller.pause()
+        finished = await poller.run_until(lambda: sim.stats.requests > 0, timeout=30)
+    assert not finished
+    assert sim.stats.requests == 0
+
+
+async def test_a_broken_subscriber_does_not_stop_polling():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job()
+    poller, client = make_poller(sim, clock)
+
+    def broken(event):
+        raise RuntimeError("view bug")
+
+    poller.subscribe(broken)
+    seen = []
+    poller.subscribe(seen.append)
+    async with client:
+        poller.add(job)
+        await poller.poll_job(job)
+    assert any(isinstance(e, JobUpdated) for e in seen)
+
+
+def test_backoff_doubles_to_its_cap():
+    backoff = Backoff(2.0, 10.0)
+    assert [backoff.delay(n) for n in range(1, 6)] == [2.0, 4.0, 8.0, 10.0, 10.0]
