@@ -1,0 +1,141 @@
+"""`check`: query jobs through the polling engine, once or until they finish, and give the verdict.
+
+The engine (Poller) does the asking, so the rate limiter, retries and error handling are the
+TUI's own. Without --wait each job gets exactly one logical query (the client may retry a
+retryable failure inside it); with --wait the engine keeps polling unfinished jobs until all
+are settled or the deadline passes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from tui.api.errors import ApiError, VclmError
+from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
+from tui.clock import SYSTEM_CLOCK, Clock
+from tui.engine import Backoff, DescribeClient, Poller
+from tui.events import EngineEvent, HealthChanged, PollFailed, StateChanged
+from tui.jobstate import JobRecord, LastError
+
+# Far enough away that a job, once asked about, is never due again during one `check`.
+NEVER = 1e9
+# Problems that hit every job and will not clear by waiting: stop and report them at once.
+HOPELESS_PROBLEMS = ("auth", "config")
+
+
+class Verdict(enum.IntEnum):
+    """The exit status of `check`, worst first when several jobs disagree (see EXIT_CODES_HELP)."""
+
+    SUCCESS = 0
+    FAILED = 1
+    USAGE = 2
+    UNQUERYABLE = 3
+    PENDING = 4
+
+
+@dataclass
+class CheckResult:
+    records: list[JobRecord]  # in the order the ids were given
+    timed_out: bool = False
+    aborted_by: VclmError | None = None  # the error that hit every job, if the run was cut short
+    verdict: Verdict = Verdict.SUCCESS
+    permanent: set[str] = field(default_factory=set)  # ids whose last answer will not change
+
+
+def job_verdict(record: JobRecord) -> Verdict:
+    if record.status_code in FAILED_STATUS_CODES:
+        return Verdict.FAILED
+    if record.status_code == JOB_SUCCESS:
+        return Verdict.SUCCESS
+    if record.last_error is not None:
+        return Verdict.UNQUERYABLE
+    return Verdict.PENDING
+
+
+def overall_verdict(records: Iterable[JobRecord]) -> Verdict:
+    """Failed beats unqueryable beats pending beats success."""
+    found = {job_verdict(record) for record in records}
+    for verdict in (Verdict.FAILED, Verdict.UNQUERYABLE, Verdict.PENDING):
+        if verdict in found:
+            return verdict
+    return Verdict.SUCCESS
+
+
+def build_check_poller(client: DescribeClient, *, wait: bool, min_interval: float, clock: Clock = SYSTEM_CLOCK) -> Poller:
+    if wait:
+        return Poller(client, clock=clock, min_interval=min_interval)
+    # One logical query per job: whatever the answer, the job is not due again.
+    never = Backoff(NEVER, NEVER)
+    return Poller(client, clock=clock, min_interval=NEVER, error_backoff=never, not_found_backoff=never)
+
+
+async def check_jobs(
+    client: DescribeClient,
+    job_ids: list[str],
+    *,
+    wait: bool = False,
+    timeout: float | None = None,
+    min_interval: float = 2.0,
+    clock: Clock = SYSTEM_CLOCK,
+    on_transition: Callable[[StateChanged], None] | None = None,
+) -> CheckResult:
+    """Ask about every job (once, or until settled with `wait`) and return what is known."""
+    poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock)
+    result = CheckResult(records=[])
+    last_failure: dict[str, VclmError] = {}
+    problem: list[VclmError] = []  # the error behind the engine's current every-job problem
+
+    def listen(event: EngineEvent) -> None:
+        if isinstance(event, PollFailed):
+            last_failure[event.record.job_id] = event.error
+        elif isinstance(event, StateChanged) and on_transition is not None:
+            on_transition(event)
+        elif isinstance(event, HealthChanged):
+            problem[:] = [] if event.problem is None else [event.error or VclmError(event.detail)]
+            # Bad credentials hit every job alike, and without --wait so does a network outage
+            # (the engine declares one only after several jobs failed after their retries).
+            if problem and result.aborted_by is None and (event.problem in HOPELESS_PROBLEMS or not wait):
+                result.aborted_by = problem[0]
+
+    def settled(record: JobRecord) -> bool:
+        if record.terminal:
+            return True
+        if record.last_error is None:
+            return False
+        failure = last_failure.get(record.job_id)
+        # A refusal the service will repeat (no such job, bad parameter): waiting changes nothing.
+        return isinstance(failure, ApiError) and not failure.retryable
+
+    def done() -> bool:
+        if result.aborted_by is not None:
+            return True
+        if wait:
+            return all(settled(r) for r in poller.records.values())
+        return all(r.poll_count > 0 for r in poller.records.values())
+
+    unsubscribe = poller.subscribe(listen)
+    try:
+        for job_id in job_ids:
+            poller.add(job_id)
+        finished = await poller.run_until(done, timeout if wait else None)
+    finally:
+        unsubscribe()
+
+    result.records = [poller.records[job_id] for job_id in job_ids]
+    result.timed_out = not finished
+    if problem:  # cut short, or --wait ran out during an outage: the unasked jobs share its fate
+        _mark_not_queried(result.records, problem[0], clock.time())
+    result.permanent = {r.job_id for r in result.records if settled(r) and not r.terminal}
+    result.verdict = overall_verdict(result.records)
+    return result
+
+
+def _mark_not_queried(records: list[JobRecord], error: VclmError, now: float) -> None:
+    """Jobs never answered when the run ended in an every-job problem carry its error (with no
+    RequestId: no request was answered for them)."""
+    message = getattr(error, "message", "") or str(error)
+    for record in records:
+        if record.poll_count == 0 and record.last_error is None:
+            record.last_error = LastError(error.code, message, None, now)

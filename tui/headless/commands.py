@@ -1,0 +1,395 @@
+"""The `check`, `add`, `remove` and `ls` commands: their options, ids from the shell, exit statuses.
+
+Results go to stdout, everything else (errors, warnings, notes) to stderr as one line each,
+never a traceback. Usage and configuration errors exit 2 before anything is queried or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import textwrap
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, TextIO
+
+from tui.api.errors import ConfigError
+from tui.headless.check import CheckResult, Verdict, check_jobs
+from tui.headless.output import (
+    CHECK_COLUMNS,
+    COLOR_CHOICES,
+    LS_COLUMNS,
+    Printer,
+    check_row,
+    ls_row,
+    transition_row,
+)
+from tui.jobids import extract_job_ids
+from tui.jobstate import JobRecord
+from tui.runtime import build_client, load_credentials, load_settings
+from tui.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew, loads
+
+PROG = "vclm-watch"
+STDIN_TOKEN = "-"
+MAX_LABEL = 200  # what the watchlist file keeps
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+IDS_HELP = (
+    "job ids (32 hex characters; commas or spaces may separate several in one argument). "
+    "'-' reads ids from standard input, found anywhere in free text such as logs or JSON"
+)
+
+REMOVE_EPILOG = """\
+exit status of `remove`:
+  0  at least one of the ids was in the watchlist and is removed (the others are reported on stderr)
+  1  none of the ids was in the watchlist: nothing changed
+  2  usage or configuration error (malformed id, unreadable watchlist): nothing changed
+"""
+
+ADD_EPILOG = """\
+Ids already in the watchlist are skipped and reported; the exit status is still 0.
+exit status of `add`: 0 done, 2 usage or configuration error (malformed id, unreadable watchlist):
+nothing written. A running monitor on the same watchlist picks the new ids up within seconds.
+"""
+
+
+class UsageError(Exception):
+    """A mistake on the command line: exit 2, nothing done."""
+
+
+# -- arguments ----------------------------------------------------------------------------------
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON Lines: one object per job with the API's field names (JobId, StatusCode, "
+                             "StatusMsg, ResultVideoUrl, RequestId) plus Error (null or {Code, Message, RequestId}) "
+                             "and PolledAt (ISO 8601 UTC)")
+    parser.add_argument("--wait", action="store_true",
+                        help="keep polling unfinished jobs until every one is finished (or refused for good, e.g. "
+                             "TaskNotExist) or --timeout SECONDS runs out, printing each state change as it happens "
+                             "(with --json, one object per change, with \"Event\": \"StateChanged\")")
+    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                        help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
+    parser.description = textwrap.fill(
+        "Query each job once through the same engine as the monitor (same rate limit and retries) and print "
+        "one row per job: a table on a terminal, plain aligned text when piped, or JSON Lines with --json. "
+        "Without --wait, --timeout is the read timeout of one request; with --wait it is the overall deadline. "
+        "Ids read with '-' that are nearly ids (a hex run of the wrong length) are reported and skipped.", 78
+    )
+
+
+def add_add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
+    parser.add_argument("--label", default="", help="a label shown beside the new ids")
+    parser.epilog = ADD_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def add_remove_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
+    parser.epilog = REMOVE_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def add_ls_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON Lines: one object per job (JobId, Label, StatusCode, StatusMsg, "
+                             "ResultVideoUrl, RequestId, Error, AddedAt, LastPolled)")
+    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                        help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
+
+
+# -- ids from the shell --------------------------------------------------------------------------
+
+@dataclass
+class GivenIds:
+    ids: list[str] = field(default_factory=list)  # canonical, first-seen order, unique
+    warnings: list[str] = field(default_factory=list)
+
+
+def _quoted_list(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(item) for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def gather_ids(tokens: list[str], stdin: TextIO | None) -> GivenIds:
+    """Ids from the arguments (strict: every token must be an id) and, for '-', from stdin (free text)."""
+    given = GivenIds()
+    strict = extract_job_ids(" ".join(t for t in tokens if t != STDIN_TOKEN), strict=True)
+    if strict.malformed:
+        noun = "id" if len(strict.malformed) == 1 else "ids"
+        raise UsageError(f"malformed job {noun} {_quoted_list(strict.malformed)}: a job id is 32 hex characters")
+    given.ids = list(strict.ids)
+    if STDIN_TOKEN in tokens:
+        text = _read_all(stdin)
+        found = extract_job_ids(text)
+        if found.malformed:
+            given.warnings.append(f"skipped {len(found.malformed)} near-miss id(s) on standard input "
+                                  f"(not 32 hex characters): {_quoted_list(found.malformed)}")
+        if not found.ids:
+            raise UsageError("no job ids found on standard input")
+        seen = set(given.ids)
+        given.ids += [job_id for job_id in found.ids if job_id not in seen]
+    if not given.ids:
+        raise UsageError("no job ids given: pass them as arguments, or '-' to read them from standard input")
+    return given
+
+
+def _read_all(stdin: TextIO | None) -> str:
+    if stdin is None:
+        return ""
+    buffer = getattr(stdin, "buffer", None)
+    try:
+        if buffer is not None:
+            return buffer.read().decode("utf-8", errors="replace")
+        return stdin.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read standard input: {exc.strerror or exc}") from None
+
+
+# -- running ------------------------------------------------------------------------------------
+
+@dataclass
+class Streams:
+    stdin: TextIO | None
+    stdout: TextIO
+    stderr: TextIO
+    env: Mapping[str, str]
+    command: str
+
+    def note(self, kind: str, message: str) -> None:
+        self.stderr.write(f"{PROG} {self.command}: {kind}: {message}\n" if kind else f"{PROG} {self.command}: {message}\n")
+        self.stderr.flush()
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log records as one line on stderr: the exception's type and message, not its traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f" ({type(error).__name__}: {error})"
+        return text
+
+
+def _log_to(stderr: TextIO) -> logging.Handler:
+    handler = logging.StreamHandler(stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLineFormatter())
+    logger = logging.getLogger("tui")
+    logger.addHandler(handler)
+    logger.propagate = False
+    return handler
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run one headless command; the exit status."""
+    streams = Streams(
+        stdin=sys.stdin if stdin is None else stdin,
+        stdout=sys.stdout if stdout is None else stdout,
+        stderr=sys.stderr if stderr is None else stderr,
+        env=os.environ if env is None else env,
+        command=args.command,
+    )
+    handler = _log_to(streams.stderr)
+    try:
+        if args.command == "check":
+            return _check(args, streams)
+        if args.command == "add":
+            return _add(args, streams)
+        if args.command == "remove":
+            return _remove(args, streams)
+        if args.command == "ls":
+            return _ls(args, streams)
+        raise UsageError(f"unknown command {args.command!r}")
+    except (UsageError, ConfigError, WatchlistError) as exc:
+        streams.note("error", str(exc))
+        return Verdict.USAGE
+    except KeyboardInterrupt:
+        streams.note("", "interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    finally:
+        logging.getLogger("tui").removeHandler(handler)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# -- check --------------------------------------------------------------------------------------
+
+def _check(args: argparse.Namespace, streams: Streams) -> int:
+    given = gather_ids(args.ids, streams.stdin)  # before anything else: a bad id queries nothing
+    for warning in given.warnings:
+        streams.note("warning", warning)
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be a number of seconds above 0, not {args.timeout:g}")
+    settings = load_settings(args, streams.env)
+    credentials = load_credentials(settings, streams.env)
+    printer = Printer(streams.stdout, color=args.color, env=streams.env)
+    broken: list[BaseException] = []
+
+    def on_transition(event) -> None:
+        if broken:
+            return
+        try:
+            if args.json:
+                printer.json_line(transition_row(event))
+            else:
+                printer.transition(event)
+        except OSError as exc:  # raised again once the engine has stopped
+            broken.append(exc)
+
+    async def query() -> CheckResult:
+        # --timeout is the --wait deadline then, not how long one request may take.
+        client = build_client(settings, credentials, read_timeout=None if args.wait else args.timeout)
+        async with client:
+            return await check_jobs(
+                client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
+                min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
+            )
+
+    result = asyncio.run(query())
+    if broken:
+        raise broken[0]
+    if args.json:
+        for record in result.records:
+            printer.json_line(check_row(record))
+    else:
+        printer.table(CHECK_COLUMNS, result.records)
+    if result.aborted_by is not None:
+        streams.note("error", f"stopped early, every job would fail alike: {result.aborted_by}")
+    elif result.timed_out:
+        unfinished = sum(1 for r in result.records if not r.terminal and r.job_id not in result.permanent)
+        streams.note("", f"--timeout {args.timeout:g} s ran out with {unfinished} job(s) unfinished")
+    return int(result.verdict)
+
+
+# -- the watchlist commands ------------------------------------------------------------------------
+
+def _update_watchlist(store: WatchlistStore, change, streams: Streams) -> list[JobRecord]:
+    try:
+        return store.update(change)
+    except WatchlistTooNew:
+        raise
+    except WatchlistCorrupt as exc:
+        # The unreadable file was moved aside (as the monitor does); carry on with an empty one.
+        streams.note("warning", str(exc))
+        return store.update(change)
+
+
+def _add(args: argparse.Namespace, streams: Streams) -> int:
+    given = gather_ids(args.ids, streams.stdin)
+    for warning in given.warnings:
+        streams.note("warning", warning)
+    label = " ".join((args.label or "").split())
+    if len(label) > MAX_LABEL or any(not ch.isprintable() for ch in label):
+        raise UsageError(f"a label is at most {MAX_LABEL} printable characters")
+    settings = load_settings(args, streams.env)
+    store = WatchlistStore(settings.watchlist_path)
+    added: list[str] = []
+    skipped: list[str] = []
+
+    def change(records: list[JobRecord]) -> list[JobRecord]:
+        added.clear()
+        skipped.clear()
+        present = {record.job_id for record in records}
+        now = time.time()
+        for job_id in given.ids:
+            if job_id in present:
+                skipped.append(job_id)
+            else:
+                records.append(JobRecord(job_id=job_id, label=label, added_at=now))
+                present.add(job_id)
+                added.append(job_id)
+        return records
+
+    _update_watchlist(store, change, streams)
+    for job_id in added:
+        streams.stdout.write(f"added {job_id}" + (f"  ({label})" if label else "") + "\n")
+    for job_id in skipped:
+        streams.stdout.write(f"skipped {job_id}  (already in the watchlist)\n")
+    streams.stdout.flush()
+    return 0
+
+
+def _remove(args: argparse.Namespace, streams: Streams) -> int:
+    given = gather_ids(args.ids, streams.stdin)
+    for warning in given.warnings:
+        streams.note("warning", warning)
+    settings = load_settings(args, streams.env)
+    store = WatchlistStore(settings.watchlist_path)
+    removed: list[str] = []
+    wanted = set(given.ids)
+
+    def change(records: list[JobRecord]) -> list[JobRecord]:
+        removed[:] = [record.job_id for record in records if record.job_id in wanted]
+        return [record for record in records if record.job_id not in wanted]
+
+    _update_watchlist(store, change, streams)
+    gone = set(removed)
+    for job_id in given.ids:
+        if job_id in gone:
+            streams.stdout.write(f"removed {job_id}\n")
+    streams.stdout.flush()
+    missing = [job_id for job_id in given.ids if job_id not in gone]
+    if missing:
+        streams.note("warning", f"not in the watchlist {settings.watchlist_path}: {', '.join(missing)}")
+    return 0 if removed else 1
+
+
+def read_watchlist(path: Path) -> list[JobRecord]:
+    """The saved jobs, read without the lock and without moving a bad file aside (ls only looks).
+
+    Writers replace the file by rename, so an unlocked read sees a whole version.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise WatchlistError(f"cannot read watchlist {path}: {exc.strerror or exc}") from None
+    try:
+        return loads(raw.decode("utf-8"), str(path))
+    except WatchlistTooNew:
+        raise
+    except (ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WatchlistError(f"watchlist {path} cannot be read ({first[:200]}); it was left as it is") from None
+
+
+def _ls(args: argparse.Namespace, streams: Streams) -> int:
+    settings = load_settings(args, streams.env)
+    records = read_watchlist(settings.watchlist_path)
+    printer = Printer(streams.stdout, color=args.color, env=streams.env)
+    if args.json:
+        for record in records:
+            printer.json_line(ls_row(record))
+    elif records:
+        printer.table(LS_COLUMNS, records)
+    else:
+        streams.note("", f"the watchlist {settings.watchlist_path} is empty")
+    return 0
