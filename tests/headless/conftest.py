@@ -1,0 +1,29 @@
+"""Fixtures for the shell commands: a loopback simulator in a thread, and the CLI as a subprocess."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+from clikit import Cli, Sim
+
+from tui.simulator import Lifecycle, Simulator, run_in_thread
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def sim() -> Iterator[Sim]:
+    """A simulator on a loopback port, jobs created through its Python API (fates forced)."""
+    simulator = Simulator(seed=7, lifecycle=Lifecycle(p_failed=0.0, p_moderation_failed=0.0))
+    with run_in_thread(simulator) as server:
+        yield Sim(simulator, server.base_url)
+
+
+@pytest.fixture
+def cli(isolated_home) -> Cli:
+    """`python -m tui ...` as a subprocess, in the isolated HOME, with the simulator's credentials."""
+    return Cli()
