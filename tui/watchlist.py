@@ -290,9 +290,9 @@ class WatchlistStore:
                 return SyncResult()
             self._seen_stat = self._stat_key()
         result = self._merge(records, disk)
-        removed = set(result.removed)
-        self._base = {r.job_id: r.label for r in records if r.job_id not in removed}
-        self._base.update({r.job_id: r.label for r in result.added})
+        # The merge base is what is on disk now, not the caller's list: ids it added or removed
+        # and has not saved yet stay its own changes, not another process's, at the next save.
+        self._base = {job_id: record.label for job_id, record in disk.items()}
         return result
 
     def _merge(self, records: list[JobRecord], disk: dict[str, JobRecord]) -> SyncResult:
