@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -92,3 +94,23 @@ def wait_for(condition, timeout: float = 10.0, what: str = "the condition") -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+class InProcessCli(Cli):
+    """The same commands through the same parser and `run`, in this process: for tests about the
+    file and the output rather than the process (a subprocess costs a Python start-up each)."""
+
+    def __call__(self, *args: str, stdin: str | None = None, credentials: bool = True,
+                 env: Mapping[str, str] | None = None, timeout: float = CLI_TIMEOUT) -> Run:
+        from tui.cli import build_parser
+        from tui.headless import commands
+
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+                parsed = build_parser().parse_args(list(args))
+        except SystemExit as exc:  # argparse's own usage errors
+            return Run(int(exc.code or 0), out.getvalue(), err.getvalue())
+        code = commands.run(parsed, stdin=io.StringIO(stdin or ""), stdout=out, stderr=err,
+                            env=self._env(credentials, env))
+        return Run(int(code), out.getvalue(), err.getvalue())

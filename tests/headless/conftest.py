@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from clikit import Cli, Sim
+from clikit import Cli, InProcessCli, Sim
 
 from tui.simulator import Lifecycle, Simulator, run_in_thread
 
@@ -27,3 +27,9 @@ def sim() -> Iterator[Sim]:
 def cli(isolated_home) -> Cli:
     """`python -m tui ...` as a subprocess, in the isolated HOME, with the simulator's credentials."""
     return Cli()
+
+
+@pytest.fixture
+def shell(isolated_home) -> InProcessCli:
+    """The same commands run in this process (fast), for tests about files and output."""
+    return InProcessCli()

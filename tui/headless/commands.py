@@ -184,9 +184,7 @@ def _log_to(stderr: TextIO) -> logging.Handler:
     handler = logging.StreamHandler(stderr)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(_OneLineFormatter())
-    logger = logging.getLogger("tui")
-    logger.addHandler(handler)
-    logger.propagate = False
+    logging.getLogger("tui").addHandler(handler)  # also keeps Python's last-resort traceback printer away
     return handler
 
 
