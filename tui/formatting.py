@@ -1,0 +1,77 @@
+"""Presentation of times, durations, ids and outside text, always relative to an injected `now`."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+
+SHORT_ID_CHARS = 8
+
+
+def duration(seconds: float | None) -> str:
+    """A compact duration: 0s, 42s, 3m05s, 2h07m, 4d03h."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def relative(then: float | None, now: float) -> str:
+    """'3s ago', 'in 4s', or 'never'."""
+    if then is None:
+        return "never"
+    delta = now - then
+    if delta < 0:
+        return f"in {duration(-delta)}" if delta <= -1 else "now"
+    if delta < 1:
+        return "now"
+    return f"{duration(delta)} ago"
+
+
+def timestamp(at: float | None) -> str:
+    """Local date and time of a wall-clock instant, to the second."""
+    if at is None:
+        return "—"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def clock_time(at: float | None) -> str:
+    if at is None:
+        return "—"
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def short_id(job_id: str, chars: int = SHORT_ID_CHARS) -> str:
+    return job_id[:chars]
+
+
+def inert(text: object, limit: int = 200) -> str:
+    """Outside text made safe to show: control characters and escape sequences become visible
+    placeholders, and long strings are cut with an ellipsis. (Markup safety is the caller's
+    job: put the result into a rich.text.Text, never into markup.)"""
+    raw = "" if text is None else str(text)
+    out: list[str] = []
+    for ch in raw:
+        if ch in "\n\r\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") or ch == "\x7f":
+            out.append("�")
+        else:
+            out.append(ch)
+    cleaned = "".join(out)
+    if limit and len(cleaned) > limit:
+        cleaned = cleaned[: max(1, limit - 1)] + "…"
+    return cleaned
+
+
+def rate(value: float) -> str:
+    return f"{value:.1f}"
