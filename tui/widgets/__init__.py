@@ -1,0 +1,1 @@
+"""The monitor's widgets: each renders what the engine reports and never calls the API."""

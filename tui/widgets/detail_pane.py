@@ -1,0 +1,196 @@
+"""The detail pane: everything known about the job under the cursor, and how to reproduce it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rich.console import Group
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from tui.formatting import duration, inert, relative, timestamp
+from tui.hints import hint_for
+from tui.jobstate import JobRecord
+from tui.widgets.state_style import STATE_NAMES, StatePalette, display_state
+
+RAW_JSON_CHARS = 4000
+LABEL_WIDTH = 10
+DIM = Style(dim=True)
+BOLD = Style(bold=True)
+
+
+def reproduce_line(job_id: str, region: str, endpoint_host: str | None = None) -> str:
+    """The same query with Tencent's own CLI."""
+    line = f"tccli vclm DescribeVideoStylizationJob --region {region} --JobId {job_id}"
+    if endpoint_host:
+        line += f" --endpoint {endpoint_host}"
+    return line
+
+
+@dataclass
+class DetailContext:
+    now: float
+    palette: StatePalette
+    stale_after: float | None
+    region: str
+    endpoint_host: str | None  # only when not the default host
+    paused: bool
+    polling: bool  # False when the engine cannot poll (no credentials)
+
+
+def _row(name: str, *parts: tuple[str, Style | str] | Text) -> Text:
+    line = Text(no_wrap=False, overflow="fold")
+    line.append(f"{name:<{LABEL_WIDTH}}", BOLD)
+    for part in parts:
+        if isinstance(part, Text):
+            line.append_text(part)
+        else:
+            line.append(inert(part[0], 2000), part[1])
+    return line
+
+
+def _heading(title: str) -> Text:
+    return Text(f"\n{title}", style=BOLD)
+
+
+def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
+    p = ctx.palette
+    now = ctx.now
+    state = display_state(record, now, ctx.stale_after)
+    lines: list[Text] = [
+        _row("JobId", (record.job_id, "")),
+        _row("Label", (record.label or "—", "" if record.label else DIM)),
+    ]
+    status = Text()
+    status.append(f"{p.symbol(state)} ", p.style(state))
+    status.append(inert(record.status_code or "no answer yet", 80), p.style(state) + BOLD)
+    if record.status_msg:
+        status.append("  ")
+        status.append(inert(record.status_msg, 200))
+    status.append(f"  ({STATE_NAMES.get(state, state)})", DIM)
+    lines.append(_row("Status", status))
+    if record.state_since is not None:
+        lines.append(_row("Since", (f"{timestamp(record.state_since)} ({duration(now - record.state_since)})", "")))
+    if record.stale and not record.terminal:
+        lines.append(_row("", ("from the saved watchlist; not refreshed yet in this run", p.style("stale"))))
+    elif record.stale:
+        lines.append(_row("", ("from the saved watchlist (a finished job is not polled again; r refreshes it)", DIM)))
+
+    # the result
+    if record.result_video_url:
+        left = record.url_seconds_left(now)
+        if left is None:
+            validity = Text("validity unknown", style=DIM)
+        elif left > 0:
+            validity = Text(f"valid for {duration(left)} more (of 24h)", style=p.style("success"))
+        else:
+            validity = Text(f"expired {duration(-left)} ago; r fetches a fresh one", style=p.style("failed"))
+        lines.append(_row("Result", (record.result_video_url, "underline")))
+        lines.append(_row("", validity))
+    else:
+        lines.append(_row("Result", ("no result URL yet", DIM)))
+    lines.append(_row("RequestId", (record.last_request_id or "—", "" if record.last_request_id else DIM)))
+
+    # the last error
+    err = record.last_error
+    if err is not None:
+        lines.append(_heading("Last error"))
+        lines.append(_row("Code", (err.code, p.style("error") + BOLD)))
+        lines.append(_row("Message", (err.message or "—", "")))
+        lines.append(_row("RequestId", (err.request_id or "none (the request did not reach the service)", "" if err.request_id else DIM)))
+        lines.append(_row("At", (f"{timestamp(err.at)} ({relative(err.at, now)})", "")))
+        lines.append(_row("Hint", (hint_for(err.code), p.style("unknown"))))
+
+    # polling
+    lines.append(_heading("Polling"))
+    latency = f"{record.last_latency * 1000:.0f} ms" if record.last_latency is not None else "—"
+    lines.append(_row("Polls", (f"{record.poll_count} · last latency {latency} · last polled {relative(record.last_polled, now)}", "")))
+    if not ctx.polling:
+        due = "not polling (see the banner)"
+    elif ctx.paused:
+        due = "paused (p resumes)"
+    elif record.next_poll_at is None:
+        due = "not scheduled (finished; r refreshes)" if record.terminal else "not scheduled"
+    elif record.next_poll_at <= now:
+        due = "due now"
+    else:
+        due = f"in {duration(record.next_poll_at - now)}"
+    lines.append(_row("Next poll", (due, "")))
+    lines.append(_row("Added", (f"{timestamp(record.added_at)} ({relative(record.added_at, now)})" if record.added_at else "—", "")))
+
+    # timeline
+    lines.append(_heading("Timeline"))
+    if not record.history:
+        lines.append(Text("  no transitions seen yet", style=DIM))
+    for index, transition in enumerate(record.history):
+        following = record.history[index + 1].at if index + 1 < len(record.history) else None
+        held = duration((following if following is not None else now) - transition.at)
+        line = Text(f"  {timestamp(transition.at)}  ")
+        if transition.from_code:
+            line.append(inert(transition.from_code, 40), DIM)
+            line.append(" → ", DIM)
+        line.append(inert(transition.to_code, 40), BOLD)
+        line.append(f"  {held}" + ("" if following is not None else " so far"), DIM)
+        lines.append(line)
+
+    # reproduce and raw
+    lines.append(_heading("Reproduce"))
+    lines.append(Text("  " + reproduce_line(record.job_id, ctx.region, ctx.endpoint_host)))
+    lines.append(_heading("Raw last response"))
+    if record.last_response is None:
+        lines.append(Text("  none in this run", style=DIM))
+    else:
+        raw = json.dumps(record.last_response, indent=2, ensure_ascii=False, default=str)
+        if len(raw) > RAW_JSON_CHARS:
+            raw = raw[:RAW_JSON_CHARS] + "\n…"
+        for raw_line in raw.splitlines():
+            lines.append(Text("  " + inert(raw_line, 400)))
+    return Group(*lines)
+
+
+class DetailPane(VerticalScroll):
+    """A scrollable pane; `show(record, ctx)` redraws it (only when what it shows changed)."""
+
+    DEFAULT_CSS = """
+    DetailPane {
+        border-top: solid $panel-lighten-2;
+        background: $surface;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    DetailPane:focus {
+        border-top: solid $primary;
+    }
+    DetailPane > #detail-body {
+        width: 1fr;
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.job_id: str | None = None
+        self._last: object = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("No job selected. Press a to add job ids.", style=DIM), id="detail-body")
+
+    def show(self, record: JobRecord | None, ctx: DetailContext) -> None:
+        body = self.query_one("#detail-body", Static)
+        if record is None:
+            if self.job_id is not None or self._last is None:
+                self.job_id, self._last = None, "empty"
+                body.update(Text("No job selected. Press a to add job ids.", style=DIM))
+            return
+        group = render_detail(record, ctx)
+        key = (record.job_id, tuple(str(r) for r in group.renderables),
+               tuple(tuple(t.spans) for t in group.renderables if isinstance(t, Text)))
+        if key == self._last:
+            return
+        if record.job_id != self.job_id:
+            self.scroll_home(animate=False)
+        self.job_id, self._last = record.job_id, key
+        body.update(group)

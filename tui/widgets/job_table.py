@@ -1,0 +1,238 @@
+"""The watchlist table: one row per job, updated in place cell by cell (never rebuilt on refresh)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+from tui.config import ALL_COLUMNS
+from tui.formatting import duration, inert, relative, short_id
+from tui.jobstate import JobRecord
+from tui.widgets.state_style import StatePalette, display_state
+
+# key -> (title, minimum width, preferred width)
+COLUMN_SPECS: dict[str, tuple[str, int, int]] = {
+    "job": ("Job", 8, 8),
+    "label": ("Label", 10, 28),
+    "state": ("State", 14, 21),
+    "message": ("Message", 8, 10),
+    "in_state": ("In state", 8, 8),
+    "changed": ("Changed", 10, 10),
+    "polled": ("Polled", 10, 10),
+    "error": ("Last error", 10, 30),
+}
+# Dropped first when the table is too narrow for every column (all are in the detail pane).
+DROP_ORDER = ("message", "changed", "in_state", "error", "polled", "label")
+CELL_PADDING = 1
+COMFORTABLE_LABEL = 20  # below this, "message" and "changed" give way to the label
+FLASH = Style(reverse=True)
+
+
+def plan_columns(wanted: Iterable[str], available: int) -> list[tuple[str, int]]:
+    """Which of the wanted columns fit in `available` cells, and how wide each is.
+
+    Columns are dropped in DROP_ORDER until the rest fit at their minimum widths; the
+    least useful ones also go when keeping them would leave the label cramped.
+    """
+    wanted_set = set(wanted)
+    columns = [key for key in ALL_COLUMNS if key in wanted_set]
+    cost = lambda keys: sum(COLUMN_SPECS[k][1] + 2 * CELL_PADDING for k in keys)  # noqa: E731
+    for key in DROP_ORDER:
+        if cost(columns) <= available:
+            break
+        if key in columns:
+            columns.remove(key)
+    for key in ("message", "changed"):
+        roomy = available - cost(columns) + COLUMN_SPECS["label"][1] + COLUMN_SPECS["state"][1]
+        if "label" in columns and key in columns and roomy < COMFORTABLE_LABEL + COLUMN_SPECS["state"][2]:
+            columns.remove(key)
+    widths = {key: COLUMN_SPECS[key][1] for key in columns}
+    spare = max(0, available - cost(columns))
+    for key in ("state", "label", "error", "message", "label"):
+        if key not in widths or spare <= 0:
+            continue
+        room = COLUMN_SPECS[key][2] - widths[key]
+        grow = spare if key == "label" and room <= 0 else min(spare, max(0, room))
+        widths[key] += grow
+        spare -= grow
+    if spare > 0 and columns:
+        widths[columns[-1]] += spare
+    return [(key, widths[key]) for key in columns]
+
+
+class IdText(Text):
+    """The job cell: shows the short id, remembers the full one (the sort key)."""
+
+    def __init__(self, job_id: str, width: int) -> None:
+        super().__init__(short_id(job_id, width), no_wrap=True, end="")
+        self.job_id = job_id
+
+
+@dataclass
+class RowContext:
+    """What rendering a row needs besides the record; built once per refresh."""
+
+    now: float
+    palette: StatePalette
+    stale_after: float | None
+    flashing: frozenset[str] = field(default_factory=frozenset)
+
+
+def _cut(text: str, width: int, style: Style | str = "") -> Text:
+    cell = Text(no_wrap=True, end="")
+    cell.append(inert(text, 500), style)
+    cell.truncate(width, overflow="ellipsis")
+    return cell
+
+
+def render_cells(record: JobRecord, layout: list[tuple[str, int]], ctx: RowContext) -> dict[str, Text]:
+    state = display_state(record, ctx.now, ctx.stale_after)
+    cells: dict[str, Text] = {}
+    for key, width in layout:
+        if key == "job":
+            cell: Text = IdText(record.job_id, width)
+        elif key == "label":
+            cell = _cut(record.label, width)
+        elif key == "state":
+            cell = ctx.palette.state_text(record, state, width)
+        elif key == "message":
+            cell = _cut(record.status_msg, width)
+        elif key == "in_state":
+            cell = _cut(duration(ctx.now - record.state_since) if record.state_since else "—", width)
+        elif key == "changed":
+            cell = _cut(relative(record.last_change, ctx.now) if record.last_change else "—", width)
+        elif key == "polled":
+            cell = _cut(relative(record.last_polled, ctx.now), width)
+        elif key == "error":
+            err = record.last_error
+            code = err.code if err else ""
+            if len(code) > width and "." in code:  # the most specific part says the most
+                code = "…" + code.rsplit(".", 1)[1]
+            cell = _cut(code, width, ctx.palette.style("error"))
+        else:
+            cell = Text()
+        if record.job_id in ctx.flashing:
+            cell.stylize(FLASH)
+        cells[key] = cell
+    return cells
+
+
+class JobTable(DataTable):
+    """Rows keyed by job id. `show()` brings it to a given order, touching only what changed."""
+
+    DEFAULT_CSS = """
+    JobTable {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    def __init__(self, columns: Iterable[str] = ALL_COLUMNS, **kwargs) -> None:
+        super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
+        self.wanted_columns = list(columns)
+        self.layout_plan: list[tuple[str, int]] = []
+        self._cells: dict[str, dict[str, Text]] = {}
+        self._order: list[str] = []
+        self._records: Mapping[str, JobRecord] = {}
+        self._ctx: RowContext | None = None
+        self.cell_updates = 0  # for tests: how many cells were written since mount
+
+    # -- what the app calls --------------------------------------------------------------
+
+    @property
+    def selected_job_id(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        except Exception:  # noqa: BLE001 - no valid cursor
+            return None
+        return row_key.value
+
+    def select_job(self, job_id: str) -> bool:
+        try:
+            index = self.get_row_index(job_id)
+        except RowDoesNotExist:
+            return False
+        self.move_cursor(row=index)
+        return True
+
+    def show(self, order: list[str], records: Mapping[str, JobRecord], ctx: RowContext,
+             dirty: Iterable[str] | None = None) -> None:
+        """Show the jobs of `order`, in that order; re-render the `dirty` ones (None: all)."""
+        self._order, self._records, self._ctx = list(order), records, ctx
+        if not self.layout_plan:
+            return  # not laid out yet: on_resize shows everything
+        self._apply(None if dirty is None else set(dirty))
+
+    def set_columns(self, columns: Iterable[str]) -> None:
+        self.wanted_columns = list(columns)
+        self._relayout(force=True)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self._relayout()
+
+    def _relayout(self, force: bool = False) -> None:
+        available = self.size.width - 1  # the vertical scrollbar
+        if available <= 0:
+            return
+        plan = plan_columns(self.wanted_columns, available)
+        if plan == self.layout_plan and not force:
+            return
+        selected = self.selected_job_id
+        scroll_y = self.scroll_y
+        self.layout_plan = plan
+        self.clear(columns=True)
+        self._cells.clear()
+        for key, width in plan:
+            self.add_column(Text(COLUMN_SPECS[key][0], no_wrap=True), width=width, key=key)
+        if self._ctx is not None:
+            self._apply(None)
+        if selected is not None:
+            self.select_job(selected)
+        self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    def _apply(self, dirty: set[str] | None) -> None:
+        ctx = self._ctx
+        assert ctx is not None
+        wanted = [job_id for job_id in self._order if job_id in self._records]
+        wanted_set = set(wanted)
+        selected = self.selected_job_id
+        selected_index = self.cursor_row
+        for job_id in [j for j in self._cells if j not in wanted_set]:
+            self.remove_row(job_id)
+            del self._cells[job_id]
+        for job_id in wanted:
+            record = self._records[job_id]
+            if job_id not in self._cells:
+                cells = render_cells(record, self.layout_plan, ctx)
+                self._cells[job_id] = cells
+                self.add_row(*(cells[key] for key, _ in self.layout_plan), key=job_id)
+                continue
+            if dirty is not None and job_id not in dirty:
+                continue
+            cached = self._cells[job_id]
+            for key, cell in render_cells(record, self.layout_plan, ctx).items():
+                if cached.get(key) != cell:
+                    cached[key] = cell
+                    self.update_cell(job_id, key, cell)
+                    self.cell_updates += 1
+        current = [row.key.value for row in self.ordered_rows]
+        if current != wanted:
+            position = {job_id: n for n, job_id in enumerate(wanted)}
+            self.sort("job", key=lambda cell: position.get(getattr(cell, "job_id", ""), len(position)))
+        if not self.row_count:
+            return
+        if selected in wanted_set:
+            index = self.get_row_index(selected)
+        else:  # the selected row left: stay where the cursor was, on its neighbour
+            index = min(max(0, selected_index), self.row_count - 1)
+        if index != self.cursor_row:
+            self.move_cursor(row=index, scroll=False)
