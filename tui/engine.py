@@ -95,7 +95,7 @@ class Poller:
         self._seq = itertools.count()
         self._error_streak: dict[str, int] = {}
         self._in_flight: set[str] = set()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: dict[asyncio.Task, str] = {}  # polls dispatched by run(), to the job each asks about
         self._wakeup = asyncio.Event()
         self._slots: asyncio.Semaphore | None = None
         self._stopping = False
@@ -106,6 +106,7 @@ class Poller:
         self._global_streak = 0
         self._network_streak = 0
         self._hold_until = 0.0
+        self._probe: str | None = None  # the job whose poll is the one probe out while everything fails
         self._sent: deque[float] = deque()
         self._last_rate: tuple[float, bool] | None = None
 
@@ -272,7 +273,8 @@ class Poller:
             self._network_streak = 0
             return
         self._global_streak += 1
-        self._hold_until = self.clock.monotonic() + self.probe_backoff.delay(self._global_streak)
+        if self._probe is None:  # while a probe is out, its verdict sets the next hold, not a late failure
+            self._hold_until = self.clock.monotonic() + self.probe_backoff.delay(self._global_streak)
         detail = str(error)
         if self.problem != kind or self.problem_detail != detail:
             self.problem, self.problem_detail = kind, detail
@@ -364,7 +366,9 @@ class Poller:
                     await self._idle(remaining(None))
                     continue
                 if self._hold_until > now:
-                    await self._idle(remaining(self._hold_until - now))
+                    # an infinite hold waits for the probe's verdict, which wakes us; no clock can sleep forever
+                    held = self._hold_until - now
+                    await self._idle(remaining(None if held == float("inf") else held))
                     continue
                 job_id, due = self.next_due(now)
                 if job_id is None:
@@ -379,24 +383,38 @@ class Poller:
                 if self.problem is not None:
                     # one probe at a time while everything fails; the next waits for its verdict
                     self._hold_until = float("inf")
+                    self._probe = job_id
                 self._in_flight.add(job_id)
                 self._take(job_id)
                 task = asyncio.create_task(self._run_one(job_id))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks[task] = job_id
+                task.add_done_callback(lambda done: self._tasks.pop(done, None))
         finally:
-            for task in list(self._tasks):
+            pending = dict(self._tasks)
+            for task in pending:
                 task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for task, job_id in pending.items():
+                if task.cancelled():
+                    # cut short by the stop (perhaps before it began): asked first when polling resumes
+                    self._in_flight.discard(job_id)
+                    if job_id in self.records and job_id not in self._entries:
+                        self._schedule(job_id, URGENT, self.clock.monotonic())
+            if self._probe is not None:  # a probe cancelled before it began
+                self._probe = None
+                if self._hold_until == float("inf"):
+                    self._hold_until = 0.0
 
     async def _run_one(self, job_id: str) -> None:
         try:
             await self.poll_job(job_id, slot_taken=True)
         finally:
-            if self._hold_until == float("inf"):
-                self._hold_until = 0.0 if self.problem is None else (
-                    self.clock.monotonic() + self.probe_backoff.delay(self._global_streak))
+            if self._probe == job_id:
+                self._probe = None
+                if self._hold_until == float("inf"):
+                    self._hold_until = 0.0 if self.problem is None else (
+                        self.clock.monotonic() + self.probe_backoff.delay(self._global_streak))
             if self._slots is not None:
                 self._slots.release()
 
