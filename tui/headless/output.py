@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
-from rich import box
 from rich.cells import cell_len
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
@@ -147,7 +145,6 @@ class Cell:
 class Column:
     header: str
     cell: Callable[[JobRecord], Cell]
-    no_wrap: bool = False
 
 
 def _status_cell(record: JobRecord) -> Cell:
@@ -164,20 +161,20 @@ def _polled_cell(record: JobRecord) -> Cell:
 
 
 CHECK_COLUMNS: tuple[Column, ...] = (
-    Column("JobId", lambda r: Cell(r.job_id), no_wrap=True),
-    Column("StatusCode", _status_cell, no_wrap=True),
+    Column("JobId", lambda r: Cell(r.job_id)),
+    Column("StatusCode", _status_cell),
     Column("StatusMsg", lambda r: Cell(printable(r.status_msg, 200))),
-    Column("RequestId", lambda r: Cell(printable(r.last_request_id or "", 80), "dim"), no_wrap=True),
+    Column("RequestId", lambda r: Cell(printable(r.last_request_id or "", 80), "dim")),
     Column("Error", _error_cell),
     Column("ResultVideoUrl", lambda r: Cell(printable(r.result_video_url), "blue")),
 )
 
 LS_COLUMNS: tuple[Column, ...] = (
-    Column("JobId", lambda r: Cell(r.job_id), no_wrap=True),
+    Column("JobId", lambda r: Cell(r.job_id)),
     Column("Label", lambda r: Cell(printable(r.label, 80), "bold")),
-    Column("StatusCode", _status_cell, no_wrap=True),
+    Column("StatusCode", _status_cell),
     Column("StatusMsg", lambda r: Cell(printable(r.status_msg, 200))),
-    Column("LastPolled", _polled_cell, no_wrap=True),
+    Column("LastPolled", _polled_cell),
     Column("Error", _error_cell),
     Column("ResultVideoUrl", lambda r: Cell(printable(r.result_video_url), "blue")),
 )
@@ -230,28 +227,28 @@ class Printer:
         self.stream.flush()
 
     def table(self, columns: Sequence[Column], records: Sequence[JobRecord]) -> None:
-        cells = [[column.cell(record) for column in columns] for record in records]
+        """One line per job under a header, columns aligned, nothing cut: long values (URLs) run
+        on and the terminal wraps them, so an id or a URL is never truncated or folded."""
+        header = [Cell(column.header, "bold") for column in columns]
+        rows = [[column.cell(record) for column in columns] for record in records]
         if self.terminal:
-            self._rich_table(columns, cells)
-        else:
-            self._plain_table(columns, cells)
-        self.stream.flush()
-
-    def _rich_table(self, columns: Sequence[Column], rows: list[list[Cell]]) -> None:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-        for column in columns:
-            table.add_column(column.header, no_wrap=column.no_wrap, overflow="fold")
-        for row in rows:
-            table.add_row(*[Text(f"{c.symbol} {c.text}" if c.symbol else c.text, style=c.style) for c in row])
-        self.console.print(table)
-
-    def _plain_table(self, columns: Sequence[Column], rows: list[list[Cell]]) -> None:
-        # Plain, aligned and one line per job: fit for grep, awk (empty cells are "-") and files.
-        grid = [[column.header for column in columns]] + [[c.text or EMPTY for c in row] for row in rows]
-        widths = [max(cell_len(line[i]) for line in grid) for i in range(len(columns))]
+            grid = [header] + [[Cell(f"{c.symbol} {c.text}".rstrip() if c.symbol else c.text, c.style)
+                                for c in row] for row in rows]
+        else:  # plain: fit for grep, awk (an empty cell is "-") and files
+            grid = [header] + [[Cell(c.text or EMPTY) for c in row] for row in rows]
+        widths = [max(cell_len(line[i].text) for line in grid) for i in range(len(columns))]
         for line in grid:
-            padded = [text + " " * (widths[i] - cell_len(text)) for i, text in enumerate(line)]
-            self.stream.write("  ".join(padded).rstrip() + "\n")
+            if self.terminal:
+                text = Text()
+                for i, cell in enumerate(line):
+                    text.append(cell.text, style=cell.style or None)
+                    text.append(" " * (widths[i] - cell_len(cell.text) + 2))
+                text.rstrip()
+                self.console.print(text, soft_wrap=True)
+            else:
+                padded = [cell.text + " " * (widths[i] - cell_len(cell.text)) for i, cell in enumerate(line)]
+                self.stream.write("  ".join(padded).rstrip() + "\n")
+        self.stream.flush()
 
     def transition(self, event: StateChanged) -> None:
         """One line for one state change, as it happens."""

@@ -1,0 +1,149 @@
+"""How results look: colours on a terminal only, NO_COLOR, plain text when piped, outside text made inert."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+
+import pytest
+from clikit import CLI_TIMEOUT, REPO
+
+from tui.api.models import JOB_FAILED, JOB_RUNNING, JOB_SUCCESS
+from tui.headless.check import Verdict, job_verdict, overall_verdict
+from tui.headless.output import CHECK_COLUMNS, Printer, check_row, wants_colour
+from tui.jobstate import JobRecord, LastError
+from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
+
+COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;)[0-9;]*m")  # an SGR sequence that sets a foreground colour
+
+
+def _on_a_terminal(args: list[str], env_extra: dict[str, str]) -> tuple[int, str]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal 200 columns wide."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    env = dict(os.environ, PYTHONPATH=str(REPO), TENCENTCLOUD_SECRET_ID=DEFAULT_SECRET_ID,
+               TENCENTCLOUD_SECRET_KEY=DEFAULT_SECRET_KEY, TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
+    env.pop("COLUMNS", None)
+    env.update(env_extra)
+    process = subprocess.Popen([sys.executable, "-m", "tui", *args], stdin=subprocess.DEVNULL, stdout=slave,
+                               stderr=slave, env=env, cwd=REPO)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    code = process.wait(timeout=CLI_TIMEOUT)
+    return code, b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def test_a_terminal_gets_a_coloured_table_with_symbols(sim):
+    code, out = _on_a_terminal(["check", "--endpoint", sim.url, sim.job(JOB_SUCCESS), sim.job(JOB_FAILED)], {})
+    assert code == 1
+    assert COLOUR.search(out)
+    assert "✓ JobSuccess" in out and "✗ JobFailed" in out
+
+
+@pytest.mark.parametrize("extra", [{"NO_COLOR": "1"}, {"TERM": "dumb"}], ids=["NO_COLOR", "TERM=dumb"])
+def test_no_colour_on_a_terminal_under_no_color(sim, extra):
+    code, out = _on_a_terminal(["check", "--endpoint", sim.url, sim.job(JOB_SUCCESS)], extra)
+    assert code == 0
+    assert "\x1b[" not in out
+    assert "✓ JobSuccess" in out, "the symbol still tells the state without colour"
+
+
+def test_color_never_on_a_terminal(sim):
+    code, out = _on_a_terminal(["check", "--color", "never", "--endpoint", sim.url, sim.job(JOB_SUCCESS)], {})
+    assert code == 0 and "\x1b[" not in out
+
+
+def test_color_always_colours_even_when_piped(sim, cli):
+    result = cli("check", "--color", "always", "--endpoint", sim.url, sim.job(JOB_SUCCESS))
+    assert result.code == 0
+    assert COLOUR.search(result.stdout)
+
+
+# -- the printer in-process -----------------------------------------------------------------------
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("tty", "color", "env", "expected"), [
+    (True, "auto", {}, (True, True)),
+    (True, "auto", {"NO_COLOR": "1"}, (True, False)),
+    (True, "auto", {"NO_COLOR": ""}, (True, True)),  # NO_COLOR counts only when non-empty
+    (True, "never", {}, (True, False)),
+    (False, "auto", {}, (False, False)),
+    (False, "always", {"NO_COLOR": "1"}, (True, True)),  # an explicit option beats the environment
+])
+def test_when_to_draw_a_table_and_when_to_colour(tty, color, env, expected):
+    stream = _Tty() if tty else io.StringIO()
+    assert wants_colour(stream, color, env) == expected
+
+
+def _hostile_record() -> JobRecord:
+    return JobRecord(job_id="f" * 32, status_code="\x1b[2JJobOdd", status_msg="清\x1b]0;pwned\x07屏",
+                     last_error=LastError("X", "line one\nline two\x1b[31m", None, 0.0))
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["piped", "terminal"])
+def test_outside_text_cannot_send_escape_sequences(tty):
+    stream = _Tty() if tty else io.StringIO()
+    Printer(stream, color="never", env={}).table(CHECK_COLUMNS, [_hostile_record()])
+    out = stream.getvalue()
+    assert "\x1b" not in out and "\x07" not in out
+    assert "line one line two" in out
+
+
+def test_json_keeps_outside_text_as_given_but_escaped():
+    stream = io.StringIO()
+    Printer(stream, env={}).json_line(check_row(_hostile_record()))
+    assert "\x1b" not in stream.getvalue() and "\\u001b" in stream.getvalue()
+
+
+# -- verdicts -------------------------------------------------------------------------------------
+
+def _record(code: str | None = None, error: bool = False) -> JobRecord:
+    return JobRecord(job_id="0" * 32, status_code=code,
+                     last_error=LastError("FailedOperation.TaskNotExist", "", None, 0.0) if error else None)
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    (_record(JOB_SUCCESS), Verdict.SUCCESS),
+    (_record(JOB_FAILED), Verdict.FAILED),
+    (_record("JobModerationFailed"), Verdict.FAILED),
+    (_record(JOB_RUNNING), Verdict.PENDING),
+    (_record("JobQueued"), Verdict.PENDING),  # an unknown StatusCode is not finished
+    (_record(None), Verdict.PENDING),
+    (_record(None, error=True), Verdict.UNQUERYABLE),
+    (_record(JOB_RUNNING, error=True), Verdict.UNQUERYABLE),  # the last query failed
+])
+def test_verdict_of_one_job(record, expected):
+    assert job_verdict(record) == expected
+
+
+@pytest.mark.parametrize(("codes", "expected"), [
+    ([], 0),
+    ([JOB_SUCCESS, JOB_SUCCESS], 0),
+    ([JOB_SUCCESS, JOB_RUNNING], 4),
+    ([JOB_RUNNING, "error"], 3),
+    (["error", JOB_FAILED, JOB_RUNNING], 1),
+])
+def test_the_worst_verdict_wins(codes, expected):
+    records = [_record(None, error=True) if code == "error" else _record(code) for code in codes]
+    assert overall_verdict(records) == expected
