@@ -1,0 +1,117 @@
+"""`PYTHONPATH=. python -m tests.bench [--quick] [--only NAMES] [--profile] [--json PATH]`: the benchmark suite.
+
+Prints the machine, then one markdown table per measurement (metric | ours | SDK | target | met?).
+Needs the `bench` extra (the official SDK) for the side-by-side columns. Full run: about 5 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict
+
+from tests.bench import suite
+
+PLANS = {
+    # name: (full, quick) arguments
+    "throughput": ({"seconds": 30.0, "sdk_seconds": 15.0}, {"seconds": 8.0, "sdk_seconds": 4.0}),
+    "freshness": ({"runs": ((100, 30.0, 5, 50), (1000, 112.0, 10, 100))}, {"runs": ((100, 14.0, 5, 50),)}),
+    "cost": ({"n": 1500}, {"n": 300}),
+    "scale": ({"n": 10_000, "repeats": 5, "updates": 4000}, {"n": 10_000, "repeats": 2, "updates": 1000}),
+    "sharing": ({"seconds": 40.0, "settle": 10.0}, {"seconds": 20.0, "settle": 10.0}),
+}
+
+
+def machine() -> list[str]:
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    try:
+        import tencentcloud
+
+        sdk = f"tencentcloud-sdk-python-common {getattr(tencentcloud, '__version__', '?')}"
+    except ImportError:
+        sdk = "official SDK not installed (pip install '.[bench]')"
+    import httpx
+
+    return [
+        f"- CPU: {model}, {os.cpu_count()} cores (shared with other work; load average at start {load})",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}), httpx {httpx.__version__}, {sdk}",
+        f"- OS: {platform.platform()}",
+        f"- started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+    ]
+
+
+def render(section: suite.Section) -> str:
+    lines = [f"### {section.title}", "", "| metric | ours | SDK | target | met? |", "|---|---|---|---|---|"]
+    for row in section.rows:
+        met = "" if row.met is None else ("yes" if row.met else "**no**")
+        lines.append(f"| {row.metric} | {row.ours} | {row.sdk} | {row.target} | {met} |")
+    for note in section.notes:
+        lines += ["", note]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, for iterating (about 1.5 minutes)")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(PLANS)}")
+    parser.add_argument("--profile", action="store_true", help="add cProfile tables to the client-cost section")
+    parser.add_argument("--json", help="also write every raw figure to this file")
+    args = parser.parse_args(argv)
+    chosen = args.only.split(",") if args.only else list(PLANS)
+    unknown = [name for name in chosen if name not in PLANS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+
+    command = "PYTHONPATH=. python -m tests.bench" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    print("## vclm-watch benchmarks\n")
+    print(f"`{command}`\n")
+    print("\n".join(machine()) + "\n", flush=True)
+    began = time.monotonic()
+    sections: list[suite.Section] = []
+
+    def run(section: suite.Section) -> None:
+        sections.append(section)
+        print(render(section) + "\n", flush=True)
+
+    for name in chosen:
+        plan = PLANS[name][1 if args.quick else 0]
+        if name == "throughput":
+            for label, (latency, jitter) in suite.LATENCIES.items():
+                run(suite.throughput(label, latency, jitter, plan["seconds"], plan["sdk_seconds"]))
+        elif name == "freshness":
+            for active, seconds, finishing, finished in plan["runs"]:
+                run(suite.freshness(active, seconds, finishing=finishing, finished=finished))
+        elif name == "cost":
+            run(suite.client_cost(plan["n"], profile=args.profile))
+        elif name == "scale":
+            run(suite.watchlist(plan["n"], plan["repeats"]))
+            run(suite.engine_batches(plan["n"], plan["updates"]))
+            run(suite.ui_at_scale())
+        elif name == "sharing":
+            run(suite.sharing(plan["seconds"], plan["settle"]))
+    missed = [f"{s.title}: {r.metric}" for s in sections for r in s.rows if r.met is False]
+    print(f"_{time.monotonic() - began:.0f} s in all; targets missed: {len(missed)}_")
+    for item in missed:
+        print(f"- {item}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump([asdict(s) for s in sections], handle, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""The two things the benchmarks drive against a simulator: our monitor (Poller + VclmClient) and the SDK loop.
+
+`python -m tests.bench.monitor URL IDS_FILE SECONDS` runs one monitor in a process of its own
+(the sharing benchmark starts two) and prints its client-side figures as one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from tui.api.client import VclmClient
+from tui.api.models import DEFAULT_REGION, DESCRIBE_ACTION, JOB_SUCCESS
+from tui.credentials import Credentials
+from tui.engine import Poller
+from tui.events import JobUpdated
+from tui.jobstate import JobRecord
+from tui.ratelimit import RateLimiter
+from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
+
+CREDENTIALS = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="bench")
+
+
+async def run_monitor(
+    url: str,
+    active: list[str],
+    duration: float,
+    *,
+    finished: list[str] = (),
+    rate: float = 19.0,
+    min_interval: float = 0.0,
+    max_in_flight: int = 32,
+) -> dict[str, Any]:
+    """Poll `active` (plus `finished`, loaded as already JobSuccess) for `duration` seconds."""
+    limiter = RateLimiter(rate)
+    async with VclmClient(CREDENTIALS, DEFAULT_REGION, url, limiter=limiter) as client:
+        poller = Poller(client, min_interval=min_interval, max_in_flight=max_in_flight)
+        updates = 0
+        failures: dict[str, int] = {}
+
+        def count(event: object) -> None:
+            nonlocal updates
+            if isinstance(event, JobUpdated):
+                updates += 1
+                error = event.record.last_error
+                if error is not None:
+                    failures[error.code] = failures.get(error.code, 0) + 1
+
+        poller.subscribe(count)
+        for job_id in finished:
+            poller.add(job_id, record=JobRecord(job_id=job_id, status_code=JOB_SUCCESS,
+                                                status_msg="处理完成", added_at=time.time()))
+        for job_id in active:
+            poller.add(job_id)
+        cpu0, t0 = time.process_time(), time.monotonic()
+        await poller.run(deadline=t0 + duration)
+        cpu1, t1 = time.process_time(), time.monotonic()
+    return {
+        "started": t0,
+        "ended": t1,
+        "updates": updates,
+        "failures": failures,
+        "requests_sent": client.requests_sent,
+        "cuts": limiter.cuts,
+        "cpu": cpu1 - cpu0,
+    }
+
+
+def run_sdk_loop(url: str, job_ids: list[str], duration: float) -> dict[str, Any]:
+    """Poll `job_ids` round-robin, one call after another, with the official SDK's CommonClient."""
+    from tencentcloud.common.common_client import CommonClient
+    from tencentcloud.common.credential import Credential
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+
+    client = sdk_client(url)
+    ok, errors = 0, {}
+    t0 = time.monotonic()
+    deadline = t0 + duration
+    i = 0
+    while time.monotonic() < deadline:
+        try:
+            client.call_json(DESCRIBE_ACTION, {"JobId": job_ids[i % len(job_ids)]})
+            ok += 1
+        except TencentCloudSDKException as exc:
+            errors[exc.code] = errors.get(exc.code, 0) + 1
+        i += 1
+    return {"started": t0, "ended": time.monotonic(), "ok": ok, "errors": errors}
+
+
+def sdk_client(url: str):
+    """The SDK's CommonClient on the simulator: http, keep-alive on (its best case)."""
+    from tencentcloud.common.common_client import CommonClient
+    from tencentcloud.common.credential import Credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+
+    host = url.split("://", 1)[1]
+    http = HttpProfile(protocol="http", endpoint=host, keepAlive=True)
+    return CommonClient("vclm", "2024-05-23", Credential(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY),
+                        DEFAULT_REGION, profile=ClientProfile(httpProfile=http))
+
+
+def main() -> None:
+    url, ids_file, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    start_at = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    with open(ids_file, encoding="utf-8") as handle:
+        ids = json.load(handle)
+
+    async def go() -> dict[str, Any]:
+        delay = start_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return await run_monitor(url, ids, seconds)
+
+    print(json.dumps(asyncio.run(go())), flush=True)
+
+
+if __name__ == "__main__":
+    main()
