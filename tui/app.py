@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+from collections import deque
 import logging
 import sys
 from dataclasses import dataclass, field, replace
@@ -212,7 +213,9 @@ class VclmWatchApp(App[int]):
         self._unsubscribe = None
         self._engine_worker = None
         self._closed = False
+        self.problems: dict[str, tuple[str, str]] = {}  # banner slot -> (title, detail)
         self.saves = 0  # for tests: how many times the watchlist was written
+        self.notices: deque[tuple[str, str, str]] = deque(maxlen=100)  # (severity, title, message) of toasts
         # themes
         loaded = load_themes(list(setup.theme_dirs))
         self.theme_problems: list[str] = list(loaded.problems)
@@ -226,6 +229,13 @@ class VclmWatchApp(App[int]):
             wanted = fallback
         self.theme = wanted
         self.palette = self._palette_for_theme()
+
+    def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """A toast; also kept in `notices`, for the log and for tests."""
+        self.notices.append((str(severity), title, str(message)))
+        log.info("notice [%s] %s: %s", severity, title, message)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # -- theme --------------------------------------------------------------------------------
 
@@ -271,7 +281,7 @@ class VclmWatchApp(App[int]):
             log.warning("%s", problem)
             self.notify(problem, title="Theme problem", severity="error", timeout=12)
         if self.setup.startup_problem:
-            self.banner.set_problem(
+            self.set_problem(
                 "credentials", "Not polling",
                 f"{self.setup.startup_problem}. Set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY or run "
                 "`tccli configure`, then restart (or try `vclm-watch --demo`). The saved watchlist is shown.")
@@ -288,7 +298,7 @@ class VclmWatchApp(App[int]):
             raise
         except Exception as exc:  # noqa: BLE001 - shown, never fatal
             log.exception("the polling engine stopped")
-            self.banner.set_problem("engine", "Polling stopped", f"{type(exc).__name__}: {exc}")
+            self.set_problem("engine", "Polling stopped", f"{type(exc).__name__}: {exc}")
 
     async def on_unmount(self) -> None:
         await self.shutdown()
@@ -336,10 +346,14 @@ class VclmWatchApp(App[int]):
     def table(self) -> JobTable:
         return self._widget(JobTable)
 
-    @property
-    def banner(self) -> ProblemBanner:
-        banner = self._widget(ProblemBanner)
-        return banner if banner is not None else _NullBanner()
+    def set_problem(self, slot: str, title: str | None, detail: str = "") -> None:
+        """A problem that affects every job, shown in the banner (title None clears the slot)."""
+        if title is None:
+            if self.problems.pop(slot, None) is None:
+                return
+        else:
+            self.problems[slot] = (title, detail)
+        self._request_flush()
 
     @property
     def selected_job_id(self) -> str | None:
@@ -382,9 +396,9 @@ class VclmWatchApp(App[int]):
 
     def _on_health(self, event: HealthChanged) -> None:
         if event.problem is None:
-            if self.banner.problems.get("engine"):
+            if self.problems.get("engine"):
                 self.notify("The service answers again.", title="Connection restored")
-            self.banner.set_problem("engine", None)
+            self.set_problem("engine", None)
             return
         error = event.error
         code = error.code if error is not None else ""
@@ -393,7 +407,7 @@ class VclmWatchApp(App[int]):
         if code:
             detail += f" — {hint_for(code)}"
         detail += ". Polling is held to one probe at a time until it clears."
-        self.banner.set_problem("engine", titles.get(event.problem, "Problem"), detail)
+        self.set_problem("engine", titles.get(event.problem, "Problem"), detail)
 
     def _request_flush(self) -> None:
         if self._flush_timer is None and self.is_running:
@@ -492,6 +506,9 @@ class VclmWatchApp(App[int]):
         order = self.visible_order(now, threshold)
         ctx = RowContext(now=now, palette=self.palette, stale_after=threshold, flashing=flashing)
         with self.batch_update():
+            banner = self._widget(ProblemBanner)
+            if banner is not None:
+                banner.show(self.problems)
             table.show(order, self.poller.records, ctx, None if full else dirty)
             self._draw_detail(now, threshold)
             self._draw_status(now, threshold, len(order))
@@ -589,17 +606,17 @@ class VclmWatchApp(App[int]):
         except WatchlistCorrupt as exc:
             log.error("%s", exc)
             where = str(exc.moved_to) if exc.moved_to else "its place (it could not be moved)"
-            self.banner.set_problem("watchlist", "Watchlist unreadable", str(exc))
+            self.set_problem("watchlist", "Watchlist unreadable", str(exc))
             self.notify(f"The watchlist could not be read and was moved to {where}. Starting empty.",
                         title="Watchlist moved aside", severity="error", timeout=20, markup=False)
             return
         except WatchlistTooNew as exc:
             log.error("%s", exc)
-            self.banner.set_problem("watchlist", "Watchlist not loaded, not saved", str(exc))
+            self.set_problem("watchlist", "Watchlist not loaded, not saved", str(exc))
             return
         except WatchlistError as exc:
             log.error("%s", exc)
-            self.banner.set_problem("watchlist", "Watchlist not loaded", str(exc))
+            self.set_problem("watchlist", "Watchlist not loaded", str(exc))
             return
         for record in records:
             self.poller.add(record.job_id, record=record)
@@ -615,11 +632,11 @@ class VclmWatchApp(App[int]):
             result = self.store.save(list(self.poller.records.values()))
         except (WatchlistError, OSError) as exc:
             log.error("saving the watchlist failed: %s", exc)
-            self.banner.set_problem("watchlist", "Watchlist not saved", inert(exc, 300))
+            self.set_problem("watchlist", "Watchlist not saved", inert(exc, 300))
             return
         self.saves += 1
-        if self.banner.problems.get("watchlist", ("",))[0] == "Watchlist not saved":
-            self.banner.set_problem("watchlist", None)
+        if self.problems.get("watchlist", ("",))[0] == "Watchlist not saved":
+            self.set_problem("watchlist", None)
         self._apply_sync(result)
 
     def sync_watchlist(self) -> None:
@@ -847,13 +864,6 @@ class VclmWatchApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(help_rows(), self.palette))
-
-
-class _NullBanner:
-    problems: dict = {}
-
-    def set_problem(self, *args, **kwargs) -> None:
-        log.warning("problem before the screen exists: %s", args)
 
 
 # -- the command line entry --------------------------------------------------------------------

@@ -65,7 +65,7 @@ def parse_ids(text: str, watched: set[str] | frozenset[str] = frozenset()) -> Pa
     for job_id in ids:
         (result.already if job_id in watched else result.new).append(job_id)
     if malformed:
-        shown = ", ".join(repr(inert(m, 40)) for m in malformed[:SHOWN_BAD])
+        shown = ", ".join(f"{inert(m, 40)!r} ({len(m)} characters)" for m in malformed[:SHOWN_BAD])
         more = f" and {len(malformed) - SHOWN_BAD} more" if len(malformed) > SHOWN_BAD else ""
         message = f"Not valid job ids (32 hex characters expected): {shown}{more}."
         if result.new:

@@ -19,7 +19,8 @@ DIALOG_KEYS = (
     ("enter", "add / save / import (in a dialog)"),
     ("tab, shift+tab", "next / previous field"),
     ("escape", "close a dialog; in the filter: clear it"),
-    ("up, down, pgup, pgdn, home, end", "move in the table"),
+    ("↑ ↓ pgup pgdn", "move in the table"),
+    ("home, end", "first / last job"),
     ("tab", "focus the detail pane (then arrows scroll it)"),
     ("ctrl+p", "command palette: every action, and themes"),
     ("ctrl+q", "quit from anywhere"),
@@ -28,7 +29,7 @@ DIALOG_KEYS = (
 
 def render_help(keys: Iterable[tuple[str, str]], palette: StatePalette) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style=Style(bold=True), no_wrap=True)
+    table.add_column(style=Style(bold=True), no_wrap=False, max_width=16)
     table.add_column()
     table.add_row(Text("Monitor keys", style=Style(bold=True, underline=True)), "")
     for key, description in keys:

@@ -74,3 +74,6 @@ class MonitorScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(JobTable).focus()
+        refresh_view = getattr(self.app, "refresh_view", None)
+        if refresh_view is not None:  # the app may have loaded jobs before this screen existed
+            refresh_view()

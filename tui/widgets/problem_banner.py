@@ -32,19 +32,12 @@ class ProblemBanner(Static):
         super().__init__("", **kwargs)
         self.problems: dict[str, tuple[str, str]] = {}  # slot -> (title, detail)
 
-    def set_problem(self, slot: str, title: str | None, detail: str = "") -> None:
-        """Show (or with title None, clear) the problem in `slot` ("engine", "watchlist", ...)."""
-        if title is None:
-            if self.problems.pop(slot, None) is None:
-                return
-        else:
-            if self.problems.get(slot) == (title, detail):
-                return
-            self.problems[slot] = (title, detail)
-        self._render_problems()
-
-    def _render_problems(self) -> None:
-        text = Text(end="")
+    def show(self, problems: dict[str, tuple[str, str]]) -> None:
+        """Show these problems (slot -> (title, detail)); none hides the banner."""
+        if problems == self.problems:
+            return
+        self.problems = dict(problems)
+        text = Text()
         for n, (title, detail) in enumerate(self.problems.values()):
             if n:
                 text.append("\n")

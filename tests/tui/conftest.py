@@ -1,0 +1,39 @@
+"""Fixtures for the monitor's tests: a fixed clock, UTC, the seeded simulator, no user config."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tui.clock import FakeClock
+from tuikit import START
+
+
+@pytest.fixture(autouse=True)
+def deterministic(monkeypatch, isolated_home):
+    """UTC timestamps, colours on, and the user's config never found (isolated_home: tests/conftest.py)."""
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    time.tzset()
+    yield isolated_home
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def simulator(clock):
+    from tui.simulator import Simulator
+
+    return Simulator(seed=7, clock=clock)
+
+
+@pytest.fixture
+def watchlist(tmp_path):
+    return tmp_path / "data" / "watchlist.toml"
