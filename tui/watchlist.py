@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import tempfile
 import tomllib
@@ -42,6 +43,18 @@ class WatchlistCorrupt(WatchlistError):
 
 class WatchlistTooNew(WatchlistError):
     pass
+
+
+class WatchlistWriteError(WatchlistError, OSError):
+    """The file could not be locked or written (disk full, read-only, no permission); the file on disk
+    is as it was, and so is the caller's list: saving again once the cause is fixed loses nothing."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -174,8 +187,12 @@ class WatchlistStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise WatchlistWriteError(f"cannot lock watchlist {self.path} ({self.lock_path}): "
+                                      f"{exc.strerror or exc}", exc.errno) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -227,8 +244,12 @@ class WatchlistStore:
         if self.read_only:
             raise WatchlistError(f"watchlist {self.path} is not written: it is from a newer version or unreadable")
         text = dumps(records).encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self._remove_stale_temp_files()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
         try:
             with os.fdopen(fd, "wb") as handle:
                 os.fchmod(handle.fileno(), 0o600)
@@ -236,9 +257,11 @@ class WatchlistStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise self._write_error(exc) from exc
             raise
         with contextlib.suppress(OSError):
             dir_fd = os.open(self.path.parent, os.O_RDONLY)
@@ -247,6 +270,17 @@ class WatchlistStore:
             finally:
                 os.close(dir_fd)
         self._seen_stat = self._stat_key()
+
+    def _write_error(self, exc: OSError) -> WatchlistWriteError:
+        return WatchlistWriteError(f"cannot save watchlist {self.path}: {exc.strerror or exc}; "
+                                   "the file was left as it was", exc.errno)
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of writers killed mid-save (every writer holds the lock, as we do now)."""
+        pattern = os.path.join(glob.escape(str(self.path.parent)), f".{glob.escape(self.path.name)}.*.tmp")
+        for stale in glob.glob(pattern):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
 
     # -- what callers use ------------------------------------------------------------------
 
