@@ -42,16 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="query jobs once (or --wait) and exit with their verdict",
                            epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     headless.add_check_arguments(check)
-    add_common_options(check)
+    add_common_options(check, subcommand=True)
     add = sub.add_parser("add", help="add job ids to the watchlist")
     headless.add_add_arguments(add)
-    add_common_options(add)
+    add_common_options(add, subcommand=True)
     remove = sub.add_parser("remove", help="remove job ids from the watchlist")
     headless.add_remove_arguments(remove)
-    add_common_options(remove)
+    add_common_options(remove, subcommand=True)
     ls = sub.add_parser("ls", help="list the saved watchlist with last known states (no network)")
     headless.add_ls_arguments(ls)
-    add_common_options(ls)
+    add_common_options(ls, subcommand=True)
     return parser
 
 

@@ -20,9 +20,15 @@ from tui.engine import Poller
 from tui.ratelimit import RateLimiter, validate_rate
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """The options every command takes."""
+def add_common_options(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
+    """The options every command takes.
+
+    With `subcommand=True` (a subcommand's parser) an option not given after the command
+    leaves alone what was given before it: `vclm-watch --endpoint URL check ID` keeps the URL.
+    """
     group = parser.add_argument_group("connection and files")
+    if subcommand:
+        group.argument_default = argparse.SUPPRESS
     group.add_argument("--region", help="region of the jobs (default: TENCENTCLOUD_REGION, tccli profile, config, ap-guangzhou)")
     group.add_argument("--endpoint", help="API URL override, e.g. http://127.0.0.1:8080 for the simulator")
     group.add_argument("--profile", help="tccli profile for credentials and region (default: default)")

@@ -90,6 +90,12 @@ def test_no_credentials_names_the_sources_tried_environment_first(sim, cli):
     assert sim.simulator.stats.requests == 0
 
 
+def test_common_options_may_come_before_the_command(sim, cli, isolated_home):
+    result = cli("--endpoint", sim.url, "--rate", "10", "check", "--json", sim.job(JOB_SUCCESS))
+    assert result.code == 0, result.stderr
+    assert sim.describes() == 1
+
+
 def test_without_wait_each_job_is_asked_about_exactly_once(sim, cli):
     ids = [sim.job(running=True) for _ in range(3)] + [sim.simulator.phantom_job_id()]
     result = cli("check", "--endpoint", sim.url, *ids)
