@@ -40,8 +40,8 @@ def test_add_writes_ids_with_their_label(shell, watchlist):
     assert [(row["JobId"], row["Label"]) for row in rows] == [(A, "trailer cut"), (B, "trailer cut")]
 
 
-def test_add_goes_to_the_default_watchlist_without_the_option(cli, isolated_home):
-    assert cli("add", A).code == 0
+def test_add_goes_to_the_default_watchlist_without_the_option(shell, isolated_home):
+    assert shell("add", A).code == 0
     assert _ids_on_disk(isolated_home / ".local" / "share" / "vclm-watch" / "watchlist.toml") == [A]
 
 
@@ -73,8 +73,8 @@ def test_add_reads_ids_from_free_text_on_stdin(shell, watchlist):
     assert _ids_on_disk(watchlist) == [A, B]
 
 
-def test_add_needs_no_credentials_and_no_network(cli, watchlist):
-    result = cli("add", "--watchlist", str(watchlist), "--endpoint", "http://127.0.0.1:9", A, credentials=False)
+def test_add_needs_no_credentials_and_no_network(shell, watchlist):
+    result = shell("add", "--watchlist", str(watchlist), "--endpoint", "http://127.0.0.1:9", A, credentials=False)
     assert result.code == 0, result.stderr
 
 
