@@ -869,12 +869,12 @@ class VclmWatchApp(App[int]):
 # -- the command line entry --------------------------------------------------------------------
 
 
-def build_demo_app(settings: Settings, theme: str | None = None) -> VclmWatchApp:
+async def build_demo_app(settings: Settings, theme: str | None = None) -> VclmWatchApp:
     """The monitor on the in-process simulator with the demo jobs, on a watchlist of its own."""
     from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator, SimulatorTransport, seed_demo
 
     simulator = Simulator(seed=2024)
-    pairs = asyncio.run(seed_demo(simulator))
+    pairs = await seed_demo(simulator)
     path = paths.demo_watchlist_path()
     path.unlink(missing_ok=True)  # recreated at each demo start
     store = WatchlistStore(path)
@@ -894,7 +894,7 @@ def run_monitor(args: argparse.Namespace) -> int:
         return 2
     theme = getattr(args, "theme", None)
     if getattr(args, "demo", False):
-        app = build_demo_app(settings, theme)
+        app = asyncio.run(build_demo_app(settings, theme))
     else:
         try:
             credentials: Credentials | None = load_credentials(settings)

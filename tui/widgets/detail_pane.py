@@ -174,6 +174,7 @@ class DetailPane(VerticalScroll):
         super().__init__(**kwargs)
         self.job_id: str | None = None
         self._last: object = None
+        self.text = ""  # what the pane shows, as plain text
 
     def compose(self) -> ComposeResult:
         yield Static(Text("No job selected. Press a to add job ids.", style=DIM), id="detail-body")
@@ -182,7 +183,7 @@ class DetailPane(VerticalScroll):
         body = self.query_one("#detail-body", Static)
         if record is None:
             if self.job_id is not None or self._last is None:
-                self.job_id, self._last = None, "empty"
+                self.job_id, self._last, self.text = None, "empty", ""
                 body.update(Text("No job selected. Press a to add job ids.", style=DIM))
             return
         group = render_detail(record, ctx)
@@ -193,4 +194,5 @@ class DetailPane(VerticalScroll):
         if record.job_id != self.job_id:
             self.scroll_home(animate=False)
         self.job_id, self._last = record.job_id, key
+        self.text = "\n".join(t.plain for t in group.renderables if isinstance(t, Text))
         body.update(group)

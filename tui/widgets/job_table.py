@@ -18,18 +18,19 @@ from tui.widgets.state_style import StatePalette, display_state
 # key -> (title, minimum width, preferred width)
 COLUMN_SPECS: dict[str, tuple[str, int, int]] = {
     "job": ("Job", 8, 8),
-    "label": ("Label", 10, 28),
+    "label": ("Label", 8, 28),
     "state": ("State", 14, 21),
     "message": ("Message", 8, 10),
     "in_state": ("In state", 8, 8),
     "changed": ("Changed", 10, 10),
     "polled": ("Polled", 10, 10),
-    "error": ("Last error", 10, 30),
+    "error": ("Last error", 12, 30),
 }
 # Dropped first when the table is too narrow for every column (all are in the detail pane).
 DROP_ORDER = ("message", "changed", "in_state", "error", "polled", "label")
 CELL_PADDING = 1
-COMFORTABLE_LABEL = 20  # below this, "message" and "changed" give way to the label
+# These columns go when keeping them would leave the label narrower than this.
+GIVE_WAY_TO_LABEL = (("message", 20), ("changed", 20), ("in_state", 14))
 FLASH = Style(reverse=True)
 
 
@@ -37,7 +38,8 @@ def plan_columns(wanted: Iterable[str], available: int) -> list[tuple[str, int]]
     """Which of the wanted columns fit in `available` cells, and how wide each is.
 
     Columns are dropped in DROP_ORDER until the rest fit at their minimum widths; the
-    least useful ones also go when keeping them would leave the label cramped.
+    least useful ones also go when keeping them would leave the label cramped (the detail
+    pane shows them all).
     """
     wanted_set = set(wanted)
     columns = [key for key in ALL_COLUMNS if key in wanted_set]
@@ -47,16 +49,17 @@ def plan_columns(wanted: Iterable[str], available: int) -> list[tuple[str, int]]
             break
         if key in columns:
             columns.remove(key)
-    for key in ("message", "changed"):
+    for key, label_needs in GIVE_WAY_TO_LABEL:
         roomy = available - cost(columns) + COLUMN_SPECS["label"][1] + COLUMN_SPECS["state"][1]
-        if "label" in columns and key in columns and roomy < COMFORTABLE_LABEL + COLUMN_SPECS["state"][2]:
+        if "label" in columns and key in columns and roomy < label_needs + COLUMN_SPECS["state"][2]:
             columns.remove(key)
     widths = {key: COLUMN_SPECS[key][1] for key in columns}
     spare = max(0, available - cost(columns))
-    for key in ("state", "label", "error", "message", "label"):
+    for key, target in (("state", 0), ("label", 20), ("error", 18), ("label", 0), ("error", 0),
+                        ("message", 0), ("label", 0)):
         if key not in widths or spare <= 0:
             continue
-        room = COLUMN_SPECS[key][2] - widths[key]
+        room = (target or COLUMN_SPECS[key][2]) - widths[key]
         grow = spare if key == "label" and room <= 0 else min(spare, max(0, room))
         widths[key] += grow
         spare -= grow

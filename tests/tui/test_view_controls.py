@@ -1,0 +1,227 @@
+"""Looking at the watchlist: filter, sort, hide finished, detail pane, copy, themes, help; the cursor never jumps."""
+
+from __future__ import annotations
+
+import pytest
+from tuikit import IDS, cell_text, toasts, view_app, visible_ids
+
+from tui.screens.help import HelpScreen
+from tui.widgets.detail_pane import DetailPane
+from tui.widgets.status_bar import StatusBar
+
+pytestmark = pytest.mark.anyio
+SIZE = (120, 30)
+TERMINAL = {IDS["success"], IDS["failed"], IDS["moderation"]}
+
+
+async def test_filter_narrows_to_matching_id_label_or_state_and_escape_clears(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        everything = visible_ids(app)
+        await pilot.press("slash", *"fail")  # failed, rejected by moderation, and the failing query
+        assert set(visible_ids(app)) == {IDS["failed"], IDS["moderation"], IDS["error"]}
+        assert app.screen.query_one(StatusBar).info.filter_text == "fail"
+        await pilot.press("enter")  # keeps the filter, back to the table
+        assert app.focused is app.table and len(visible_ids(app)) == 3
+        await pilot.press("escape")
+        assert visible_ids(app) == everything
+        app.set_filter("lantern")
+        assert visible_ids(app) == [IDS["init"]]
+        app.set_filter(IDS["stale"][:6])
+        assert visible_ids(app) == [IDS["stale"]]
+        app.set_filter("stale running")  # every word must match
+        assert visible_ids(app) == [IDS["stale"]]
+
+
+async def test_filter_keeps_the_cursor_on_the_selected_job(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.table.select_job(IDS["moderation"])
+        app.set_filter("moderation")
+        assert app.selected_job_id == IDS["moderation"]
+        app.set_filter("")
+        assert app.selected_job_id == IDS["moderation"]
+
+
+async def test_sort_cycles_through_state_age_and_last_change(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        added = visible_ids(app)
+        app.table.select_job(IDS["success"])
+        await pilot.press("s")
+        assert app.sort_mode == "state"
+        by_state = visible_ids(app)
+        assert by_state[:4] == [IDS["error"], IDS["failed"], IDS["moderation"], IDS["unknown"]]
+        assert by_state[-1] == IDS["success"]
+        assert app.selected_job_id == IDS["success"]  # the cursor follows its job
+        await pilot.press("s")
+        assert app.sort_mode == "age"
+        await pilot.press("s")
+        assert app.sort_mode == "last change"
+        assert visible_ids(app)[0] == IDS["markup"]  # changed 10 s ago: the most recent
+        await pilot.press("s")
+        assert app.sort_mode == "added" and visible_ids(app) == added
+
+
+async def test_hide_finished_hides_terminal_jobs_and_shows_them_again(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("h")
+        assert not TERMINAL & set(visible_ids(app))
+        assert len(visible_ids(app)) == 7
+        assert "finished hidden" in str(app.screen.query_one(StatusBar).render())
+        await pilot.press("h")
+        assert TERMINAL <= set(visible_ids(app))
+
+
+async def test_detail_pane_toggles_and_follows_the_cursor(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(DetailPane)
+        assert not pane.display or not pane.has_class("-shown")
+        await pilot.press("enter")
+        assert pane.has_class("-shown") and pane.job_id == IDS["running"]
+        await pilot.press("down")
+        await pilot.pause()
+        assert pane.job_id == IDS["init"]
+        body = pane.text
+        assert IDS["init"] in body and "tccli vclm DescribeVideoStylizationJob --region ap-guangzhou" in body
+        await pilot.press("enter")
+        assert not pane.has_class("-shown")
+
+
+async def test_detail_pane_shows_the_hint_for_the_last_error(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.table.select_job(IDS["error"])
+        await pilot.press("enter")
+        body = app.screen.query_one(DetailPane).text
+        assert "FailedOperation.TaskNotExist" in body
+        assert "wrong region (--region)" in body
+        assert "6c2f4a1e-8b3d-4c5e-9f70-000000000099" in body
+
+
+@pytest.mark.parametrize(("key", "expected", "what"), [
+    ("y", IDS["success"], "JobId"),
+    ("Y", "6c2f4a1e-8b3d-4c5e-9f70-000000000007", "RequestId"),
+    ("c", "https://vclm-result.example.invalid/a1b2c3d4/result.mp4?sign=abc123&t=1764000000", "result URL"),
+    ("x", f"tccli vclm DescribeVideoStylizationJob --region ap-guangzhou --JobId {IDS['success']}", "tccli command"),
+])
+async def test_copy_keys_put_text_on_the_clipboard_with_a_toast(clock, key, expected, what):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.table.select_job(IDS["success"])
+        await pilot.press(key)
+        assert app.clipboard == expected
+        assert any(t.startswith(f"Copied {what}") for t in toasts(app))
+
+
+async def test_copy_request_id_prefers_the_failed_query_s_request_id(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.table.select_job(IDS["error"])
+        await pilot.press("Y")
+        assert app.clipboard == "6c2f4a1e-8b3d-4c5e-9f70-000000000099"
+
+
+async def test_copy_without_a_url_warns_and_copies_nothing(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.table.select_job(IDS["running"])
+        await pilot.press("c")
+        assert app.clipboard == ""
+        assert any("no result URL" in t for t in toasts(app))
+
+
+async def test_theme_switch_from_the_command_palette_recolours_the_states(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        dark_style = app.table.get_cell(IDS["running"], "state").spans[0].style
+        await pilot.press("ctrl+p", *"vclm-light")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "vclm-light"
+        light_style = app.table.get_cell(IDS["running"], "state").spans[0].style
+        assert light_style != dark_style
+        assert cell_text(app, IDS["running"], "state") == "● JobRunning"
+
+
+async def test_theme_key_opens_the_theme_picker(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("t", *"okabe")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "vclm-okabe-ito"
+
+
+async def test_palette_offers_the_monitor_actions(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p", *"hide finished")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.hide_finished
+
+
+async def test_help_lists_every_key(clock):
+    from tui.screens.monitor import KEYS
+
+    app = view_app(clock)
+    async with app.run_test(size=(100, 60)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = "\n".join(str(line) for line in app.screen.query_one("#help-body").render_lines(
+            app.screen.query_one("#help-body").region.reset_offset))
+        for _keys, _action, _short, long, _show, _id in KEYS:
+            assert long[:25] in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+def test_every_binding_has_an_id():
+    from tui.app import VclmWatchApp
+    from tui.screens.monitor import MonitorScreen
+
+    for binding in [*MonitorScreen.BINDINGS, *VclmWatchApp.BINDINGS]:
+        assert binding.id, binding
+
+
+async def test_markup_and_escape_sequences_in_labels_are_inert(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        cell = app.table.get_cell(IDS["markup"], "label")
+        assert cell.plain.startswith("[red]not red[/red]")
+        assert "\x1b" not in cell.plain
+        assert not cell.spans  # no style came from the label's text
+
+
+async def test_works_in_80x24_without_a_mouse(clock):
+    app = view_app(clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert [key for key, _ in app.table.layout_plan][:3] == ["job", "label", "state"]
+        assert sum(width + 2 for _, width in app.table.layout_plan) <= 79
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        await pilot.press("tab")
+        assert isinstance(app.focused, DetailPane)  # tab reaches the pane to scroll it
+        await pilot.press("shift+tab")
+        assert app.focused is app.table
