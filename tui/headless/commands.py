@@ -49,13 +49,17 @@ REMOVE_EPILOG = """\
 exit status of `remove`:
   0  at least one of the ids was in the watchlist and is removed (the others are reported on stderr)
   1  none of the ids was in the watchlist: nothing changed
-  2  usage or configuration error (malformed id, unreadable watchlist): nothing changed
+  2  usage or configuration error (malformed id, a watchlist from a newer version or that cannot
+     be written): nothing changed
+A watchlist file that cannot be parsed is moved aside (the message says where), as the monitor does.
 """
 
 ADD_EPILOG = """\
 Ids already in the watchlist are skipped and reported; the exit status is still 0.
-exit status of `add`: 0 done, 2 usage or configuration error (malformed id, unreadable watchlist):
-nothing written. A running monitor on the same watchlist picks the new ids up within seconds.
+exit status of `add`: 0 done; 2 usage or configuration error (malformed id, a watchlist from a
+newer version or that cannot be written): nothing written. A watchlist file that cannot be parsed
+is moved aside (the message says where) and a new one started, as the monitor does.
+A running monitor on the same watchlist picks the new ids up within a few seconds.
 """
 
 
