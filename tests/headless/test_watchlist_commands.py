@@ -225,3 +225,12 @@ def test_remove_from_the_shell_reaches_the_monitor_on_its_next_sync(shell, watch
     assert shell("remove", "--watchlist", str(watchlist), A).code == 0
     assert monitor.sync(records).removed == [A]
 
+
+
+def test_add_to_a_watchlist_that_cannot_be_written_is_a_one_line_error(shell, isolated_home):
+    blocker = isolated_home / "a-file"
+    blocker.write_text("")
+    result = shell("add", "--watchlist", str(blocker / "watchlist.toml"), A)  # its directory is a file
+    assert result.code == 2
+    assert result.stderr.startswith("vclm-watch add: error: ") and len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.stderr

@@ -229,6 +229,10 @@ def run(
         # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except OSError as exc:  # a file that cannot be read or written (permissions, disk full)
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        streams.note("error", f"{exc.strerror or exc}{where}")
+        return Verdict.USAGE
     finally:
         logging.getLogger("tui").removeHandler(handler)
 
