@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -62,12 +63,21 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
     for key in ("min_interval", "connect_timeout", "read_timeout"):
         if not getattr(config, key) > 0:
             raise ConfigError(f"{source}: {key} must be above 0")
+        if not _finite(getattr(config, key)):  # inf, or an integer past any float: no clock can add it
+            raise ConfigError(f"{source}: {key} must be a finite number of seconds")
     bad = [c for c in config.columns if c not in ALL_COLUMNS]
     if bad or not all(isinstance(c, str) for c in config.columns):
         raise ConfigError(f"{source}: unknown column(s) {bad!r}; columns are {', '.join(ALL_COLUMNS)}")
     if "job" not in config.columns:
         config.columns.insert(0, "job")
     return config
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def load_config(path: Path, *, required: bool = False) -> Config:
@@ -82,8 +92,8 @@ def load_config(path: Path, *, required: bool = False) -> Config:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # tomllib: ValueError for a huge integer
+        raise ConfigError(f"config file {path} is not valid TOML: {str(exc)[:200] or type(exc).__name__}") from None
     config = parse_config(data, source=str(path))
     config.path = path
     return config

@@ -24,8 +24,8 @@ MIN_RATE = 0.5
 def validate_rate(rate: float) -> float:
     try:
         value = float(rate)
-    except (TypeError, ValueError):
-        raise ConfigError(f"rate must be a number of requests per second, not {rate!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past any float (TOML allows one)
+        raise ConfigError(f"rate must be a number of requests per second, not {rate!r:.40}") from None
     if not value > 0 or value != value:
         raise ConfigError(f"rate must be above 0 requests per second, not {rate!r}")
     if value > QUOTA_PER_SECOND:

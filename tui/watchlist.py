@@ -147,7 +147,10 @@ def dumps(records: Iterable[JobRecord]) -> str:
 
 def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
     """Parse a watchlist; ValueError for anything malformed, WatchlistTooNew for a newer format."""
-    data = tomllib.loads(text)
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise ValueError(f"{source}: nested too deeply") from None
     version = data.get("version", FORMAT_VERSION)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ValueError(f"{source}: version must be an integer")

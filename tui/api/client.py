@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from tui.credentials import Credentials
 from tui.ratelimit import RateLimiter
 from tui.retry import RetryPolicy
 
+_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")  # ap-guangzhou, na-siliconvalley, ap-shanghai-fsi
 MAX_RESPONSE_BYTES = 1 << 20  # an answer is a few hundred bytes; anything past this is garbage
 
 
@@ -53,6 +55,9 @@ def resolve_endpoint(endpoint: str | None = None, region: str | None = None, *, 
     Signed requests go over plain http only to a loopback address (the simulator).
     """
     if not endpoint:
+        if regional and region and not _REGION_RE.match(region):
+            # it becomes part of a host name: "x@evil.example#" would send signed requests elsewhere
+            raise ConfigError(f"bad region {region[:60]!r}: expected a region name such as ap-guangzhou")
         host = f"vclm.{region}.tencentcloudapi.com" if regional and region else DEFAULT_HOST
         return Endpoint(url=f"https://{host}/", host=host, scheme="https")
     text = endpoint.strip()
@@ -70,6 +75,8 @@ def resolve_endpoint(endpoint: str | None = None, region: str | None = None, *, 
     if parts.username or parts.password:
         raise ConfigError(f"bad endpoint {endpoint!r}: credentials do not belong in the URL")
     hostname = parts.hostname
+    if any(ch.isspace() or not ch.isprintable() for ch in hostname):
+        raise ConfigError(f"bad endpoint {endpoint!r}: the host name has spaces or control characters")
     if parts.scheme == "http" and not _is_loopback(hostname):
         raise ConfigError(
             f"refusing to send signed requests over plain http to {hostname}: "
@@ -77,7 +84,12 @@ def resolve_endpoint(endpoint: str | None = None, region: str | None = None, *, 
         )
     host_for_url = f"[{hostname}]" if ":" in hostname else hostname
     host = host_for_url if port is None else f"{host_for_url}:{port}"
-    return Endpoint(url=f"{parts.scheme}://{host}/", host=host, scheme=parts.scheme)
+    url = f"{parts.scheme}://{host}/"
+    try:
+        httpx.URL(url)  # what httpx would refuse at the first request, refused now, with the reason
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"bad endpoint {endpoint!r}: {exc}") from None
+    return Endpoint(url=url, host=host, scheme=parts.scheme)
 
 
 def parse_response(body: bytes, http_status: int) -> dict[str, Any]:
