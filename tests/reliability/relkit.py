@@ -104,6 +104,8 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             self._answer(200, b'{"Result": {}}')
         elif mode == "too_large":
             self._answer(200, b'{"Response": {"Pad": "' + b"x" * OVERSIZED_BYTES + b'"}}')
+        elif mode == "fixed":
+            self._answer(200, gateway.fixed_body)
         elif mode == "redirect":
             self._answer(307, b"", extra=(("Location", gateway.redirect_to),))
         else:
@@ -137,12 +139,13 @@ class _QuietServer(ThreadingHTTPServer):
 
 class GatewayFront:
     """A stdlib HTTP server on loopback in front of the simulator: passes requests on, or answers
-    what no VCLM service would (`mode`: "no_response", "too_large", "redirect")."""
+    what no VCLM service would (`mode`: "no_response", "too_large", "redirect", "fixed")."""
 
     def __init__(self, simulator: Simulator) -> None:
         self.simulator = simulator
         self.mode: str | None = None
         self.redirect_to = "http://198.51.100.7/"
+        self.fixed_body = b""  # what mode "fixed" answers to every request
         self._server = _QuietServer((LOOPBACK, 0), _GatewayHandler)
         self._server.gateway = self  # type: ignore[attr-defined]
         self.port = self._server.server_address[1]
