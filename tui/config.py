@@ -59,7 +59,10 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
         if not isinstance(value, expected):
             raise ConfigError(f"{source}: {key} must be {expected[0].__name__}, not {type(value).__name__}")
         setattr(config, key, value)
-    config.rate = validate_rate(config.rate)
+    try:
+        config.rate = validate_rate(config.rate)
+    except ConfigError as exc:  # say which file holds the bad rate
+        raise ConfigError(f"{source}: {exc}") from None
     for key in ("min_interval", "connect_timeout", "read_timeout"):
         if not getattr(config, key) > 0:
             raise ConfigError(f"{source}: {key} must be above 0")

@@ -264,6 +264,7 @@ def test_the_config_parser_gives_a_config_or_a_config_error(data: dict) -> None:
 @SLOW_PROPERTY
 @given(raw=st.binary(max_size=300) | toml_text(CONFIG_KEYS).map(str.encode))
 @example(raw=f"rate = {HUGE_INTEGER}".encode())
+@example(raw=b"rate = 0")
 @example(raw=f"columns = {DEEP_NESTING}".encode())
 def test_loading_any_config_file_gives_a_config_or_a_config_error(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as workdir:
