@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import IDS, cell_text, sim_app, toasts, view_app, visible_ids
+from tuikit import IDS, cell_text, ready, sim_app, toasts, view_app, visible_ids
 
 import tui.app
 from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
@@ -189,7 +189,7 @@ async def test_status_bar_shows_rate_against_quota_cut_back_endpoint_and_credent
 async def test_without_credentials_the_saved_watchlist_shows_and_nothing_polls(clock):
     app = view_app(clock, problem="no Tencent Cloud credentials found; tried: environment")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         assert app.problems["credentials"][0] == "Not polling"
         assert len(visible_ids(app)) == 10
         await pilot.press("p", "r")
@@ -201,7 +201,7 @@ async def test_without_credentials_the_saved_watchlist_shows_and_nothing_polls(c
 async def test_a_drawing_failure_is_shown_not_fatal(clock, monkeypatch):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
 
         def broken(*_args, **_kwargs):
             raise RuntimeError("boom")
@@ -216,7 +216,7 @@ async def test_a_drawing_failure_is_shown_not_fatal(clock, monkeypatch):
 async def test_stale_rows_are_marked_when_not_refreshed_in_time(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         assert cell_text(app, IDS["running"], "state") == "● JobRunning"
         clock.advance(60)
         app.refresh_view()

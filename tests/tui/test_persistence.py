@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import cell_text, sim_app, toasts, visible_ids
+from tuikit import cell_text, ready, sim_app, toasts, visible_ids
 
 from tui.jobstate import JobRecord
 from tui.watchlist import WatchlistStore, dumps
@@ -31,7 +31,7 @@ async def test_round_trip_keeps_ids_labels_states_and_history_and_marks_them_sta
 
     second = sim_app(clock, simulator, watchlist)
     async with second.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         assert visible_ids(second) == [running, done]
         assert cell_text(second, running, "state") == "~ JobRunning"  # last known, stale until refreshed
         assert cell_text(second, running, "label") == "long render"
@@ -46,7 +46,7 @@ async def test_a_corrupt_file_is_moved_aside_reported_and_never_overwritten(cloc
     watchlist.write_text("this is [not toml\n")
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         assert app.poller.records == {}
         moved = list(watchlist.parent.glob("watchlist.toml.corrupt-*"))
         assert len(moved) == 1 and moved[0].read_text() == "this is [not toml\n"
@@ -63,7 +63,7 @@ async def test_a_file_from_a_newer_version_is_refused_and_left_untouched(clock, 
     watchlist.write_text(text)
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         assert app.problems["watchlist"][0] == "Watchlist not loaded, not saved"
         assert "newer vclm-watch" in app.problems["watchlist"][1]
         app.add_jobs([simulator.create_job()])
@@ -75,7 +75,7 @@ async def test_ids_added_from_a_shell_show_up_within_a_few_seconds(clock, simula
     app = sim_app(clock, simulator, watchlist)
     outside = simulator.create_job()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         # what `vclm-watch add` does: read, change, write under the lock
         WatchlistStore(watchlist).update(lambda records: records + [JobRecord(job_id=outside, label="from a shell")])
         await pilot.pause(2.5)  # the monitor syncs every ~2 s on its own
@@ -106,7 +106,7 @@ async def test_removals_and_relabels_from_another_process_are_applied(clock, sim
 async def test_saves_are_debounced_and_always_done_on_exit(clock, simulator, watchlist):
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         for _ in range(20):
             app.add_jobs([simulator.create_job()])
         assert app.saves == 0  # nothing written synchronously per change
@@ -132,7 +132,7 @@ async def test_the_demo_watchlist_is_apart_from_the_users(isolated_home, monkeyp
     demo = WatchlistStore(paths.demo_watchlist_path()).load()
     assert len(demo) == 12 and "cd" * 16 not in {r.job_id for r in demo}  # recreated
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         assert len(visible_ids(app)) == 12
         await pilot.press("q")
     assert paths.watchlist_path().read_text() == before

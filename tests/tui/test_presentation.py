@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from tuikit import IDS, sample_records, view_app
+from tuikit import IDS, ready, sample_records, view_app
 
 from tui.config import ALL_COLUMNS
 from tui.formatting import duration, inert, relative
@@ -120,7 +120,7 @@ def test_a_broken_theme_is_refused_with_a_clear_message(change, message):
 
 async def _run(app):
     async with app.run_test(size=(100, 24)) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         return app.theme
 
 
@@ -150,7 +150,7 @@ async def test_a_user_theme_can_override_symbols(clock, tmp_path):
     app = create_app(default_settings(), clock=clock, store=None, records=sample_records(clock), theme="ascii",
                      theme_dirs=[shipped_themes_dir(), user], cursor_blink=False)
     async with app.run_test(size=(100, 24)) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         assert app.table.get_cell(IDS["running"], "state").plain == "R JobRunning"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import IDS, view_app
+from tuikit import IDS, ready, view_app
 
 from tui.themes import SHIPPED_THEMES
 
@@ -12,12 +12,12 @@ WIDE = (130, 32)
 
 def test_main_screen_shows_every_state(snap_compare, clock):
     """Every display state at once: init, running, success, failed, moderation, unknown, error, stale, pending."""
-    assert snap_compare(view_app(clock), terminal_size=WIDE)
+    assert snap_compare(view_app(clock), terminal_size=WIDE, run_before=ready)
 
 
 def test_detail_pane_of_a_successful_job(snap_compare, clock):
     async def open_detail(pilot):
-        await pilot.pause()  # run_before runs before the first screen is composed
+        await ready(pilot)  # run_before runs before the first screen is composed
         pilot.app.table.select_job(IDS["success"])
         await pilot.press("enter")
 
@@ -26,7 +26,7 @@ def test_detail_pane_of_a_successful_job(snap_compare, clock):
 
 def test_detail_pane_of_a_failed_query(snap_compare, clock):
     async def open_detail(pilot):
-        await pilot.pause()  # run_before runs before the first screen is composed
+        await ready(pilot)  # run_before runs before the first screen is composed
         pilot.app.table.select_job(IDS["error"])
         await pilot.press("enter")
 
@@ -35,7 +35,7 @@ def test_detail_pane_of_a_failed_query(snap_compare, clock):
 
 def test_add_dialog_shows_a_validation_error(snap_compare, clock):
     async def type_bad_id(pilot):
-        await pilot.pause()
+        await ready(pilot)
         await pilot.press("a")
         await pilot.press(*"3f2a9c0d1e4b5a6978c8d7e6f5a4b3c", "enter")  # 31 characters
 
@@ -43,23 +43,23 @@ def test_add_dialog_shows_a_validation_error(snap_compare, clock):
 
 
 def test_filter_applied(snap_compare, clock):
-    assert snap_compare(view_app(clock), terminal_size=WIDE, press=["slash", *"running"])
+    assert snap_compare(view_app(clock), terminal_size=WIDE, run_before=ready, press=["slash", *"running"])
 
 
 @pytest.mark.parametrize("theme", SHIPPED_THEMES)
 def test_shipped_theme(snap_compare, clock, theme):
-    assert snap_compare(view_app(clock, theme=theme), terminal_size=(100, 20))
+    assert snap_compare(view_app(clock, theme=theme), terminal_size=(100, 20), run_before=ready)
 
 
 def test_80x24_terminal_with_detail_pane(snap_compare, clock):
-    assert snap_compare(view_app(clock), terminal_size=(80, 24), press=["down", "enter"])
+    assert snap_compare(view_app(clock), terminal_size=(80, 24), run_before=ready, press=["down", "enter"])
 
 
 def test_no_credentials_banner_keeps_the_saved_watchlist_visible(snap_compare, clock):
     problem = "no Tencent Cloud credentials found; tried: TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY " \
               "environment variables; tccli profile ~/.tccli/default.credential"
-    assert snap_compare(view_app(clock, problem=problem), terminal_size=(100, 24))
+    assert snap_compare(view_app(clock, problem=problem), terminal_size=(100, 24), run_before=ready)
 
 
 def test_help_screen(snap_compare, clock):
-    assert snap_compare(view_app(clock), terminal_size=(80, 40), press=["question_mark"])
+    assert snap_compare(view_app(clock), terminal_size=(80, 40), run_before=ready, press=["question_mark"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import IDS, cell_text, toasts, view_app, visible_ids
+from tuikit import IDS, cell_text, ready, toasts, view_app, visible_ids
 
 from tui.screens.help import HelpScreen
 from tui.widgets.detail_pane import DetailPane
@@ -17,7 +17,7 @@ TERMINAL = {IDS["success"], IDS["failed"], IDS["moderation"]}
 async def test_filter_narrows_to_matching_id_label_or_state_and_escape_clears(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         everything = visible_ids(app)
         await pilot.press("slash", *"fail")  # failed, rejected by moderation, and the failing query
         assert set(visible_ids(app)) == {IDS["failed"], IDS["moderation"], IDS["error"]}
@@ -37,7 +37,7 @@ async def test_filter_narrows_to_matching_id_label_or_state_and_escape_clears(cl
 async def test_filter_keeps_the_cursor_on_the_selected_job(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         app.table.select_job(IDS["moderation"])
         app.set_filter("moderation")
         assert app.selected_job_id == IDS["moderation"]
@@ -48,7 +48,7 @@ async def test_filter_keeps_the_cursor_on_the_selected_job(clock):
 async def test_sort_cycles_through_state_age_and_last_change(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         added = visible_ids(app)
         app.table.select_job(IDS["success"])
         await pilot.press("s")
@@ -69,7 +69,7 @@ async def test_sort_cycles_through_state_age_and_last_change(clock):
 async def test_hide_finished_hides_terminal_jobs_and_shows_them_again(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         await pilot.press("h")
         assert not TERMINAL & set(visible_ids(app))
         assert len(visible_ids(app)) == 7
@@ -81,7 +81,7 @@ async def test_hide_finished_hides_terminal_jobs_and_shows_them_again(clock):
 async def test_detail_pane_toggles_and_follows_the_cursor(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         pane = app.screen.query_one(DetailPane)
         assert not pane.display or not pane.has_class("-shown")
         await pilot.press("enter")
@@ -98,7 +98,7 @@ async def test_detail_pane_toggles_and_follows_the_cursor(clock):
 async def test_detail_pane_shows_the_hint_for_the_last_error(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         app.table.select_job(IDS["error"])
         await pilot.press("enter")
         body = app.screen.query_one(DetailPane).text
@@ -116,7 +116,7 @@ async def test_detail_pane_shows_the_hint_for_the_last_error(clock):
 async def test_copy_keys_put_text_on_the_clipboard_with_a_toast(clock, key, expected, what):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         app.table.select_job(IDS["success"])
         await pilot.press(key)
         assert app.clipboard == expected
@@ -126,7 +126,7 @@ async def test_copy_keys_put_text_on_the_clipboard_with_a_toast(clock, key, expe
 async def test_copy_request_id_prefers_the_failed_query_s_request_id(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         app.table.select_job(IDS["error"])
         await pilot.press("Y")
         assert app.clipboard == "6c2f4a1e-8b3d-4c5e-9f70-000000000099"
@@ -135,7 +135,7 @@ async def test_copy_request_id_prefers_the_failed_query_s_request_id(clock):
 async def test_copy_without_a_url_warns_and_copies_nothing(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         app.table.select_job(IDS["running"])
         await pilot.press("c")
         assert app.clipboard == ""
@@ -145,7 +145,7 @@ async def test_copy_without_a_url_warns_and_copies_nothing(clock):
 async def test_theme_switch_from_the_command_palette_recolours_the_states(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         dark_style = app.table.get_cell(IDS["running"], "state").spans[0].style
         await pilot.press("ctrl+p", *"vclm-light")
         await pilot.pause(0.3)
@@ -160,7 +160,7 @@ async def test_theme_switch_from_the_command_palette_recolours_the_states(clock)
 async def test_theme_key_opens_the_theme_picker(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         await pilot.press("t", *"okabe")
         await pilot.pause(0.3)
         await pilot.press("enter")
@@ -171,7 +171,7 @@ async def test_theme_key_opens_the_theme_picker(clock):
 async def test_palette_offers_the_monitor_actions(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         await pilot.press("ctrl+p", *"hide finished")
         await pilot.pause(0.3)
         await pilot.press("enter")
@@ -184,7 +184,7 @@ async def test_help_lists_every_key(clock):
 
     app = view_app(clock)
     async with app.run_test(size=(100, 60)) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = "\n".join(str(line) for line in app.screen.query_one("#help-body").render_lines(
@@ -206,7 +206,7 @@ def test_every_binding_has_an_id():
 async def test_markup_and_escape_sequences_in_labels_are_inert(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         cell = app.table.get_cell(IDS["markup"], "label")
         assert cell.plain.startswith("[red]not red[/red]")
         assert "\x1b" not in cell.plain
@@ -216,7 +216,7 @@ async def test_markup_and_escape_sequences_in_labels_are_inert(clock):
 async def test_works_in_80x24_without_a_mouse(clock):
     app = view_app(clock)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await ready(pilot)
         assert [key for key, _ in app.table.layout_plan][:3] == ["job", "label", "state"]
         assert sum(width + 2 for _, width in app.table.layout_plan) <= 79
         await pilot.press("down", "down", "enter")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual import events
-from tuikit import IDS, cell_text, sim_app, toasts, view_app, visible_ids
+from tuikit import IDS, cell_text, ready, sim_app, toasts, view_app, visible_ids
 
 from tui.screens.add_jobs import AddJobsScreen
 from tui.screens.import_file import ImportFileScreen
@@ -19,7 +19,7 @@ async def test_add_a_single_typed_id(clock, simulator, watchlist):
     job = simulator.create_job(fate="JobSuccess")
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         await pilot.press("a")
         await pilot.press(*job.upper(), "enter")  # upper case is folded
         await pilot.pause()
@@ -39,7 +39,7 @@ async def test_add_ids_found_in_pasted_log_text(clock, simulator, watchlist):
     )
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         await pilot.press("a")
         pilot.app.post_message(events.Paste(log_text))
         await pilot.pause()
@@ -53,7 +53,7 @@ async def test_add_ids_found_in_pasted_log_text(clock, simulator, watchlist):
 async def test_a_malformed_id_is_refused_inline_and_nothing_is_added(clock, simulator, watchlist):
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         await pilot.press("a")
         pilot.app.post_message(events.Paste("3f2a9c0d1e4b5a6978c8d7e6f5a4b3c"))  # 31 characters
         await pilot.press("enter")
@@ -73,7 +73,7 @@ async def test_with_valid_and_malformed_ids_nothing_is_added_until_confirmed(clo
     good = simulator.create_job()
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         await pilot.press("a")
         pilot.app.post_message(events.Paste(f"{good}\n{good[:-2]}zz\n"))
         await pilot.pause()
@@ -88,7 +88,7 @@ async def test_with_valid_and_malformed_ids_nothing_is_added_until_confirmed(clo
 async def test_ids_already_watched_are_skipped_with_a_note(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         before = visible_ids(app)
         await pilot.press("a")
         pilot.app.post_message(events.Paste(f"{IDS['running']} 00000000000000000000000000000001"))
@@ -102,7 +102,7 @@ async def test_ids_already_watched_are_skipped_with_a_note(clock):
 async def test_remove_then_undo_restores_the_job_with_its_label_and_state(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         app.table.select_job(IDS["failed"])
         await pilot.press("d")
         assert IDS["failed"] not in visible_ids(app)
@@ -120,7 +120,7 @@ async def test_remove_is_saved_and_undo_saves_it_back(clock, simulator, watchlis
     job = simulator.create_job()
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         app.add_jobs([job], "keep me")
         await pilot.pause()
         await pilot.press("d")
@@ -134,7 +134,7 @@ async def test_remove_is_saved_and_undo_saves_it_back(clock, simulator, watchlis
 async def test_label_a_job(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         app.table.select_job(IDS["pending"])
         await pilot.press("l")
         assert isinstance(app.screen, LabelScreen)
@@ -148,7 +148,7 @@ async def test_label_a_job(clock):
 async def test_label_dialog_escape_keeps_the_label(clock):
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         app.table.select_job(IDS["running"])
         await pilot.press("l", "x", "escape")
         assert app.poller.records[IDS["running"]].label == "anime opening"
@@ -160,7 +160,7 @@ async def test_import_ids_from_a_file(clock, simulator, watchlist, tmp_path):
     source.write_text("\n".join(f"job {i} -> {job_id}" for i, job_id in enumerate(ids)))
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         await pilot.press("i")
         assert isinstance(app.screen, ImportFileScreen)
         app.screen.query_one("#import-path").value = str(source)
@@ -172,7 +172,7 @@ async def test_import_ids_from_a_file(clock, simulator, watchlist, tmp_path):
 async def test_import_of_a_missing_file_says_so_inline(clock, simulator, watchlist, tmp_path):
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()  # the table is laid out
+        await ready(pilot)
         await pilot.press("i")
         app.screen.query_one("#import-path").value = str(tmp_path / "nope.txt")
         await pilot.press("enter")

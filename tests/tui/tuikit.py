@@ -111,3 +111,15 @@ def cell_text(app: VclmWatchApp, job_id: str, column: str) -> str:
 
 def toasts(app: VclmWatchApp) -> list[str]:
     return [f"{title}: {message}" for _severity, title, message in app.notices]
+
+
+async def ready(pilot) -> None:
+    """Wait until the table is laid out and shows every visible job (slow machines need more than one pause)."""
+    app = pilot.app
+    for _ in range(200):
+        await pilot.pause()
+        table = app.table
+        if table is not None and table.layout_plan and table.row_count == len(app.visible_order()):
+            await pilot.pause()
+            return
+    raise AssertionError("the job table never filled")
