@@ -538,3 +538,64 @@ def test_a_poll_cut_short_by_stopping_the_engine_is_asked_again_when_it_runs_aga
     stuck, poll_counts = asyncio.run(_stop_mid_poll_then_run_again())
     assert stuck == set()
     assert all(count >= 1 for count in poll_counts)
+
+
+# -- what `vclm-watch check` answers under each fault ---------------------------------------------
+
+EXIT_FAULTS = [f for f in FAULTS if f.front == "in-process"]
+
+
+async def _check_under(fault: Fault, *, wait: bool):
+    from types import SimpleNamespace
+
+    from tui.headless.check import check_jobs
+
+    clock = FakeClock()
+    client_clock = SkewedClock(clock)
+    sim = Simulator(seed=7, clock=clock, faults=Faults())
+    running = sim.create_job(fate="JobSuccess", init_seconds=0, run_seconds=600)
+    done = sim.create_job(fate="JobSuccess", init_seconds=0, run_seconds=0)
+    client = VclmClient(SIM_CREDENTIALS, "ap-guangzhou", "http://127.0.0.1:9", limiter=RateLimiter(19.0, clock=clock),
+                        retry=RetryPolicy(attempts=4, rng=random.Random(3)), transport=in_process(sim),
+                        clock=client_clock)
+    rig = SimpleNamespace(sim=sim, client_clock=client_clock)
+    await _act(fault.inject, rig)
+    if wait:  # the fault clears by itself a minute into the wait
+        clock_start = clock.monotonic()
+        original_sleep = clock.sleep
+
+        async def sleep(seconds: float) -> None:
+            await original_sleep(seconds)
+            if clock.monotonic() - clock_start > 60:
+                await _act(fault.clear, rig)
+
+        clock.sleep = sleep  # type: ignore[method-assign]
+    async with client:
+        # No deadline on the fake clock: the engine would sleep to it at once while a request is out.
+        return await asyncio.wait_for(check_jobs(client, [running, done], wait=wait, clock=clock), REAL_SECONDS)
+
+
+@each(EXIT_FAULTS)
+def test_check_exits_3_when_the_fault_left_a_job_unqueryable_else_4_for_one_still_running(fault: Fault) -> None:
+    from tui.headless.check import Verdict
+
+    result = asyncio.run(_check_under(fault, wait=False))
+    assert result.verdict == (Verdict.UNQUERYABLE if fault.code else Verdict.PENDING)
+
+
+@each([f for f in EXIT_FAULTS if f.problem != "auth"])
+def test_check_wait_rides_out_a_fault_that_clears_and_exits_0(fault: Fault) -> None:
+    from tui.headless.check import Verdict
+
+    result = asyncio.run(_check_under(fault, wait=True))
+    assert result.verdict == Verdict.SUCCESS
+    assert [r.status_code for r in result.records] == ["JobSuccess", "JobSuccess"]
+
+
+@each([f for f in EXIT_FAULTS if f.problem == "auth"])
+def test_check_wait_stops_at_once_on_refused_credentials_and_exits_3(fault: Fault) -> None:
+    from tui.headless.check import Verdict
+
+    result = asyncio.run(_check_under(fault, wait=True))
+    assert result.verdict == Verdict.UNQUERYABLE
+    assert result.aborted_by is not None and result.aborted_by.code == fault.code
