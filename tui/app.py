@@ -46,7 +46,7 @@ from tui.events import (
 from tui.formatting import inert, short_id
 from tui.hints import hint_for
 from tui.jobstate import JobRecord
-from tui.ratelimit import RateLimiter, RateSnapshot
+from tui.ratelimit import RateLimiter
 from tui.runtime import Settings, build_client, build_poller, load_credentials, load_settings
 from tui.screens.add_jobs import AddJobsScreen, AddRequest
 from tui.screens.help import HelpScreen
@@ -205,7 +205,6 @@ class VclmWatchApp(App[int]):
         self._added_order: dict[str, int] = {}
         self._order_seq = itertools.count()
         self._undo: list[list[tuple[JobRecord, bool]]] = []
-        self._rate: tuple[float, RateSnapshot | None] = (0.0, None)
         self._ticks = 0
         self._save_structural = False
         self._save_polls = False
@@ -283,8 +282,8 @@ class VclmWatchApp(App[int]):
         if self.setup.startup_problem:
             self.set_problem(
                 "credentials", "Not polling",
-                f"{self.setup.startup_problem}. Set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY or run "
-                "`tccli configure`, then restart (or try `vclm-watch --demo`). The saved watchlist is shown.")
+                f"{self.setup.startup_problem} — set TENCENTCLOUD_SECRET_ID/_KEY or run `tccli configure`, "
+                "then restart")
         self.set_interval(1.0, self._tick)
         self._flush(full=True)
         if self.setup.start_engine:
@@ -389,7 +388,7 @@ class VclmWatchApp(App[int]):
                 if self._finished_timer is None:
                     self._finished_timer = self.set_timer(FINISHED_BURST_SECONDS, self._announce_finished)
         elif isinstance(event, RateChanged):
-            self._rate = (event.measured, event.snapshot)
+            pass  # the status bar reads the rate when it is drawn (the flush below)
         elif isinstance(event, HealthChanged):
             self._on_health(event)
         self._request_flush()
@@ -706,7 +705,7 @@ class VclmWatchApp(App[int]):
             message += f" ({request.note})"
         self.notify(message, title="Watchlist", markup=False)
         if added and self.table is not None:
-            self.table.select_job(request.ids[0]) if request.ids[0] in self.poller.records else None
+            self.table.select_job(request.ids[0])
 
     def add_jobs(self, ids: Iterable[str], label: str = "") -> int:
         """Watch these ids (those already watched are left alone); how many were new."""

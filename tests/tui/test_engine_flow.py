@@ -175,6 +175,7 @@ async def test_status_bar_shows_rate_against_quota_cut_back_endpoint_and_credent
     job = simulator.create_job()
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         app.add_jobs([job])
         await app.poller.poll_job(job)
         app.poller.client.limiter.on_rate_limited()

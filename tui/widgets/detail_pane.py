@@ -89,8 +89,8 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
             validity = Text(f"valid for {duration(left)} more (of 24h)", style=p.style("success"))
         else:
             validity = Text(f"expired {duration(-left)} ago; r fetches a fresh one", style=p.style("failed"))
-        lines.append(_row("Result", (record.result_video_url, "underline")))
-        lines.append(_row("", validity))
+        lines.append(_row("Result", validity))
+        lines.append(_row("", (record.result_video_url, "underline")))
     else:
         lines.append(_row("Result", ("no result URL yet", DIM)))
     lines.append(_row("RequestId", (record.last_request_id or "—", "" if record.last_request_id else DIM)))

@@ -16,7 +16,7 @@ class ProblemBanner(Static):
     DEFAULT_CSS = """
     ProblemBanner {
         height: auto;
-        max-height: 5;
+        max-height: 6;
         display: none;
         background: $error 25%;
         color: $foreground;
