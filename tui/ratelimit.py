@@ -1,10 +1,22 @@
 """The one limiter every request of the process passes: a sliding-window cap plus AIMD pacing.
 
-Requests are paced evenly at the current rate (so arrivals at the server are not bunched),
-and no more than `ceiling` may start in any sliding `window` seconds whatever the rate. On a
-`RequestLimitExceeded*` answer the rate is halved, then recovers by `recovery` req/s for each
-second without another, up to the target: several monitors sharing one account settle under
-the quota together without talking to each other.
+Requests are paced evenly at the current rate (so arrivals at the server are not bunched), on
+a grid: a wake-up that comes a little late does not push every later slot back, so the rate
+on the wire is the rate asked for. No more than `ceiling` may start in any sliding `window`
+seconds whatever the rate, and that window is widened by the spread of the round-trip times
+lately seen: the quota is counted where requests arrive, and network jitter can bunch at the
+server requests that left evenly; `ceiling` per `window + spread` at the sender keeps
+`ceiling` per `window` at the server.
+
+On a `RequestLimitExceeded*` answer the rate is halved, then recovers by `recovery` req/s for
+each second without another, up to just under the rate that drew the answer (the knee); it
+holds there a while, then climbs on to the target. Several monitors sharing one account thus
+settle under the quota together without talking to each other, and probe for more room
+(which costs a refusal and a halving) only once per hold. A refusal that comes before the
+knee is even reached says the knee was far too high, and the next one is set lower. A knee
+under half the target is held for proportionally less: a refusal at a high rate is the
+quota itself, shared; one after a storm had already driven the rate down to nothing says
+little, and the climb back is soon resumed.
 """
 
 from __future__ import annotations
@@ -19,6 +31,11 @@ from tui.clock import SYSTEM_CLOCK, Clock
 
 DEFAULT_TARGET_RATE = 19.0
 MIN_RATE = 0.5
+KNEE = 0.95  # after a cut, climb back quickly to this share of the rate that drew it
+KNEE_AGAIN = 0.85  # ...or this share, when the refusal came before the last knee was even reached
+HOLD_SECONDS = 80.0  # ...and hold there this long before probing on (less for a knee under half the target)
+LATENCY_SAMPLES = 200  # round trips the jitter allowance is judged on (about 10 s at full rate)
+MAX_JITTER_ALLOWANCE = 0.5  # seconds; beyond that, stalls rather than jitter: not worth pacing for
 
 
 def validate_rate(rate: float) -> float:
@@ -51,17 +68,22 @@ class RateLimiter:
         ceiling: int = QUOTA_PER_SECOND,
         window: float = 1.0,
         recovery: float = 1.0,
+        hold: float = HOLD_SECONDS,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.target = validate_rate(target)
         self.ceiling = ceiling
         self.window = window
         self.recovery = recovery
+        self.hold = hold
         self.clock = clock
         self._starts: deque[float] = deque()
-        self._last_start: float | None = None
+        self._last_slot: float | None = None  # the pacing grid point of the latest start
         self._cut_rate: float | None = None  # rate right after the last cut
         self._cut_at: float = 0.0
+        self._knee: float = 0.0  # where the climb after the last cut pauses
+        self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._allowance: float | None = 0.0  # None: to be worked out again from _latencies
         self._lock = asyncio.Lock()
         self.cuts = 0
 
@@ -70,7 +92,12 @@ class RateLimiter:
     def rate_at(self, now: float) -> float:
         if self._cut_rate is None:
             return self.target
-        rate = self._cut_rate + (now - self._cut_at) * self.recovery
+        since = now - self._cut_at
+        rate = self._cut_rate + since * self.recovery
+        if rate >= self._knee and self.recovery > 0:
+            climbed = (self._knee - self._cut_rate) / self.recovery
+            hold = self.hold * min(1.0, 2 * self._knee / self.target)
+            rate = self._knee + max(0.0, since - climbed - hold) * self.recovery
         if rate >= self.target:
             self._cut_rate = None
             return self.target
@@ -81,21 +108,48 @@ class RateLimiter:
         rate = self.rate_at(now)
         return RateSnapshot(rate=rate, target=self.target, cut_back=self._cut_rate is not None)
 
+    def observe_latency(self, seconds: float) -> None:
+        """One round trip that reached the server: what the jitter allowance is judged on."""
+        self._latencies.append(seconds)
+        self._allowance = None
+
+    def jitter_allowance(self) -> float:
+        """How much wider than `window` the sender's window is: the spread of recent round trips.
+
+        The extreme 2.5 % at each end is left out: a slow answer now and then is the event
+        loop or the machine, not the network, and must not slow the next few hundred requests.
+        """
+        if self._allowance is None:
+            samples = sorted(self._latencies)
+            trim = len(samples) // 40
+            spread = samples[-1 - trim] - samples[trim] if len(samples) > 1 else 0.0
+            self._allowance = min(MAX_JITTER_ALLOWANCE, max(0.0, spread))
+        return self._allowance
+
     def earliest_start(self, now: float) -> float:
         """When the next request may start, given every start recorded so far."""
-        while self._starts and self._starts[0] <= now - self.window:
+        return max(now, self._due(now))
+
+    def _due(self, now: float) -> float:
+        """The slot the next request is due in (in the past if it is late)."""
+        span = self.window + self.jitter_allowance()
+        while self._starts and self._starts[0] <= now - span:
             self._starts.popleft()
-        at = now
-        if self._last_start is not None:
-            at = max(at, self._last_start + 1.0 / self.rate_at(now))
+        at = float("-inf")
+        if self._last_slot is not None:
+            at = self._last_slot + 1.0 / self.rate_at(now)
         if len(self._starts) >= self.ceiling:
-            # the ceiling-th most recent start must have left the window first
-            at = max(at, self._starts[-self.ceiling] + self.window)
+            # the ceiling-th most recent start must have left the (widened) window first
+            at = max(at, self._starts[-self.ceiling] + span)
         return at
 
-    def record_start(self, at: float) -> None:
+    def record_start(self, at: float, slot: float | None = None) -> None:
+        """A request starts at `at`; `slot`: the time it was due, if it was let through late."""
         self._starts.append(at)
-        self._last_start = at
+        # Pace from the slot it was due in when the wake-up was late by less than one interval,
+        # so timer lateness does not slow the rate; a longer stall is not made up with a burst.
+        late = at - slot if slot is not None else None
+        self._last_slot = slot if late is not None and 0 <= late < 1.0 / self.rate_at(at) else at
         while len(self._starts) > self.ceiling:
             self._starts.popleft()
 
@@ -104,7 +158,10 @@ class RateLimiter:
         now = self.clock.monotonic() if now is None else now
         if self._cut_rate is not None and now - self._cut_at < self.window:
             return False
-        self._cut_rate = max(MIN_RATE, self.rate_at(now) / 2)
+        rate = self.rate_at(now)
+        share = KNEE_AGAIN if self._cut_rate is not None and rate < self._knee else KNEE
+        self._cut_rate = max(MIN_RATE, rate / 2)
+        self._knee = max(self._cut_rate, min(self.target, rate * share))
         self._cut_at = now
         self.cuts += 1
         return True
@@ -119,8 +176,8 @@ class RateLimiter:
         async with self._lock:  # FIFO: waiters are served in arrival order
             while True:
                 now = self.clock.monotonic()
-                at = self.earliest_start(now)
-                if at <= now:
-                    self.record_start(now)
+                due = self._due(now)
+                if due <= now:
+                    self.record_start(now, slot=due)
                     return now
-                await self.clock.sleep(at - now)
+                await self.clock.sleep(due - now)

@@ -223,6 +223,7 @@ class VclmClient:
         except httpx.HTTPError as exc:
             raise TransportError("protocol", f"{type(exc).__name__} talking to {self.endpoint}: {_reason(exc)}") from None
         latency = self.clock.monotonic() - started
+        self.limiter.observe_latency(latency)  # the spread of round trips widens the limiter's window
         return parse_response(b"".join(chunks), status), latency
 
     # -- with throttle and retries ----------------------------------------------------------
