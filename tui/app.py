@@ -409,7 +409,7 @@ class VclmWatchApp(App[int]):
         self.set_problem("engine", titles.get(event.problem, "Problem"), detail)
 
     def _request_flush(self) -> None:
-        if self._flush_timer is None and self.is_running:
+        if self._flush_timer is None and self.is_running and not self._closed:
             self._flush_timer = self.set_timer(FLUSH_DELAY, self._timed_flush)
 
     def _timed_flush(self) -> None:

@@ -69,7 +69,7 @@ def inert(text: object, limit: int = 200) -> str:
             out.append(ch)
     cleaned = "".join(out)
     if limit and len(cleaned) > limit:
-        cleaned = cleaned[: max(1, limit - 1)] + "…"
+        cleaned = cleaned[: limit - 1] + "…"
     return cleaned
 
 

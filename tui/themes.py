@@ -145,8 +145,9 @@ def load_theme_file(path: Path) -> LoadedTheme:
         raise ThemeError(f"theme {path}: cannot read ({exc.strerror or exc})") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ThemeError(f"theme {path}: not valid TOML ({str(exc).splitlines()[0][:120]})") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, bad UTF-8, or tomllib choking on a huge value
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise ThemeError(f"theme {path}: not valid TOML ({first})") from None
     return parse_theme(data, f"theme {path}")
 
 

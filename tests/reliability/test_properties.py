@@ -301,8 +301,6 @@ def test_loading_any_theme_file_gives_a_theme_or_a_theme_error(raw: bytes) -> No
             assert str(path) in str(error)
 
 
-@pytest.mark.xfail(strict=True, reason="tui/themes.py (the TUI's) lets tomllib's ValueError and RecursionError "
-                   "escape load_theme_file; drop this mark when it catches them")
 @pytest.mark.parametrize("text", [f"name = {HUGE_INTEGER}", f"colors = {DEEP_NESTING}"], ids=["huge integer", "deep nesting"])
 def test_a_theme_file_tomllib_chokes_on_gives_a_theme_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "mine.toml"
