@@ -615,7 +615,8 @@ class VclmWatchApp(App[int]):
             return
         except WatchlistError as exc:
             log.error("%s", exc)
-            self.set_problem("watchlist", "Watchlist not loaded", str(exc))
+            self.store.read_only = True  # what could not be read must not be overwritten
+            self.set_problem("watchlist", "Watchlist not loaded, not saved", str(exc))
             return
         for record in records:
             self.poller.add(record.job_id, record=record)
