@@ -24,7 +24,7 @@ COLUMN_SPECS: dict[str, tuple[str, int, int]] = {
     "in_state": ("In state", 8, 8),
     "changed": ("Changed", 10, 10),
     "polled": ("Polled", 10, 10),
-    "error": ("Last error", 12, 30),
+    "error": ("Last error", 13, 30),
 }
 # Dropped first when the table is too narrow for every column (all are in the detail pane).
 DROP_ORDER = ("message", "changed", "in_state", "error", "polled", "label")
