@@ -317,7 +317,8 @@ async def _scenario(fault: Fault, workdir: Path) -> Outcome:
             clear_time = rig.clock.time()
             after_event = len(rig.events)
             recovered = await rig.until(lambda: poller.problem is None and all(
-                r.last_polled is not None and r.last_polled > clear_time and not r.failing for r in records(active)))
+                r.last_polled is not None and r.last_polled > clear_time and not r.failing for r in records(active))
+                and poller.records[finished].status_code is not None)  # asked once, if it never was
             after = _snapshot(poller)
             settled_rate = None
             if rig.fake:
