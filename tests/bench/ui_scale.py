@@ -1,0 +1,92 @@
+"""The monitor's UI with 10,000 jobs, headless: `python -m tests.bench.ui_scale [N]` prints one JSON line.
+
+Run in a process of its own so that its RSS is the monitor's alone. The engine is not started
+(no credentials: nothing is polled); engine updates are published to the app the way the
+engine publishes them, 20 at a time (one second at the quota), and each batch is drawn the
+way the app's flush timer draws it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.bench.suite import _records, _rss, _top
+from tui.app import create_app, default_settings
+from tui.events import JobUpdated
+
+SIZE = (160, 50)
+
+
+async def measure(n: int, batches: int, idle_seconds: float, profile: bool = False) -> dict:
+    rss_before = _rss()
+    records = _records(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = default_settings(Path(tmp) / "watchlist.toml")
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        app = create_app(settings, store=None, records=records, start_engine=False, cursor_blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            first_paint = time.perf_counter() - t0
+            first_paint_cpu = time.process_time() - cpu0
+            rows = app.table.row_count
+            rss = _rss()
+            active = [r for r in records if not r.terminal]
+            walls, cpus, draws = [], [], []
+            for k in range(batches):
+                batch = active[(k * 20) % len(active):][:20]
+                now = time.time()
+                for record in batch:
+                    record.poll_count += 1
+                    record.last_polled = now
+                    record.last_request_id = f"{k:08x}-0000-4000-8000-{record.job_id[:12]}"
+                    app.poller._publish(JobUpdated(record))  # the engine's own way of telling the app
+                w0, c0 = time.perf_counter(), time.process_time()
+                app._flush()  # what the flush timer runs 0.1 s after the first of a burst
+                draws.append(time.perf_counter() - w0)
+                await pilot.pause()  # ...and the frame it causes (a 1 s tick may run in it too)
+                walls.append(time.perf_counter() - w0)
+                cpus.append(time.process_time() - c0)
+            w0 = time.perf_counter()
+            app._tick()  # the once-a-second redraw of relative times, saves and syncs
+            tick = time.perf_counter() - w0
+            profiles = {}
+            if profile:
+                for record in active[:20]:
+                    record.poll_count += 1
+                    app.poller._publish(JobUpdated(record))
+                for what, action in (("draw", app._flush), ("tick", app._tick)):
+                    prof = cProfile.Profile()
+                    prof.runcall(action)
+                    profiles[f"profile_{what}"] = _top(prof, 12, "tottime")
+                prof = cProfile.Profile()
+                prof.enable()
+                await pilot.pause()  # the frame for all that
+                prof.disable()
+                profiles["profile_frame"] = _top(prof, 12, "tottime")
+            await pilot.pause(1.5)  # let the pending flush timers and a tick run out
+            c0, w0 = time.process_time(), time.perf_counter()
+            await asyncio.sleep(idle_seconds)
+            idle_cpu = (time.process_time() - c0) / (time.perf_counter() - w0)
+    return {"jobs": n, "rows": rows, "first_paint": first_paint, "first_paint_cpu": first_paint_cpu,
+            "rss": rss, "rss_growth": rss - rss_before, "batch_wall": walls, "batch_cpu": cpus,
+            "batch_draw": draws, "tick": tick, **profiles,
+            "idle_cpu": idle_cpu, "idle_seconds": idle_seconds}
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if a != "--profile"]
+    n = int(args[0]) if len(args) > 0 else 10_000
+    batches = int(args[1]) if len(args) > 1 else 12
+    idle = float(args[2]) if len(args) > 2 else 5.0
+    print(json.dumps(asyncio.run(measure(n, batches, idle, "--profile" in sys.argv))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
