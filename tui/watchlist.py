@@ -289,9 +289,14 @@ class WatchlistStore:
 
     def load(self) -> list[JobRecord]:
         """Read the file (raises WatchlistCorrupt after moving a bad file aside)."""
-        with self.locked():
+        try:
+            with self.locked():
+                records = self._read_unlocked()
+        except WatchlistWriteError:
+            # No lock file can be made here (a read-only place): saves replace the file
+            # atomically, so an unlocked read still sees a whole version.
             records = self._read_unlocked()
-            self._seen_stat = self._stat_key()
+        self._seen_stat = self._stat_key()
         self._base = {r.job_id: r.label for r in records}
         return records
 

@@ -116,9 +116,6 @@ def test_check_json_keeps_a_hostile_answer_as_data_with_escapes_escaped(tmp_path
     assert row["RequestId"] == HOSTILE_ANSWER["Response"]["RequestId"]
 
 
-@pytest.mark.xfail(strict=True, reason="tui/headless/output.py (the headless commands') writes JSON with "
-                   "ensure_ascii=False on a UTF-8 stream: json escapes C0 controls but not bidi overrides or C1 "
-                   "controls, which a terminal then obeys; drop this mark once json_line escapes them")
 def test_check_json_escapes_bidi_overrides_too(tmp_path: Path) -> None:
     code, out, err = _check(["check", "--json"], tmp_path)
     assert unsafe(out.rstrip("\n")) == []

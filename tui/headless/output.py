@@ -7,6 +7,7 @@ show the same facts the TUI does. JSON objects use the API's own field names.
 from __future__ import annotations
 
 import json
+import re
 import os
 import unicodedata
 from dataclasses import dataclass
@@ -132,6 +133,8 @@ def status_look(record: JobRecord) -> tuple[str, str, str]:
     return symbol, printable(code, 60), style
 
 
+_TERMINAL_UNSAFE = re.compile("[\u0080-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
 # -- columns ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -223,7 +226,10 @@ class Printer:
         return self._console
 
     def json_line(self, obj: Mapping[str, Any]) -> None:
-        self.stream.write(json.dumps(obj, ensure_ascii=not self.unicode) + "\n")
+        text = json.dumps(obj, ensure_ascii=not self.unicode)
+        # json escapes C0 controls only; C1 controls and bidi/format characters from outside
+        # text would still steer a terminal, so they are written as \uXXXX escapes too.
+        self.stream.write(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         self.stream.flush()
 
     def table(self, columns: Sequence[Column], records: Sequence[JobRecord]) -> None:
