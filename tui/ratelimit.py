@@ -146,10 +146,11 @@ class RateLimiter:
     def record_start(self, at: float, slot: float | None = None) -> None:
         """A request starts at `at`; `slot`: the time it was due, if it was let through late."""
         self._starts.append(at)
-        # Pace from the slot it was due in when the wake-up was late by less than one interval,
-        # so timer lateness does not slow the rate; a longer stall is not made up with a burst.
+        # Pace from the slot it was due in, so a late wake-up does not slow the rate; a stall of
+        # up to one interval is made up (two starts back to back at most), a longer one is not.
+        # The window above still bounds every sliding span, whatever the pacing does.
         late = at - slot if slot is not None else None
-        self._last_slot = slot if late is not None and 0 <= late < 1.0 / self.rate_at(at) else at
+        self._last_slot = slot if late is not None and 0 <= late < 2.0 / self.rate_at(at) else at
         while len(self._starts) > self.ceiling:
             self._starts.popleft()
 
