@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-from collections import deque
+from collections import Counter, deque
 import logging
 import sys
 from dataclasses import dataclass, field, replace
@@ -196,8 +196,13 @@ class VclmWatchApp(App[int]):
         self.sort_mode = SORT_MODES[0]
         self.hide_finished = False
         self.detail_visible = False
-        # what changed since the last flush
+        # what changed since the last flush, and what the last one computed
         self._dirty: set[str] = set()
+        self._states: dict[str, str] = {}  # job id -> display state
+        self._threshold: float | None = None  # seconds without a refresh before a row is stale
+        self._order: list[str] | None = None  # the table's rows, in order
+        self._order_key: tuple | None = None
+        self._membership = 0  # bumped when a job is added or removed
         self._flush_timer = None
         self._flash_until: dict[str, float] = {}
         self._finished: list[tuple[JobRecord, str]] = []
@@ -261,12 +266,13 @@ class VclmWatchApp(App[int]):
     # -- life cycle ---------------------------------------------------------------------------
 
     def get_default_screen(self) -> MonitorScreen:
-        return MonitorScreen(self.settings.config.columns)
+        # decided before the first layout, so a wide terminal does not lay the table out twice
+        self.detail_visible = self.size.width >= WIDE
+        return MonitorScreen(self.settings.config.columns, detail_visible=self.detail_visible)
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self._unsubscribe = self.poller.subscribe(self._on_engine_event)
-        self.detail_visible = self.size.width >= WIDE
         self._loading = True
         try:
             for record in self.setup.initial_records:
@@ -369,10 +375,13 @@ class VclmWatchApp(App[int]):
     def _on_engine_event(self, event: EngineEvent) -> None:
         """Called synchronously by the engine: note what changed, draw it soon."""
         if isinstance(event, JobAdded):
+            self._membership += 1
             self._added_order.setdefault(event.record.job_id, next(self._order_seq))
             self._dirty.add(event.record.job_id)
             self._note_save(structural=True)
         elif isinstance(event, JobRemoved):
+            self._membership += 1
+            self._states.pop(event.record.job_id, None)
             self._added_order.pop(event.record.job_id, None)
             self._flash_until.pop(event.record.job_id, None)
             self._note_save(structural=True)
@@ -459,16 +468,18 @@ class VclmWatchApp(App[int]):
                              record.last_error.code.lower() if record.last_error else ""])
         return all(word in haystack for word in words)
 
-    def visible_order(self, now: float | None = None, threshold: float | None = None) -> list[str]:
+    def visible_order(self, now: float | None = None, threshold: float | None = None,
+                      states: dict[str, str] | None = None) -> list[str]:
         """The ids the table shows, in display order."""
-        now = self.clock.time() if now is None else now
-        threshold = self.stale_threshold() if threshold is None else threshold
+        if states is None:
+            states = self.display_states(now, threshold)
         rows: list[tuple[str, JobRecord, str]] = []
+        filtering = bool(self.filter_text.split())
         for job_id, record in self.poller.records.items():
             if self.hide_finished and record.terminal:
                 continue
-            state = display_state(record, now, threshold)
-            if self._matches_filter(record, state):
+            state = states.get(job_id) or display_state(record, self.clock.time(), self._threshold)
+            if not filtering or self._matches_filter(record, state):
                 rows.append((job_id, record, state))
         added = lambda item: self._added_order.get(item[0], 0)  # noqa: E731
         if self.sort_mode == "state":
@@ -481,6 +492,12 @@ class VclmWatchApp(App[int]):
         else:
             rows.sort(key=added)
         return [job_id for job_id, _, _ in rows]
+
+    def display_states(self, now: float | None = None, threshold: float | None = None) -> dict[str, str]:
+        """The display state of every watched job, as of `now`."""
+        now = self.clock.time() if now is None else now
+        threshold = self.stale_threshold() if threshold is None else threshold
+        return {job_id: display_state(record, now, threshold) for job_id, record in self.poller.records.items()}
 
     def refresh_view(self) -> None:
         """Draw everything now (what the timers do; tests call it to skip the wait)."""
@@ -499,18 +516,35 @@ class VclmWatchApp(App[int]):
             return
         now = self.clock.time()
         mono = self.clock.monotonic()
-        threshold = self.stale_threshold()
         dirty, self._dirty = self._dirty, set()
+        records = self.poller.records
+        # Display states: all of them on a full draw (a tick: time moves every row), else only
+        # the rows the engine touched, so a burst costs its own size, not the watchlist's.
+        if full or self._threshold is None:
+            self._threshold = self.stale_threshold()
+            self._states = self.display_states(now, self._threshold)
+        else:
+            for job_id in dirty:
+                record = records.get(job_id)
+                if record is not None:
+                    self._states[job_id] = display_state(record, now, self._threshold)
+        threshold = self._threshold
+        key = (self.sort_mode, self.filter_text, self.hide_finished, self._membership)
+        data_ordered = self.sort_mode in ("state", "last change") or self.hide_finished or self.filter_text.strip()
+        if self._order is None or key != self._order_key or (data_ordered and (full or dirty)):
+            order = self.visible_order(states=self._states)
+            if order != self._order:
+                self._order = order
+            self._order_key = key
         flashing = frozenset(j for j, until in self._flash_until.items() if until > mono)
-        order = self.visible_order(now, threshold)
         ctx = RowContext(now=now, palette=self.palette, stale_after=threshold, flashing=flashing)
         with self.batch_update():
             banner = self._widget(ProblemBanner)
             if banner is not None:
                 banner.show(self.problems)
-            table.show(order, self.poller.records, ctx, None if full else dirty)
+            table.show(self._order, records, ctx, None if full else dirty)
             self._draw_detail(now, threshold)
-            self._draw_status(now, threshold, len(order))
+            self._draw_status(self._states, len(self._order))
 
     def _draw_detail(self, now: float, threshold: float) -> None:
         pane = self._widget(DetailPane)
@@ -525,14 +559,11 @@ class VclmWatchApp(App[int]):
                             paused=self.poller.paused, polling=self.setup.can_poll)
         pane.show(self.selected_record, ctx)
 
-    def _draw_status(self, now: float, threshold: float, shown: int) -> None:
+    def _draw_status(self, states: dict[str, str], shown: int) -> None:
         bar = self._widget(StatusBar)
         if bar is None:
             return
-        counts: dict[str, int] = {}
-        for record in self.poller.records.values():
-            state = display_state(record, now, threshold)
-            counts[state] = counts.get(state, 0) + 1
+        counts = dict(Counter(states.values()))
         limiter = getattr(self.poller.client, "limiter", None)
         snapshot = limiter.snapshot() if limiter is not None else None
         info = StatusInfo(

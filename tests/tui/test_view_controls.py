@@ -197,10 +197,18 @@ async def test_help_lists_every_key(clock):
 
 def test_every_binding_has_an_id():
     from tui.app import VclmWatchApp
+    from tui.screens.add_jobs import AddJobsScreen
+    from tui.screens.help import HelpScreen
+    from tui.screens.import_file import ImportFileScreen
+    from tui.screens.label import LabelScreen
     from tui.screens.monitor import MonitorScreen
+    from tui.widgets.filter_bar import FilterBar
+    from tui.widgets.job_table import JobTable
 
-    for binding in [*MonitorScreen.BINDINGS, *VclmWatchApp.BINDINGS]:
-        assert binding.id, binding
+    for owner in (VclmWatchApp, MonitorScreen, JobTable, FilterBar, AddJobsScreen, LabelScreen, ImportFileScreen,
+                  HelpScreen):
+        for binding in owner.BINDINGS:
+            assert binding.id, (owner, binding)
 
 
 async def test_markup_and_escape_sequences_in_labels_are_inert(clock):
@@ -225,3 +233,22 @@ async def test_works_in_80x24_without_a_mouse(clock):
         assert isinstance(app.focused, DetailPane)  # tab reaches the pane to scroll it
         await pilot.press("shift+tab")
         assert app.focused is app.table
+
+
+async def test_rows_are_rendered_when_scrolled_into_view(clock):
+    from tui.jobstate import JobRecord
+
+    now = clock.time()
+    records = [JobRecord(job_id=f"{n:032x}", label=f"job {n}", added_at=now, status_code="JobRunning",
+                         status_msg="处理中", state_since=now - 5, last_polled=now) for n in range(300)]
+    app = view_app(clock, records)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        table = app.table
+        assert table.row_count == 300
+        assert table.rendered_rows() < 40  # only what is on screen was rendered
+        assert app.table.get_cell(records[-1].job_id, "state") == ""
+        await pilot.press("end")
+        await pilot.pause()
+        assert cell_text(app, records[-1].job_id, "state") == "● JobRunning"
+        assert cell_text(app, records[-1].job_id, "label") == "job 299"

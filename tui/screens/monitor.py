@@ -59,15 +59,16 @@ class MonitorScreen(Screen):
         for keys, action, short, long, show, binding_id in KEYS
     ]
 
-    def __init__(self, columns: list[str] | None = None) -> None:
+    def __init__(self, columns: list[str] | None = None, *, detail_visible: bool = False) -> None:
         super().__init__()
         self.columns = list(columns or ALL_COLUMNS)
+        self.detail_visible = detail_visible
 
     def compose(self) -> ComposeResult:
         yield ProblemBanner(id="banner")
         with Container(id="main"):
             yield JobTable(self.columns, id="jobs")
-            yield DetailPane(id="detail")
+            yield DetailPane(id="detail", classes="-shown" if self.detail_visible else "")
         yield FilterBar(id="filter")
         yield StatusBar(id="status")
         yield Footer()

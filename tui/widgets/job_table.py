@@ -7,6 +7,7 @@ from typing import Iterable, Mapping
 
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -76,6 +77,17 @@ class IdText(Text):
         self.job_id = job_id
 
 
+class IdPlaceholder(str):
+    """The job cell of a row not rendered yet: the short id as a plain string, and the full id."""
+
+    job_id: str
+
+    def __new__(cls, job_id: str, width: int) -> "IdPlaceholder":
+        cell = super().__new__(cls, short_id(job_id, width))
+        cell.job_id = job_id
+        return cell
+
+
 @dataclass
 class RowContext:
     """What rendering a row needs besides the record; built once per refresh."""
@@ -126,7 +138,13 @@ def render_cells(record: JobRecord, layout: list[tuple[str, int]], ctx: RowConte
 
 
 class JobTable(DataTable):
-    """Rows keyed by job id. `show()` brings it to a given order, touching only what changed."""
+    """Rows keyed by job id. `show()` brings it to a given order, touching only what changed.
+
+    Cells are rendered lazily: a row whose data changed is marked, and only the marked rows
+    in (or scrolling into) the viewport are rendered and written, so a tick or a burst costs
+    the size of the screen, not of the watchlist. Rows enter with placeholder cells (the id
+    only) and are filled when first seen.
+    """
 
     DEFAULT_CSS = """
     JobTable {
@@ -135,15 +153,25 @@ class JobTable(DataTable):
     }
     """
 
+    BINDINGS = [  # rows, not columns, are what one moves through here
+        Binding("home", "scroll_top", "First job", show=False, id="jobs.first"),
+        Binding("end", "scroll_bottom", "Last job", show=False, id="jobs.last"),
+    ]
+
+    REBUILD_OVER = 200  # removing more rows than this at once rebuilds (remove_row is O(rows))
+
     def __init__(self, columns: Iterable[str] = ALL_COLUMNS, **kwargs) -> None:
         super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
         self.wanted_columns = list(columns)
         self.layout_plan: list[tuple[str, int]] = []
-        self._cells: dict[str, dict[str, Text]] = {}
+        self._cells: dict[str, dict[str, Text | str]] = {}  # what each shown row's cells hold now
+        self._shown: list[str] = []  # the rows, in the order the table shows them
+        self._unrendered: set[str] = set()  # shown rows whose cells may be out of date
         self._order: list[str] = []
+        self._applied: list[str] | None = None  # the order list last brought to screen
         self._records: Mapping[str, JobRecord] = {}
         self._ctx: RowContext | None = None
-        self.cell_updates = 0  # for tests: how many cells were written since mount
+        self.cell_updates = 0  # for tests and benchmarks: cells written since mount
 
     # -- what the app calls --------------------------------------------------------------
 
@@ -168,7 +196,7 @@ class JobTable(DataTable):
     def show(self, order: list[str], records: Mapping[str, JobRecord], ctx: RowContext,
              dirty: Iterable[str] | None = None) -> None:
         """Show the jobs of `order`, in that order; re-render the `dirty` ones (None: all)."""
-        self._order, self._records, self._ctx = list(order), records, ctx
+        self._order, self._records, self._ctx = order, records, ctx
         if not self.layout_plan:
             return  # not laid out yet: on_resize shows everything
         self._apply(None if dirty is None else set(dirty))
@@ -181,9 +209,14 @@ class JobTable(DataTable):
 
     def on_resize(self) -> None:
         self._relayout()
+        self._render_viewport()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._render_viewport()
 
     def _relayout(self, force: bool = False) -> None:
-        available = self.size.width - 1  # the vertical scrollbar
+        available = self.outer_size.width - 1  # the vertical scrollbar, shown or not
         if available <= 0:
             return
         plan = plan_columns(self.wanted_columns, available)
@@ -194,6 +227,8 @@ class JobTable(DataTable):
         self.layout_plan = plan
         self.clear(columns=True)
         self._cells.clear()
+        self._shown = []
+        self._applied = None
         for key, width in plan:
             self.add_column(Text(COLUMN_SPECS[key][0], no_wrap=True), width=width, key=key)
         if self._ctx is not None:
@@ -202,24 +237,68 @@ class JobTable(DataTable):
             self.select_job(selected)
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
 
+    def _placeholder(self, job_id: str) -> dict[str, Text | str]:
+        # Plain strings: DataTable measures every cell of a new row, and a str costs nothing to
+        # measure (a Text does). Hex ids hold no markup.
+        widths = dict(self.layout_plan)
+        return {key: IdPlaceholder(job_id, widths[key]) if key == "job" else "" for key, _ in self.layout_plan}
+
     def _apply(self, dirty: set[str] | None) -> None:
-        ctx = self._ctx
-        assert ctx is not None
+        if self._order is self._applied and dirty is not None:
+            # the same order as last time (the app keeps its list when nothing moved): only redraw
+            self._unrendered |= dirty & self._cells.keys()
+            self._render_viewport()
+            return
+        self._applied = self._order
         wanted = [job_id for job_id in self._order if job_id in self._records]
         wanted_set = set(wanted)
         selected = self.selected_job_id
         selected_index = self.cursor_row
-        for job_id in [j for j in self._cells if j not in wanted_set]:
-            self.remove_row(job_id)
-            del self._cells[job_id]
+        leaving = [job_id for job_id in self._shown if job_id not in wanted_set]
+        if len(leaving) > self.REBUILD_OVER:
+            self.clear()
+            self._cells.clear()
+            self._shown = []
+        elif leaving:
+            for job_id in leaving:
+                self.remove_row(job_id)
+                del self._cells[job_id]
+            gone = set(leaving)
+            self._shown = [job_id for job_id in self._shown if job_id not in gone]
+        self._unrendered &= wanted_set
+        self._unrendered |= wanted_set if dirty is None else (dirty & wanted_set)
         for job_id in wanted:
-            record = self._records[job_id]
             if job_id not in self._cells:
-                cells = render_cells(record, self.layout_plan, ctx)
+                cells = self._placeholder(job_id)
                 self._cells[job_id] = cells
                 self.add_row(*(cells[key] for key, _ in self.layout_plan), key=job_id)
+                self._shown.append(job_id)
+                self._unrendered.add(job_id)
+        if self._shown != wanted:
+            position = {job_id: n for n, job_id in enumerate(wanted)}
+            self.sort("job", key=lambda cell: position.get(getattr(cell, "job_id", ""), len(position)))
+            self._shown = wanted
+        if self.row_count:
+            if selected in wanted_set:
+                index = self.get_row_index(selected)
+            else:  # the selected row left: stay where the cursor was, on its neighbour
+                index = min(max(0, selected_index), self.row_count - 1)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, scroll=False)
+        self._render_viewport()
+
+    def _render_viewport(self) -> None:
+        """Render the out-of-date rows that are on screen (with a row of margin each way)."""
+        ctx = self._ctx
+        if ctx is None or not self._unrendered or not self.layout_plan:
+            return
+        top = int(self.scroll_y)
+        for job_id in self._shown[max(0, top - 1): top + self.size.height + 1]:
+            if job_id not in self._unrendered:
                 continue
-            if dirty is not None and job_id not in dirty:
+            self._unrendered.discard(job_id)
+            record = self._records.get(job_id)
+            if record is None:
                 continue
             cached = self._cells[job_id]
             for key, cell in render_cells(record, self.layout_plan, ctx).items():
@@ -227,15 +306,7 @@ class JobTable(DataTable):
                     cached[key] = cell
                     self.update_cell(job_id, key, cell)
                     self.cell_updates += 1
-        current = [row.key.value for row in self.ordered_rows]
-        if current != wanted:
-            position = {job_id: n for n, job_id in enumerate(wanted)}
-            self.sort("job", key=lambda cell: position.get(getattr(cell, "job_id", ""), len(position)))
-        if not self.row_count:
-            return
-        if selected in wanted_set:
-            index = self.get_row_index(selected)
-        else:  # the selected row left: stay where the cursor was, on its neighbour
-            index = min(max(0, selected_index), self.row_count - 1)
-        if index != self.cursor_row:
-            self.move_cursor(row=index, scroll=False)
+
+    def rendered_rows(self) -> int:
+        """How many shown rows have up-to-date cells (the rest are filled when scrolled to)."""
+        return len(self._shown) - len(self._unrendered)
