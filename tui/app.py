@@ -658,10 +658,14 @@ class VclmWatchApp(App[int]):
             return
         if not (force or self._save_structural or self._save_polls):
             return
+        structural, polls = self._save_structural, self._save_polls
         self._save_structural = self._save_polls = False
         try:
             result = self.store.save(list(self.poller.records.values()))
         except (WatchlistError, OSError) as exc:
+            # keep what was unsaved marked as such: the next tick tries again
+            self._save_structural = self._save_structural or structural or force
+            self._save_polls = self._save_polls or polls
             log.error("saving the watchlist failed: %s", exc)
             self.set_problem("watchlist", "Watchlist not saved", inert(exc, 300))
             return

@@ -136,3 +136,31 @@ async def test_the_demo_watchlist_is_apart_from_the_users(isolated_home, monkeyp
         assert len(visible_ids(app)) == 12
         await pilot.press("q")
     assert paths.watchlist_path().read_text() == before
+
+
+async def test_a_failed_save_is_shown_keeps_the_list_and_is_retried_without_another_change(
+        clock, simulator, watchlist, monkeypatch):
+    import errno
+    import os
+
+    app = sim_app(clock, simulator, watchlist)
+    real_replace = os.replace
+    disk = {"full": True}
+
+    def replace(src, dst, *args, **kwargs):
+        if disk["full"] and str(dst) == str(watchlist):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    job = simulator.create_job()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.add_jobs([job])
+        await pilot.pause(1.3)
+        assert "watchlist" in app.problems  # the banner says it was not saved
+        assert job in app.poller.records
+        disk["full"] = False
+        await pilot.pause(1.3)  # the next tick saves, with no new change to prompt it
+        assert [r.job_id for r in WatchlistStore(watchlist).load()] == [job]
+        assert "watchlist" not in app.problems
