@@ -13,10 +13,10 @@ each second without another, up to just under the rate that drew the answer (the
 holds there a while, then climbs on to the target. Several monitors sharing one account thus
 settle under the quota together without talking to each other, and probe for more room
 (which costs a refusal and a halving) only once per hold. A refusal that comes before the
-knee is even reached says the knee was far too high, and the next one is set lower. A knee
-under half the target is held for proportionally less: a refusal at a high rate is the
-quota itself, shared; one after a storm had already driven the rate down to nothing says
-little, and the climb back is soon resumed.
+knee is even reached says the knee was far too high, and the next one is set lower. The hold
+is in proportion to the knee: a refusal at a high rate is the quota itself, shared; one
+after a storm had already driven the rate down to nothing says little, and the climb back
+is soon resumed.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ DEFAULT_TARGET_RATE = 19.0
 MIN_RATE = 0.5
 KNEE = 0.95  # after a cut, climb back quickly to this share of the rate that drew it
 KNEE_AGAIN = 0.85  # ...or this share, when the refusal came before the last knee was even reached
-HOLD_SECONDS = 80.0  # ...and hold there this long before probing on (less for a knee under half the target)
+HOLD_SECONDS = 90.0  # ...and hold there up to this long (scaled by knee / target) before probing on
 LATENCY_SAMPLES = 200  # round trips the jitter allowance is judged on (about 10 s at full rate)
 MAX_JITTER_ALLOWANCE = 0.5  # seconds; beyond that, stalls rather than jitter: not worth pacing for
 
@@ -96,7 +96,7 @@ class RateLimiter:
         rate = self._cut_rate + since * self.recovery
         if rate >= self._knee and self.recovery > 0:
             climbed = (self._knee - self._cut_rate) / self.recovery
-            hold = self.hold * min(1.0, 2 * self._knee / self.target)
+            hold = self.hold * self._knee / self.target
             rate = self._knee + max(0.0, since - climbed - hold) * self.recovery
         if rate >= self.target:
             self._cut_rate = None

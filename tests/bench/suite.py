@@ -466,6 +466,7 @@ def ui_at_scale(n: int, batches: int, idle_seconds: float, *, profile: bool = Fa
     walls, draws = ui["batch_wall"], ui["batch_draw"]
     section.rows += [
         Row("first paint (create_app to first frame, rows shown)", f"{ui['first_paint']:.2f} s ({ui['rows']:,} rows)"),
+        Row("settled (until the app answers a pause within 0.1 s)", f"{ui['settled']:.2f} s"),
         Row("RSS after first paint", f"{ui['rss'] / 1e6:.0f} MB (+{ui['rss_growth'] / 1e6:.0f} MB for the jobs and the UI)"),
         Row("20-update batch: draw (flush), p50 / p99", f"{pct(draws, 50) * 1e3:.0f} / {pct(draws, 99) * 1e3:.0f} ms"),
         Row("20-update batch: draw + frame, p50 / p99", f"{pct(walls, 50) * 1e3:.0f} / {pct(walls, 99) * 1e3:.0f} ms"),
