@@ -30,6 +30,14 @@ PLANS = {
 }
 
 
+SETUP = """Setup: the simulator runs in a process of its own on loopback, with a strict quota of 20 requests
+per sliding 1 s per SecretId, counted when a request arrives; injected latency is a fixed part plus a
+uniform jitter, both applied before the arrival is counted: "50 ± 20 ms" is 30 ms + U(0, 40 ms),
+"300 ± 100 ms" is 200 ms + U(0, 200 ms). Ours: Poller(min_interval=0, max_in_flight=32) over VclmClient
+at the default rate (19 req/s). SDK: tencentcloud-sdk-python-common CommonClient, http, keep-alive, one
+call after another. Every figure is taken at the simulator unless it says otherwise."""
+
+
 def machine() -> list[str]:
     model = platform.processor() or "unknown CPU"
     try:
@@ -49,7 +57,15 @@ def machine() -> list[str]:
         sdk = "official SDK not installed (pip install '.[bench]')"
     import httpx
 
+    try:
+        import subprocess
+
+        revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=suite.REPO, capture_output=True,
+                                  text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        revision = "unknown"
     return [
+        f"- code: git {revision}",
         f"- CPU: {model}, {os.cpu_count()} cores (shared with other work; load average at start {load})",
         f"- Python {platform.python_version()} ({platform.python_implementation()}), httpx {httpx.__version__}, {sdk}",
         f"- OS: {platform.platform()}",
@@ -84,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print("## vclm-watch benchmarks\n")
     print(f"`{command}`\n")
     print("\n".join(machine()) + "\n", flush=True)
+    print(SETUP + "\n", flush=True)
     began = time.monotonic()
     sections: list[suite.Section] = []
 
