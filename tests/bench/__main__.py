@@ -85,7 +85,7 @@ def render(section: suite.Section) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs, for iterating (about 1.5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="shorter runs, for iterating (about 2 minutes)")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(PLANS)}")
     parser.add_argument("--profile", action="store_true", help="add cProfile tables where time is spent (client cost, watchlist, UI)")
     parser.add_argument("--json", help="also write every raw figure to this file")
