@@ -183,7 +183,7 @@ class WatchlistStore:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._base: dict[str, str] = {}  # id -> label, as of the last load or save
-        self._seen_stat: tuple[int, int] | None = None
+        self._seen_stat: tuple[int, int, int] | None = None
         self.read_only = False  # set when the file is too new: never written
 
     # -- low level -----------------------------------------------------------------------
@@ -203,12 +203,13 @@ class WatchlistStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _stat_key(self) -> tuple[int, int] | None:
+    def _stat_key(self) -> tuple[int, int, int] | None:
+        """What tells one version of the file from another: every save renames a new inode in."""
         try:
             st = self.path.stat()
         except FileNotFoundError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _read_unlocked(self) -> list[JobRecord]:
         try:
@@ -310,11 +311,15 @@ class WatchlistStore:
         dropped (returned in `removed`): the caller applies both to its own state.
         """
         with self.locked():
-            try:
-                disk = {r.job_id: r for r in self._read_unlocked()}
-            except WatchlistCorrupt:
-                disk = {}
-            result = self._merge(records, disk)
+            if self._seen_stat is not None and self._stat_key() == self._seen_stat:
+                # nobody wrote since we last read or wrote it: the file is our base, nothing to merge
+                result = SyncResult()
+            else:
+                try:
+                    disk = {r.job_id: r for r in self._read_unlocked()}
+                except WatchlistCorrupt:
+                    disk = {}
+                result = self._merge(records, disk)
             removed = set(result.removed)
             merged = [r for r in records if r.job_id not in removed] + result.added
             self._write_unlocked(merged)

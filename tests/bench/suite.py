@@ -355,7 +355,7 @@ def watchlist(n: int, repeats: int, *, profile: bool = False) -> Section:
 
     section = Section(f"Watchlist file, {n:,} jobs")
     records = _records(n)
-    saves, loads = [], []
+    saves, loads, steady = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "watchlist.toml"
         if profile:
@@ -370,6 +370,9 @@ def watchlist(n: int, repeats: int, *, profile: bool = False) -> Section:
             t0 = time.perf_counter()
             store.save(records)
             saves.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            store.save(records)  # what a running monitor does: nobody else wrote since its last save
+            steady.append(time.perf_counter() - t0)
             store = WatchlistStore(path)
             t0 = time.perf_counter()
             loaded = store.load()
@@ -379,13 +382,15 @@ def watchlist(n: int, repeats: int, *, profile: bool = False) -> Section:
     section.rows += [
         Row("save (median of runs)", f"{statistics.median(saves) * 1e3:.0f} ms", target="≤ 300 ms",
             met=statistics.median(saves) <= 0.3),
+        Row("save by a running monitor, file unchanged since its last save (median)",
+            f"{statistics.median(steady) * 1e3:.0f} ms", target="≤ 300 ms", met=statistics.median(steady) <= 0.3),
         Row("load (median of runs)", f"{statistics.median(loads) * 1e3:.0f} ms", target="≤ 300 ms",
             met=statistics.median(loads) <= 0.3),
     ]
     section.notes.append(f"{repeats} runs, file {size / 1e6:.1f} MB; save {', '.join(f'{s * 1e3:.0f}' for s in saves)} ms "
                          f"(the first save merges with an empty file, later ones with a full one); "
                          f"load {', '.join(f'{s * 1e3:.0f}' for s in loads)} ms")
-    section.raw = {"saves": saves, "loads": loads, "bytes": size}
+    section.raw = {"saves": saves, "steady_saves": steady, "loads": loads, "bytes": size}
     return section
 
 
