@@ -199,6 +199,10 @@ class VclmWatchApp(App[int]):
         # what changed since the last flush, and what the last one computed
         self._dirty: set[str] = set()
         self._states: dict[str, str] = {}  # job id -> display state
+        # kept up to date with _states, so that a tick need not go over every job
+        self._state_counts: Counter[str] = Counter()  # display state -> jobs in it
+        self._active: set[str] = set()  # ids of the unfinished jobs (they set the stale threshold)
+        self._stale_due = float("inf")  # wall time after which some shown state may turn stale
         self._threshold: float | None = None  # seconds without a refresh before a row is stale
         self._order: list[str] | None = None  # the table's rows, in order
         self._order_key: tuple | None = None
@@ -268,7 +272,12 @@ class VclmWatchApp(App[int]):
     def get_default_screen(self) -> MonitorScreen:
         # decided before the first layout, so a wide terminal does not lay the table out twice
         self.detail_visible = self.size.width >= WIDE
-        return MonitorScreen(self.settings.config.columns, detail_visible=self.detail_visible)
+        screen = MonitorScreen(self.settings.config.columns, detail_visible=self.detail_visible)
+        # ...and so are the breakpoint classes, which Textual only sets on the screen's first
+        # Resize, after a first layout: the table was laid out (10,000 rows added) twice.
+        screen.set_class(self.detail_visible, "-wide")
+        screen.set_class(not self.detail_visible, "-narrow")
+        return screen
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
@@ -381,7 +390,7 @@ class VclmWatchApp(App[int]):
             self._note_save(structural=True)
         elif isinstance(event, JobRemoved):
             self._membership += 1
-            self._states.pop(event.record.job_id, None)
+            self._forget_state(event.record.job_id)
             self._added_order.pop(event.record.job_id, None)
             self._flash_until.pop(event.record.job_id, None)
             self._note_save(structural=True)
@@ -454,8 +463,9 @@ class VclmWatchApp(App[int]):
 
     # -- drawing --------------------------------------------------------------------------------
 
-    def stale_threshold(self) -> float:
-        active = sum(1 for r in self.poller.records.values() if not r.terminal)
+    def stale_threshold(self, active: int | None = None) -> float:
+        if active is None:
+            active = sum(1 for r in self.poller.records.values() if not r.terminal)
         limiter = getattr(self.poller.client, "limiter", None)
         rate = limiter.target if limiter is not None else self.settings.rate
         return stale_after(self.poller.min_interval, active, rate)
@@ -503,14 +513,52 @@ class VclmWatchApp(App[int]):
         """Draw everything now (what the timers do; tests call it to skip the wait)."""
         self._flush(full=True)
 
-    def _flush(self, full: bool = False) -> None:
+    def _flush(self, full: bool = False, tick: bool = False) -> None:
         try:
-            self._draw(full)
+            self._draw(full, tick)
         except Exception as exc:  # noqa: BLE001 - nothing escapes a timer
             log.exception("drawing failed")
             self._report("drawing", exc)
 
-    def _draw(self, full: bool) -> None:
+    def _forget_state(self, job_id: str) -> None:
+        old = self._states.pop(job_id, None)
+        if old is not None:
+            self._state_counts[old] -= 1
+        self._active.discard(job_id)
+
+    def _note_state(self, job_id: str, record: JobRecord, now: float, threshold: float) -> bool:
+        """Bring one job's display state (and the counts) up to date; True if it changed."""
+        state = display_state(record, now, threshold)
+        if record.terminal:
+            self._active.discard(job_id)
+        else:
+            self._active.add(job_id)
+            if state not in ("stale", "error") and record.last_polled is not None:
+                self._stale_due = min(self._stale_due, record.last_polled + threshold)
+        old = self._states.get(job_id)
+        if old == state:
+            return False
+        if old is not None:
+            self._state_counts[old] -= 1
+        self._state_counts[state] += 1
+        self._states[job_id] = state
+        return True
+
+    def _all_states(self, now: float) -> bool:
+        """Every job's display state afresh; True if any changed."""
+        records = self.poller.records
+        self._active = {job_id for job_id, record in records.items() if not record.terminal}
+        self._threshold = threshold = self.stale_threshold(len(self._active))
+        states = {job_id: display_state(record, now, threshold) for job_id, record in records.items()}
+        changed = states != self._states
+        self._states = states
+        self._state_counts = Counter(states.values())
+        due = [records[job_id].last_polled for job_id in self._active
+               if states[job_id] not in ("stale", "error") and records[job_id].last_polled is not None]
+        self._stale_due = min(due) + threshold if due else float("inf")
+        return changed
+
+    def _draw(self, full: bool, tick: bool = False) -> None:
         table = self.table
         if table is None:
             return
@@ -518,20 +566,23 @@ class VclmWatchApp(App[int]):
         mono = self.clock.monotonic()
         dirty, self._dirty = self._dirty, set()
         records = self.poller.records
-        # Display states: all of them on a full draw (a tick: time moves every row), else only
-        # the rows the engine touched, so a burst costs its own size, not the watchlist's.
-        if full or self._threshold is None:
-            self._threshold = self.stale_threshold()
-            self._states = self.display_states(now, self._threshold)
+        # Display states: all of them on a full draw; on a tick (time moves every row) only when
+        # the stale threshold moved or some row's time to go stale has come; else only the rows
+        # the engine touched, so a burst or a quiet tick costs its own size, not the watchlist's.
+        if self._threshold is None or (full and not tick):
+            states_changed = self._all_states(now)
         else:
+            states_changed = False
             for job_id in dirty:
                 record = records.get(job_id)
                 if record is not None:
-                    self._states[job_id] = display_state(record, now, self._threshold)
+                    states_changed |= self._note_state(job_id, record, now, self._threshold)
+            if tick and (now >= self._stale_due or self.stale_threshold(len(self._active)) != self._threshold):
+                states_changed |= self._all_states(now)
         threshold = self._threshold
         key = (self.sort_mode, self.filter_text, self.hide_finished, self._membership)
         data_ordered = self.sort_mode in ("state", "last change") or self.hide_finished or self.filter_text.strip()
-        if self._order is None or key != self._order_key or (data_ordered and (full or dirty)):
+        if self._order is None or key != self._order_key or (data_ordered and (states_changed or dirty or (full and not tick))):
             order = self.visible_order(states=self._states)
             if order != self._order:
                 self._order = order
@@ -544,7 +595,7 @@ class VclmWatchApp(App[int]):
                 banner.show(self.problems)
             table.show(self._order, records, ctx, None if full else dirty)
             self._draw_detail(now, threshold)
-            self._draw_status(self._states, len(self._order))
+            self._draw_status(len(self._order))
 
     def _draw_detail(self, now: float, threshold: float) -> None:
         pane = self._widget(DetailPane)
@@ -559,11 +610,11 @@ class VclmWatchApp(App[int]):
                             paused=self.poller.paused, polling=self.setup.can_poll)
         pane.show(self.selected_record, ctx)
 
-    def _draw_status(self, states: dict[str, str], shown: int) -> None:
+    def _draw_status(self, shown: int) -> None:
         bar = self._widget(StatusBar)
         if bar is None:
             return
-        counts = dict(Counter(states.values()))
+        counts = {state: n for state, n in self._state_counts.items() if n}
         limiter = getattr(self.poller.client, "limiter", None)
         snapshot = limiter.snapshot() if limiter is not None else None
         info = StatusInfo(
@@ -590,7 +641,7 @@ class VclmWatchApp(App[int]):
                 self.sync_watchlist()
             if self._save_structural or (self._save_polls and self._ticks % POLL_SAVE_EVERY_TICKS == 0):
                 self._save()
-            self._flush(full=True)
+            self._flush(full=True, tick=True)
         except Exception as exc:  # noqa: BLE001 - nothing escapes a timer
             log.exception("tick failed")
             self._report("refresh", exc)

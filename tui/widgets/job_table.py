@@ -8,6 +8,7 @@ from typing import Iterable, Mapping
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -161,6 +162,19 @@ class JobTable(DataTable):
     REBUILD_OVER = 200  # removing more rows than this at once rebuilds (remove_row is O(rows))
 
     def __init__(self, columns: Iterable[str] = ALL_COLUMNS, **kwargs) -> None:
+        # DataTable keys its row-order and line-offset caches on `_update_count`, which every
+        # update_cell bumps: each tick then rebuilt two lists of 10,000 entries. Those lists only
+        # change with the rows themselves (add, remove, sort, clear, heights), so they are cached
+        # here on the count of the bumps that did not come from update_cell. (Set before
+        # DataTable.__init__, whose watchers already read them.)
+        self._content_bumps = 0
+        self._dimension_updates = 0
+        self._rows_cache: tuple[tuple, list] | None = None
+        self._offsets_cache: tuple[tuple, list] | None = None
+        # Its cell renders are keyed on `_update_count` too: one changed cell re-rendered every
+        # cell on screen. Here a cell's render is keyed on the last write to that cell instead.
+        self._cell_versions: dict[tuple[str, str], int] = {}
+        self._cell_cache: LRUCache[tuple, object] = LRUCache(4096)
         super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
         self.wanted_columns = list(columns)
         self.layout_plan: list[tuple[str, int]] = []
@@ -169,6 +183,7 @@ class JobTable(DataTable):
         self._unrendered: set[str] = set()  # shown rows whose cells may be out of date
         self._order: list[str] = []
         self._applied: list[str] | None = None  # the order list last brought to screen
+        self._applied_records: Mapping[str, JobRecord] | None = None  # ...and the records it was for
         self._records: Mapping[str, JobRecord] = {}
         self._ctx: RowContext | None = None
         self.cell_updates = 0  # for tests and benchmarks: cells written since mount
@@ -204,6 +219,67 @@ class JobTable(DataTable):
     def set_columns(self, columns: Iterable[str]) -> None:
         self.wanted_columns = list(columns)
         self._relayout(force=True)
+
+    # -- DataTable caches that survive cell updates ---------------------------------------
+
+    def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
+        before = self._update_count
+        super().update_cell(row_key, column_key, value, update_width=update_width)
+        self._content_bumps += self._update_count - before
+        cell = (getattr(row_key, "value", row_key), getattr(column_key, "value", column_key))
+        self._cell_versions[cell] = self._update_count
+
+    def _update_dimensions(self, new_rows) -> None:
+        self._dimension_updates += 1  # row heights may change
+        if any(column.auto_width for column in self.columns.values()):
+            super()._update_dimensions(new_rows)
+        else:
+            # Every column has a set width and every row is one line with no label: there is
+            # nothing to measure (DataTable would parse and measure all 10,000 rows' cells).
+            super()._update_dimensions(())
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._rows_cache = self._offsets_cache = None
+        self._cell_cache.clear()
+        self._cell_versions.clear()
+
+    def _render_cell(self, row_index: int, column_index: int, base_style, width: int,
+                     cursor: bool = False, hover: bool = False):
+        if row_index < 0 or column_index < 0:  # the header and row labels: as DataTable does
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row = self._row_locations.get_key(row_index).value
+        column = self._column_locations.get_key(column_index).value
+        key = (row, column, row_index, column_index, base_style, width, cursor, hover, self._show_hover_cursor,
+               self._pseudo_class_state, self._structure_key(), self._cell_versions.get((row, column), 0))
+        lines = self._cell_cache.get(key)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._cell_cache[key] = lines
+        return lines
+
+    def _structure_key(self) -> tuple:
+        return (self.row_count, self._update_count - self._content_bumps, self._dimension_updates, id(self.rows))
+
+    @property
+    def ordered_rows(self) -> list:
+        key = self._structure_key()
+        cached = self._rows_cache
+        if cached is None or cached[0] != key:
+            locations, rows = self._row_locations, self.rows
+            cached = self._rows_cache = (key, [rows[locations.get_key(i)] for i in range(len(rows))])
+        return cached[1]
+
+    @property
+    def _y_offsets(self) -> list:
+        key = self._structure_key()
+        cached = self._offsets_cache
+        if cached is None or cached[0] != key:
+            offsets = []
+            for row in self.ordered_rows:
+                offsets += [(row.key, y) for y in range(row.height)]
+            cached = self._offsets_cache = (key, offsets)
+        return cached[1]
 
     # -- internals ------------------------------------------------------------------------
 
@@ -244,11 +320,15 @@ class JobTable(DataTable):
         return {key: IdPlaceholder(job_id, widths[key]) if key == "job" else "" for key, _ in self.layout_plan}
 
     def _apply(self, dirty: set[str] | None) -> None:
-        if self._order is self._applied and dirty is not None:
+        if self._order is self._applied and self._records is self._applied_records:
             # the same order as last time (the app keeps its list when nothing moved): only redraw
-            self._unrendered |= dirty & self._cells.keys()
+            if dirty is None:
+                self._unrendered = set(self._shown)
+            else:
+                self._unrendered |= dirty & self._cells.keys()
             self._render_viewport()
             return
+        self._applied_records = self._records
         self._applied = self._order
         wanted = [job_id for job_id in self._order if job_id in self._records]
         wanted_set = set(wanted)

@@ -1,0 +1,110 @@
+"""What the once-a-second tick costs: no cell written when no text changed, display states and the
+status counts kept up to date from events instead of recomputed over every job, and the table's
+row caches kept across cell updates."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from tuikit import cell_text, ready, sample_records, view_app
+
+import tui.app
+from tui.jobstate import JobRecord
+
+pytestmark = pytest.mark.anyio
+
+
+def many_records(clock, n: int = 300) -> list[JobRecord]:
+    now = clock.time()
+    return [JobRecord(job_id=f"{k:032x}", label=f"job {k}", added_at=now, status_code="JobRunning",
+                      status_msg="处理中", state_since=now - 5, last_polled=now - 1) for k in range(n)]
+
+
+def counting_display_state(monkeypatch) -> list[int]:
+    calls = [0]
+    real = tui.app.display_state
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tui.app, "display_state", counted)
+    return calls
+
+
+def counts_from_scratch(app) -> dict[str, int]:
+    return dict(Counter(app.display_states().values()))
+
+
+def kept_counts(app) -> dict[str, int]:
+    return {state: n for state, n in app._state_counts.items() if n}
+
+
+async def test_a_tick_with_nothing_changed_writes_no_cell_and_recomputes_no_state(clock, monkeypatch):
+    app = view_app(clock, many_records(clock))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        table = app.table
+        app._tick()
+        await pilot.pause()
+        updates = table.cell_updates
+        calls = counting_display_state(monkeypatch)
+        app._tick()  # the clock has not moved: no text changes
+        await pilot.pause()
+        assert table.cell_updates == updates
+        assert calls[0] == 0  # no display state recomputed for 300 jobs
+
+
+async def test_a_tick_as_time_passes_rewrites_only_the_times_that_changed(clock):
+    app = view_app(clock, many_records(clock))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        table = app.table
+        job = many_records(clock)[0].job_id
+        before = cell_text(app, job, "polled")
+        offsets, rows = table._y_offsets, table.ordered_rows
+        updates = table.cell_updates
+        clock.advance(1)
+        app._tick()
+        await pilot.pause()
+        assert cell_text(app, job, "polled") != before
+        written = table.cell_updates - updates
+        shown = [key for key, _ in table.layout_plan]
+        timed = len({"in_state", "changed", "polled"} & set(shown))
+        assert 0 < written <= timed * (table.size.height + 2)  # times of the rows on screen only
+        # the row order and line offsets did not change, and were not rebuilt for the new cells
+        assert table._y_offsets is offsets and table.ordered_rows is rows
+        assert [row.key.value for row in table.ordered_rows] == [
+            table._row_locations.get_key(n).value for n in range(table.row_count)]
+
+
+async def test_status_counts_follow_staleness_as_time_passes_without_recounting_every_tick(clock, monkeypatch):
+    app = view_app(clock, many_records(clock))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        assert kept_counts(app) == counts_from_scratch(app) == {"running": 300}
+        calls = counting_display_state(monkeypatch)
+        clock.advance(1)
+        app._tick()
+        assert calls[0] == 0  # nobody can have gone stale yet
+        clock.advance(app._threshold + 1)  # now every job is overdue
+        app._tick()
+        assert calls[0] >= 300
+        assert kept_counts(app) == counts_from_scratch(app) == {"stale": 300}
+        assert "⏸" not in str(app.screen.query_one("#status").render())
+
+
+async def test_status_counts_follow_engine_events_and_removals(clock):
+    records = sample_records(clock)
+    app = view_app(clock, records)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        assert kept_counts(app) == counts_from_scratch(app)
+        app.poller.remove(records[0].job_id)
+        app._tick()  # the clock has not moved: the counts come from the removal event alone
+        assert kept_counts(app) == counts_from_scratch(app)
+        assert sum(kept_counts(app).values()) == len(records) - 1
+        clock.advance(1)
+        app._tick()
+        assert kept_counts(app) == counts_from_scratch(app)
