@@ -92,6 +92,7 @@ class Poller:
         self._subscribers: list[Callable[[EngineEvent], None]] = []
         self._heap: list[tuple[int, float, int, str]] = []
         self._entries: dict[str, tuple[int, float, int, str]] = {}
+        self._deferred: dict[str, tuple[int, float, int, str]] = {}  # due while an earlier poll was out
         self._seq = itertools.count()
         self._error_streak: dict[str, int] = {}
         self._in_flight: set[str] = set()
@@ -146,6 +147,7 @@ class Poller:
     def remove(self, job_id: str) -> JobRecord | None:
         record = self.records.pop(job_id, None)
         self._entries.pop(job_id, None)
+        self._deferred.pop(job_id, None)
         self._error_streak.pop(job_id, None)
         if record is not None:
             self._publish(JobRemoved(record))
@@ -170,9 +172,14 @@ class Poller:
     def _peek(self) -> tuple[int, float, int, str] | None:
         while self._heap:
             top = self._heap[0]
-            if self._entries.get(top[3]) is top and top[3] not in self._in_flight:
+            valid = self._entries.get(top[3]) is top
+            if valid and top[3] not in self._in_flight:
                 return top
             heapq.heappop(self._heap)
+            if valid:
+                # asked for again while an earlier poll of it is out (removed and added back,
+                # say): kept aside, and queued again when that poll ends
+                self._deferred[top[3]] = top
         return None
 
     def next_due(self, now: float) -> tuple[str | None, float | None]:
@@ -270,7 +277,10 @@ class Poller:
             if self._network_streak < self.network_failures_for_outage:
                 return
         elif kind is None:
+            # the service answered, and not about the credentials: it is reachable and they work
             self._network_streak = 0
+            if isinstance(error, ApiError) and self.problem is not None:
+                self._clear_problem()
             return
         self._global_streak += 1
         if self._probe is None:  # while a probe is out, its verdict sets the next hold, not a late failure
@@ -329,6 +339,9 @@ class Poller:
                 self._on_status(record, status)
         finally:
             self._in_flight.discard(job_id)
+            deferred = self._deferred.pop(job_id, None)
+            if deferred is not None and self._entries.get(job_id) is deferred:
+                heapq.heappush(self._heap, deferred)
             self._sent.append(self.clock.monotonic())
             self._publish_rate()
             self._wake()

@@ -293,11 +293,12 @@ class WatchlistStore:
         try:
             with self.locked():
                 records = self._read_unlocked()
+                self._seen_stat = self._stat_key()  # under the lock: the version just read
         except WatchlistWriteError:
             # No lock file can be made here (a read-only place): saves replace the file
             # atomically, so an unlocked read still sees a whole version.
             records = self._read_unlocked()
-        self._seen_stat = self._stat_key()
+            self._seen_stat = self._stat_key()
         self._base = {r.job_id: r.label for r in records}
         return records
 
@@ -315,11 +316,9 @@ class WatchlistStore:
                 # nobody wrote since we last read or wrote it: the file is our base, nothing to merge
                 result = SyncResult()
             else:
-                try:
-                    disk = {r.job_id: r for r in self._read_unlocked()}
-                except WatchlistCorrupt:
-                    disk = {}
-                result = self._merge(records, disk)
+                disk = self._read_for_merge()
+                # no file (deleted, or moved aside as corrupt): nothing to merge, ours is written
+                result = SyncResult() if disk is None else self._merge(records, disk)
             removed = set(result.removed)
             merged = [r for r in records if r.job_id not in removed] + result.added
             self._write_unlocked(merged)
@@ -331,16 +330,35 @@ class WatchlistStore:
         if not self.changed_on_disk():
             return SyncResult()
         with self.locked():
-            try:
-                disk = {r.job_id: r for r in self._read_unlocked()}
-            except WatchlistTooNew:
-                return SyncResult()
+            disk = self._read_for_merge(tell_corrupt=True)  # WatchlistTooNew propagates too
             self._seen_stat = self._stat_key()
+        if disk is None:
+            # the file is gone or was moved aside: not a removal of every job; the next save
+            # writes this process's list back
+            self._base = {}
+            return SyncResult()
         result = self._merge(records, disk)
         # The merge base is what is on disk now, not the caller's list: ids it added or removed
         # and has not saved yet stay its own changes, not another process's, at the next save.
         self._base = {job_id: record.label for job_id, record in disk.items()}
         return result
+
+    def _read_for_merge(self, *, tell_corrupt: bool = False) -> dict[str, JobRecord] | None:
+        """The file's records by id under the held lock; None when there is no usable file.
+
+        A corrupt file is moved aside and forgotten as a merge base (its ids were not removed
+        by anyone); with `tell_corrupt` the WatchlistCorrupt is raised so the caller can say so.
+        """
+        if not self.path.exists():
+            return None
+        try:
+            return {r.job_id: r for r in self._read_unlocked()}
+        except WatchlistCorrupt:
+            self._base = {}
+            self._seen_stat = None
+            if tell_corrupt:
+                raise
+            return None
 
     def _merge(self, records: list[JobRecord], disk: dict[str, JobRecord]) -> SyncResult:
         local = {r.job_id: r for r in records}

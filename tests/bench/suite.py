@@ -30,9 +30,10 @@ from tests.bench.simproc import REPO, SimProcess, _env
 
 QUOTA = 20
 TARGET_RATE = 19.0  # the monitor's default pace
-LATENCIES = {  # name -> (fixed part, uniform jitter width): 50 ms ± 20 ms and 300 ms ± 100 ms
+LATENCIES = {  # name -> (fixed part, uniform jitter width)
     "50 ± 20 ms": (0.030, 0.040),
-    "300 ± 100 ms": (0.200, 0.200),
+    "300 ± 20 ms": (0.280, 0.040),  # a long but steady path
+    "300 ± 100 ms": (0.200, 0.200),  # a long and very jittery one: the even pace alone cannot keep the quota
 }
 FRESHNESS_LATENCY = LATENCIES["50 ± 20 ms"]
 

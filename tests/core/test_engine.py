@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tui.clock import FakeClock
@@ -233,3 +235,42 @@ async def test_a_broken_subscriber_does_not_stop_polling():
 def test_backoff_doubles_to_its_cap():
     backoff = Backoff(2.0, 10.0)
     assert [backoff.delay(n) for n in range(1, 6)] == [2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+async def test_a_job_removed_and_added_back_while_its_poll_is_out_is_polled_again():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    sim.faults.latency = 1.0  # the poll stays out across a turn of the loop
+    job = sim.create_job(init_seconds=1000)
+    poller, client = make_poller(sim, clock, min_interval=1.0)
+    async with client:
+        poller.add(job)
+        earlier = asyncio.create_task(poller.poll_job(job))
+        await asyncio.sleep(0)
+        assert job in poller._in_flight
+        poller.remove(job)
+        record = poller.add(job)
+        assert poller.next_due(clock.monotonic())[0] is None  # never two polls of one job at once
+        await earlier
+        assert record.poll_count == 0  # the earlier answer was for the removed record
+        assert poller.next_due(clock.monotonic())[0] == job
+
+
+async def test_an_answer_about_a_job_clears_an_auth_problem():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(init_seconds=1000)
+    poller, client = make_poller(sim, clock)
+    events = []
+    poller.subscribe(events.append)
+    async with client:
+        poller.add(job)
+        sim.revoke_account(SIM_CREDENTIALS.secret_id)
+        await poller.poll_job(job)
+        assert poller.problem == "auth"
+        sim.add_account(SIM_CREDENTIALS.secret_id, SIM_CREDENTIALS.secret_key)
+        missing = sim.phantom_job_id()
+        poller.add(missing)
+        await poller.poll_job(missing)  # FailedOperation.TaskNotExist: the credentials work again
+    assert poller.problem is None
+    assert [e.problem for e in events if isinstance(e, HealthChanged)] == ["auth", None]

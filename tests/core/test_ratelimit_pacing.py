@@ -1,7 +1,4 @@
-"""Specifications of the limiter changes the benchmarks led to (run: pytest tests/bench/test_limiter_changes.py).
-
-Kept here because tests/core is not the benchmark's to edit; they belong beside tests/core/test_ratelimit.py.
-"""
+"""The limiter's pacing grid, jitter allowance and knee-and-hold recovery (what the benchmarks led to)."""
 
 from __future__ import annotations
 

@@ -37,3 +37,68 @@ def test_a_save_after_another_writer_still_merges_its_change(tmp_path):
     result = mine.save([JobRecord(job_id="a" * 32), JobRecord(job_id="b" * 32)])
     assert [r.job_id for r in result.added] == ["c" * 32]
     assert sorted(r.job_id for r in WatchlistStore(path).load()) == ["a" * 32, "b" * 32, "c" * 32]
+
+
+def _corrupt(path):
+    path.write_text("this is [not toml", encoding="utf-8")
+
+
+def test_a_file_corrupted_under_a_running_monitor_is_written_back_not_emptied(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    store = WatchlistStore(path)
+    mine = [JobRecord(job_id=c * 32) for c in "abc"]
+    store.save(mine)
+    _corrupt(path)
+    result = store.save(mine)
+    assert result.removed == []
+    assert sorted(r.job_id for r in WatchlistStore(path).load()) == [c * 32 for c in "abc"]
+    assert list(tmp_path.glob("watchlist.toml.corrupt-*"))
+
+
+def test_sync_reports_a_corrupt_file_and_the_next_save_writes_everything_back(tmp_path):
+    import pytest
+
+    from tui.watchlist import WatchlistCorrupt
+
+    path = tmp_path / "watchlist.toml"
+    store = WatchlistStore(path)
+    mine = [JobRecord(job_id=c * 32) for c in "ab"]
+    store.save(mine)
+    _corrupt(path)
+    with pytest.raises(WatchlistCorrupt):
+        store.sync(mine)
+    assert store.save(mine).removed == []
+    assert len(WatchlistStore(path).load()) == 2
+
+
+def test_a_deleted_file_is_not_taken_for_the_removal_of_every_job(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    store = WatchlistStore(path)
+    mine = [JobRecord(job_id="a" * 32)]
+    store.save(mine)
+    path.unlink()
+    assert store.sync(mine).removed == []
+    assert store.save(mine).removed == []
+    assert len(WatchlistStore(path).load()) == 1
+
+
+def test_a_write_between_load_and_save_is_merged(tmp_path, monkeypatch):
+    path = tmp_path / "watchlist.toml"
+    WatchlistStore(path).save([JobRecord(job_id="a" * 32)])
+    store = WatchlistStore(path)
+    real_locked = store.locked
+
+    import contextlib
+
+    @contextlib.contextmanager
+    def locked_then_someone_writes():
+        with real_locked():
+            yield
+        monkeypatch.setattr(store, "locked", real_locked)
+        WatchlistStore(path).update(lambda records: records + [JobRecord(job_id="c" * 32)])
+
+    monkeypatch.setattr(store, "locked", locked_then_someone_writes)
+    records = store.load()
+    result = store.save(records + [JobRecord(job_id="b" * 32)])
+    assert [r.job_id for r in result.added] == ["c" * 32]
+    assert sorted(r.job_id for r in WatchlistStore(path).load()) == [c * 32 for c in "abc"]
