@@ -108,3 +108,26 @@ async def test_status_counts_follow_engine_events_and_removals(clock):
         clock.advance(1)
         app._tick()
         assert kept_counts(app) == counts_from_scratch(app)
+
+
+async def test_a_job_going_stale_on_a_tick_moves_up_in_the_state_sort(clock):
+    from tuikit import visible_ids
+
+    records = many_records(clock, 40)
+    app = view_app(clock, records)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        app.set_sort("state")
+        await pilot.pause()
+        assert visible_ids(app)[0] == records[0].job_id
+        late = records[25]
+        late.last_polled = clock.time() - app._threshold  # due to go stale within the next second
+        app._dirty.add(late.job_id)  # as the engine's JobUpdated would
+        app._flush()
+        assert app._states[late.job_id] == "running"
+        clock.advance(1)
+        app._tick()
+        await pilot.pause()
+        assert app._states[late.job_id] == "stale"
+        assert visible_ids(app)[0] == late.job_id  # stale sorts before running
+        assert kept_counts(app) == counts_from_scratch(app) == {"stale": 1, "running": 39}
