@@ -1,7 +1,7 @@
 """The monitor: an App built by `create_app` from settings, an engine, a clock and a watchlist store.
 
 Flow: the engine publishes events (synchronously, on this loop); `_on_engine_event` only
-notes what changed; a short timer coalesces a burst into one `_flush`, which brings the
+notes what changed; a short timer coalesces a burst into one `_redraw`, which brings the
 widgets up to date inside `batch_update()` touching only changed cells. A 1-second tick
 redraws relative times, expires row highlights, picks up other processes' watchlist changes
 and saves (debounced). Widgets never call the API; actions call the engine.
@@ -239,8 +239,11 @@ class VclmWatchApp(App[int]):
         self.palette = self._palette_for_theme()
 
     def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
-               markup: bool = True) -> None:
-        """A toast; also kept in `notices`, for the log and for tests."""
+               markup: bool = False) -> None:
+        """A toast; also kept in `notices`, for the log and for tests.
+
+        Never markup by default: toasts quote ids, labels, paths and messages from outside.
+        """
         self.notices.append((str(severity), title, str(message)))
         log.info("notice [%s] %s: %s", severity, title, message)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
@@ -259,7 +262,7 @@ class VclmWatchApp(App[int]):
 
     def _on_theme_changed(self, _theme: object) -> None:
         self.palette = self._palette_for_theme()
-        self._flush(full=True)
+        self._redraw(full=True)
 
     def set_theme(self, name: str) -> None:
         if name not in self.available_themes:
@@ -300,7 +303,7 @@ class VclmWatchApp(App[int]):
                 f"{self.setup.startup_problem} — set TENCENTCLOUD_SECRET_ID/_KEY or run `tccli configure`, "
                 "then restart")
         self.set_interval(1.0, self._tick)
-        self._flush(full=True)
+        self._redraw(full=True)
         if self.setup.start_engine:
             self._engine_worker = self.run_worker(self._run_engine(), name="engine", group="engine",
                                                   exit_on_error=False)
@@ -432,7 +435,7 @@ class VclmWatchApp(App[int]):
 
     def _timed_flush(self) -> None:
         self._flush_timer = None
-        self._flush()
+        self._redraw()
 
     def _announce_finished(self) -> None:
         self._finished_timer = None
@@ -511,9 +514,9 @@ class VclmWatchApp(App[int]):
 
     def refresh_view(self) -> None:
         """Draw everything now (what the timers do; tests call it to skip the wait)."""
-        self._flush(full=True)
+        self._redraw(full=True)
 
-    def _flush(self, full: bool = False, tick: bool = False) -> None:
+    def _redraw(self, full: bool = False, tick: bool = False) -> None:
         try:
             self._draw(full, tick)
         except Exception as exc:  # noqa: BLE001 - nothing escapes a timer
@@ -641,7 +644,7 @@ class VclmWatchApp(App[int]):
                 self.sync_watchlist()
             if self._save_structural or (self._save_polls and self._ticks % POLL_SAVE_EVERY_TICKS == 0):
                 self._save()
-            self._flush(full=True, tick=True)
+            self._redraw(full=True, tick=True)
         except Exception as exc:  # noqa: BLE001 - nothing escapes a timer
             log.exception("tick failed")
             self._report("refresh", exc)
@@ -655,7 +658,7 @@ class VclmWatchApp(App[int]):
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         if self.detail_visible:
-            self._flush()
+            self._redraw()
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_toggle_detail()
@@ -663,7 +666,7 @@ class VclmWatchApp(App[int]):
     def on_input_changed(self, event: FilterBar.Changed) -> None:
         if isinstance(event.input, FilterBar):
             self.filter_text = event.value
-            self._flush(full=True)
+            self._redraw(full=True)
 
     def on_input_submitted(self, event: FilterBar.Submitted) -> None:
         if isinstance(event.input, FilterBar):
@@ -738,6 +741,11 @@ class VclmWatchApp(App[int]):
                         severity="error", timeout=20, markup=False)
             self._save_structural = True
             return
+        except WatchlistTooNew as exc:
+            # another, newer vclm-watch rewrote it: this one must not write it any more, and says so
+            log.error("%s", exc)
+            self.set_problem("watchlist", "Watchlist not saved", inert(exc, 300))
+            return
         except (WatchlistError, OSError) as exc:
             log.error("syncing the watchlist failed: %s", exc)
             return
@@ -803,7 +811,7 @@ class VclmWatchApp(App[int]):
                 continue
             self.poller.add(job_id, record=JobRecord(job_id=job_id, label=label, added_at=now))
             added += 1
-        self._flush()
+        self._redraw()
         return added
 
     def action_remove_job(self) -> None:
@@ -813,7 +821,7 @@ class VclmWatchApp(App[int]):
         stale = record.stale
         self.poller.remove(record.job_id)
         self._undo.append([(record, stale)])
-        self._flush()
+        self._redraw()
         name = inert(record.label, 40) or short_id(record.job_id)
         self.notify(f"Removed {name}. Press u to undo.", title="Watchlist", markup=False)
 
@@ -826,7 +834,7 @@ class VclmWatchApp(App[int]):
             if record.job_id not in self.poller.records:
                 self.poller.add(record.job_id, record=record)
                 record.stale = stale
-        self._flush()
+        self._redraw()
         if restored and self.table is not None:
             self.table.select_job(restored[0][0].job_id)
         self.notify(f"Restored {len(restored)} job{'s' if len(restored) != 1 else ''}.", title="Watchlist")
@@ -840,7 +848,7 @@ class VclmWatchApp(App[int]):
             if label is not None and record.job_id in self.poller.records:
                 self.poller.set_label(record.job_id, label)
                 self._note_save(structural=True)
-                self._flush()
+                self._redraw()
 
         self.push_screen(LabelScreen(record.job_id, record.label, cursor_blink=self.setup.cursor_blink), done)
 
@@ -862,7 +870,7 @@ class VclmWatchApp(App[int]):
             bar.value = ""
             bar.display = False
         self.filter_text = ""
-        self._flush(full=True)
+        self._redraw(full=True)
         self.action_focus_table()
 
     def set_filter(self, text: str) -> None:
@@ -871,7 +879,7 @@ class VclmWatchApp(App[int]):
             bar.display = True
             bar.value = text
         self.filter_text = text
-        self._flush(full=True)
+        self._redraw(full=True)
 
     def action_focus_table(self) -> None:
         if self.table is not None:
@@ -884,12 +892,12 @@ class VclmWatchApp(App[int]):
         if mode not in SORT_MODES:
             return
         self.sort_mode = mode
-        self._flush(full=True)
+        self._redraw(full=True)
         self.notify(f"Sorted by {mode}.", timeout=2)
 
     def action_hide_finished(self) -> None:
         self.hide_finished = not self.hide_finished
-        self._flush(full=True)
+        self._redraw(full=True)
         self.notify("Finished jobs hidden." if self.hide_finished else "Finished jobs shown.", timeout=2)
 
     def action_toggle_pause(self) -> None:
@@ -901,7 +909,7 @@ class VclmWatchApp(App[int]):
         else:
             self.poller.pause()
             self.notify("Polling paused: p resumes.", timeout=3)
-        self._flush(full=True)
+        self._redraw(full=True)
 
     def action_refresh_selected(self) -> None:
         record = self._need_selection()
@@ -920,7 +928,7 @@ class VclmWatchApp(App[int]):
 
     def action_toggle_detail(self) -> None:
         self.detail_visible = not self.detail_visible
-        self._flush()
+        self._redraw()
 
     def action_copy(self, what: str) -> None:
         record = self._need_selection()

@@ -54,17 +54,17 @@ def short_id(job_id: str, chars: int = SHORT_ID_CHARS) -> str:
     return job_id[:chars]
 
 
-def inert(text: object, limit: int = 200) -> str:
+def inert(text: object, limit: int = 200, *, placeholder: str = "�") -> str:
     """Outside text made safe to show: control characters and escape sequences become visible
-    placeholders, and long strings are cut with an ellipsis. (Markup safety is the caller's
-    job: put the result into a rich.text.Text, never into markup.)"""
+    placeholders, and long strings are cut with an ellipsis (limit 0: no cut). (Markup safety
+    is the caller's job: put the result into a rich.text.Text, never into markup.)"""
     raw = "" if text is None else str(text)
     out: list[str] = []
     for ch in raw:
         if ch in "\n\r\t":
             out.append(" ")
         elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") or ch == "\x7f":
-            out.append("�")
+            out.append(placeholder)
         else:
             out.append(ch)
     cleaned = "".join(out)

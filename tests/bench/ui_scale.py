@@ -54,7 +54,7 @@ async def measure(n: int, batches: int, idle_seconds: float, profile: bool = Fal
                     record.last_request_id = f"{k:08x}-0000-4000-8000-{record.job_id[:12]}"
                     app.poller._publish(JobUpdated(record))  # the engine's own way of telling the app
                 w0, c0 = time.perf_counter(), time.process_time()
-                app._flush()  # what the flush timer runs 0.1 s after the first of a burst
+                app._redraw()  # what the flush timer runs 0.1 s after the first of a burst
                 draws.append(time.perf_counter() - w0)
                 await pilot.pause()  # ...and the frame it causes (a 1 s tick may run in it too)
                 walls.append(time.perf_counter() - w0)

@@ -123,7 +123,7 @@ async def test_a_job_going_stale_on_a_tick_moves_up_in_the_state_sort(clock):
         late = records[25]
         late.last_polled = clock.time() - app._threshold  # due to go stale within the next second
         app._dirty.add(late.job_id)  # as the engine's JobUpdated would
-        app._flush()
+        app._redraw()
         assert app._states[late.job_id] == "running"
         clock.advance(1)
         app._tick()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import os
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence, TextIO
@@ -20,6 +19,7 @@ from rich.text import Text
 
 from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
 from tui.events import StateChanged
+from tui.formatting import inert
 from tui.jobstate import JobRecord, LastError
 
 COLOR_CHOICES = ("auto", "always", "never")
@@ -50,19 +50,7 @@ def iso_utc(at: float | None) -> str | None:
 
 def printable(text: object, limit: int = 0) -> str:
     """Outside text made safe for a terminal: no control characters or escape sequences."""
-    raw = "" if text is None else str(text)
-    out = []
-    for ch in raw:
-        if ch in "\n\r\t":
-            out.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") or ch == "\x7f":
-            out.append("?")
-        else:
-            out.append(ch)
-    cleaned = "".join(out)
-    if limit and len(cleaned) > limit:
-        cleaned = cleaned[: limit - 1] + "…"
-    return cleaned
+    return inert(text, limit, placeholder="?")
 
 
 def error_object(error: LastError | None) -> dict[str, Any] | None:

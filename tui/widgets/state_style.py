@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.color import Color, ColorParseError
 
 from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
+from tui.formatting import inert
 from tui.jobstate import JobRecord
 from tui.themes import DEFAULT_SYMBOLS
 
@@ -80,7 +81,7 @@ class StatePalette:
 
     def state_text(self, record: JobRecord, key: str, width: int | None = None) -> Text:
         """Symbol and StatusCode (the last known one under an error or staleness mark)."""
-        code = record.status_code or ("no answer" if key == "error" else "pending")
+        code = inert(record.status_code, 80) if record.status_code else ("no answer" if key == "error" else "pending")
         text = Text()
         text.append(f"{self.symbol(key)} ", self.style(key))
         text.append(code, self.style(key) + (Style(bold=True) if key in ("error", "failed", "moderation") else Style()))
