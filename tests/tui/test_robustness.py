@@ -46,3 +46,12 @@ async def test_a_newer_program_rewriting_the_watchlist_mid_run_is_reported_and_n
         app.add_jobs([simulator.create_job()])
         app._save(force=True)
     assert watchlist.read_text() == newer
+
+
+def test_the_job_table_runs_on_the_textual_its_internals_were_checked_against():
+    from importlib.metadata import version
+
+    from tui.widgets.job_table import JobTable
+
+    # JobTable overrides DataTable internals; bumping Textual means re-checking them first
+    assert version("textual") == JobTable.TESTED_TEXTUAL
