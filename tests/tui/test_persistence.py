@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from tuikit import cell_text, ready, sim_app, toasts, visible_ids
 
+from tui.app import SYNC_EVERY_TICKS
 from tui.jobstate import JobRecord
 from tui.watchlist import WatchlistStore, dumps
 
@@ -78,7 +79,9 @@ async def test_ids_added_from_a_shell_show_up_within_a_few_seconds(clock, simula
         await ready(pilot)
         # what `vclm-watch add` does: read, change, write under the lock
         WatchlistStore(watchlist).update(lambda records: records + [JobRecord(job_id=outside, label="from a shell")])
-        await pilot.pause(2.5)  # the monitor syncs every ~2 s on its own
+        for _ in range(SYNC_EVERY_TICKS):  # the monitor's 1 s tick syncs every SYNC_EVERY_TICKS ticks
+            app._tick()
+        await pilot.pause()
         assert visible_ids(app) == [outside]
         assert app.poller.records[outside].label == "from a shell"
         assert any("1 added" in t for t in toasts(app))
@@ -110,7 +113,7 @@ async def test_saves_are_debounced_and_always_done_on_exit(clock, simulator, wat
         for _ in range(20):
             app.add_jobs([simulator.create_job()])
         assert app.saves == 0  # nothing written synchronously per change
-        await pilot.pause(1.3)
+        app._tick()
         assert app.saves == 1  # one write for the burst
         app.poller.set_label(next(iter(app.poller.records)), "last-second change")
     assert len(WatchlistStore(watchlist).load()) == 20
@@ -157,10 +160,10 @@ async def test_a_failed_save_is_shown_keeps_the_list_and_is_retried_without_anot
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         app.add_jobs([job])
-        await pilot.pause(1.3)
+        app._tick()
         assert "watchlist" in app.problems  # the banner says it was not saved
         assert job in app.poller.records
         disk["full"] = False
-        await pilot.pause(1.3)  # the next tick saves, with no new change to prompt it
+        app._tick()  # the next tick saves, with no new change to prompt it
         assert [r.job_id for r in WatchlistStore(watchlist).load()] == [job]
         assert "watchlist" not in app.problems
