@@ -36,6 +36,10 @@ KNEE_AGAIN = 0.85  # ...or this share, when the refusal came before the last kne
 HOLD_SECONDS = 90.0  # ...and hold there up to this long (scaled by knee / target) before probing on
 LATENCY_SAMPLES = 200  # round trips the jitter allowance is judged on (about 10 s at full rate)
 MAX_JITTER_ALLOWANCE = 0.5  # seconds; beyond that, stalls rather than jitter: not worth pacing for
+# Until enough round trips are seen, assume this much jitter: at the default 19 req/s it costs
+# nothing (20 per 1.05 s is above the pace) and keeps the first second from bunching at the server.
+PRIOR_JITTER_ALLOWANCE = 0.05
+MIN_LATENCY_SAMPLES = 20
 
 
 def validate_rate(rate: float) -> float:
@@ -83,7 +87,7 @@ class RateLimiter:
         self._cut_at: float = 0.0
         self._knee: float = 0.0  # where the climb after the last cut pauses
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
-        self._allowance: float | None = 0.0  # None: to be worked out again from _latencies
+        self._allowance: float | None = None  # None: to be worked out again from _latencies
         self._lock = asyncio.Lock()
         self.cuts = 0
 
@@ -121,8 +125,11 @@ class RateLimiter:
         """
         if self._allowance is None:
             samples = sorted(self._latencies)
-            trim = len(samples) // 40
-            spread = samples[-1 - trim] - samples[trim] if len(samples) > 1 else 0.0
+            if len(samples) < MIN_LATENCY_SAMPLES:
+                spread = max(PRIOR_JITTER_ALLOWANCE, samples[-1] - samples[0] if samples else 0.0)
+            else:
+                trim = len(samples) // 40
+                spread = samples[-1 - trim] - samples[trim]
             self._allowance = min(MAX_JITTER_ALLOWANCE, max(0.0, spread))
         return self._allowance
 

@@ -68,3 +68,24 @@ def test_a_storm_that_drove_the_rate_to_the_floor_is_soon_left():
         limiter.on_rate_limited(now=now)
         now += 1.01
     assert limiter.rate_at(now + 40.0) == pytest.approx(19.0)
+
+
+def test_before_any_round_trip_is_seen_a_small_jitter_is_assumed():
+    from tui.ratelimit import PRIOR_JITTER_ALLOWANCE
+
+    limiter = RateLimiter(19, clock=FakeClock())
+    assert limiter.jitter_allowance() == pytest.approx(PRIOR_JITTER_ALLOWANCE)
+    for _ in range(200):
+        limiter.observe_latency(0.3)  # a long but perfectly steady path
+    assert limiter.jitter_allowance() == pytest.approx(0.0)
+
+
+def test_the_assumed_jitter_costs_nothing_at_the_default_pace():
+    import asyncio
+
+    async def starts() -> list[float]:
+        limiter = RateLimiter(19, clock=FakeClock())
+        return [await limiter.acquire() for _ in range(191)]
+
+    times = asyncio.run(starts())
+    assert times[-1] - times[0] == pytest.approx(10.0)
