@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import IDS, cell_text, ready, sim_app, toasts, view_app, visible_ids
+from tuikit import IDS, cell_text, drawn, ready, sim_app, toasts, until, view_app, visible_ids
 
 import tui.app
 from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
@@ -39,11 +39,11 @@ async def test_a_poll_updates_only_the_cells_that_changed_and_the_cursor_stays(c
         others = {job: [cell_text(app, job, c) for c, _ in table.layout_plan] for job in jobs if job != jobs[1]}
         updates = table.cell_updates
         await app.poller.poll_job(jobs[1])  # nothing visible changed: nothing is written
-        await pilot.pause(0.2)
+        await drawn(pilot)
         assert table.cell_updates == updates
         clock.advance(6)
         await app.poller.poll_job(jobs[1])  # a transition: that row's state, times and polled change
-        await pilot.pause(0.2)
+        await drawn(pilot)
         assert cell_text(app, jobs[1], "state") == "✔ JobSuccess"
         assert 0 < table.cell_updates - updates <= 4
         assert {job: [cell_text(app, job, c) for c, _ in table.layout_plan] for job in others} == others
@@ -63,7 +63,7 @@ async def test_a_transition_highlights_its_row_briefly_and_a_finish_is_toasted(c
         assert FLASH not in [span.style for span in app.table.get_cell(job, "state").spans]
         clock.advance(10)
         await app.poller.poll_job(job)
-        await pilot.pause(0.2)
+        await drawn(pilot)
         assert cell_text(app, job, "state") == "✔ JobSuccess"
         assert FLASH in [span.style for span in app.table.get_cell(job, "state").spans]
         assert any("Job finished: ✔ teaser: JobSuccess" in t for t in toasts(app))
@@ -86,7 +86,7 @@ async def test_a_burst_of_finishes_is_summarised_in_one_toast_and_rings_the_bell
         clock.advance(6)
         for job in jobs:
             await app.poller.poll_job(job)
-        await pilot.pause(0.3)
+        await drawn(pilot)
         finished = [t for t in toasts(app) if "finished" in t]
         assert finished == ["Jobs finished: 3 jobs finished: 1 ✘ JobFailed, 2 ✔ JobSuccess"]
         assert rings == [1]
@@ -99,7 +99,7 @@ async def test_an_unknown_status_code_is_shown_as_is(clock, simulator, watchlist
     async with app.run_test(size=SIZE) as pilot:
         app.add_jobs([job])
         await app.poller.poll_job(job)
-        await pilot.pause(0.2)
+        await drawn(pilot)
         assert cell_text(app, job, "state") == "? JobQueued"
 
 
@@ -111,7 +111,7 @@ async def test_a_failed_query_keeps_the_last_known_state_and_marks_the_error(clo
         await app.poller.poll_job(job)
         simulator.faults.fail_next("inner_error", 5)
         await app.poller.poll_job(job)
-        await pilot.pause(0.2)
+        await drawn(pilot)
         assert cell_text(app, job, "state") == "! JobRunning"
         assert cell_text(app, job, "error").endswith("InnerError")
 
@@ -123,14 +123,14 @@ async def test_an_auth_failure_shows_a_banner_with_a_hint_and_recovery_clears_it
         app.add_jobs([job])
         simulator.revoke_account(DEFAULT_SECRET_ID)
         await app.poller.poll_job(job)
-        await pilot.pause(0.2)
+        await drawn(pilot)
         title, detail = app.problems["engine"]
         assert title == "Authentication problem"
         assert "AuthFailure.SecretIdNotFound" in detail and "check your credentials" in detail
         assert app.table.row_count == 1  # the UI stays usable under the banner
         simulator.add_account(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY)
         await app.poller.poll_job(job)
-        await pilot.pause(0.2)
+        await drawn(pilot)
         assert "engine" not in app.problems
         assert any("Connection restored" in t for t in toasts(app))
 
@@ -140,19 +140,17 @@ async def test_pause_stops_polling_and_resume_restarts_it(clock, simulator, watc
     app = sim_app(clock, simulator, watchlist, start_engine=True)
     async with app.run_test(size=SIZE) as pilot:
         app.add_jobs([job])
-        await pilot.pause(0.2)
         record = app.poller.records[job]
-        assert record.poll_count > 0
+        await until(pilot, lambda: record.poll_count > 0, "the first poll")
         await pilot.press("p")
-        await pilot.pause(0.1)
+        await drawn(pilot)
         assert app.poller.paused and "PAUSED" in status_text(app)
         count = record.poll_count
         await pilot.pause(0.3)
         assert record.poll_count == count
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: record.poll_count > count, "a poll after resuming")
         assert not app.poller.paused and "PAUSED" not in status_text(app)
-        assert record.poll_count > count
 
 
 async def test_refresh_selected_polls_even_a_finished_job_and_refresh_all_the_unfinished(clock, simulator, watchlist):
@@ -160,12 +158,11 @@ async def test_refresh_selected_polls_even_a_finished_job_and_refresh_all_the_un
     app = sim_app(clock, simulator, watchlist, start_engine=True)
     async with app.run_test(size=SIZE) as pilot:
         app.add_jobs([done])
-        await pilot.pause(0.2)
         record = app.poller.records[done]
-        assert record.status_code == "JobSuccess" and record.poll_count == 1
+        await until(pilot, lambda: record.poll_count == 1, "the first poll")
+        assert record.status_code == "JobSuccess"
         await pilot.press("r")
-        await pilot.pause(0.2)
-        assert record.poll_count == 2  # a fresh ResultVideoUrl
+        await until(pilot, lambda: record.poll_count == 2, "the refresh")  # a fresh ResultVideoUrl
         assert any("Refreshing" in t for t in toasts(app))
         await pilot.press("p")
         await pilot.press("R")

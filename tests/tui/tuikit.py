@@ -123,3 +123,25 @@ async def ready(pilot) -> None:
             await pilot.pause()
             return
     raise AssertionError("the job table never filled")
+
+
+async def until(pilot, condition, what: str = "the condition", *, pauses: int = 500) -> None:
+    """Let the app run (in short real pauses) until `condition()` holds; fail after ~10 s.
+
+    Waiting for the thing itself, not for a fixed time, keeps these tests stable on a loaded
+    machine; nothing is asserted about how long it took.
+    """
+    for _ in range(pauses):
+        if condition():
+            await pilot.pause()
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"{what} never happened")
+
+
+async def drawn(pilot) -> None:
+    """Wait until the monitor has drawn what the engine told it (its coalescing timers ran)."""
+    app = pilot.app
+    await pilot.pause()
+    await until(pilot, lambda: app._flush_timer is None and app._finished_timer is None,
+                "drawing the engine's news")
