@@ -31,6 +31,10 @@ MAX_HISTORY = 50  # transitions kept per job on disk
 MAX_TEXT = 2000  # characters kept of any outside string
 
 
+# What a file that is not a watchlist raises when parsed (tomllib's errors are ValueErrors).
+_UNPARSABLE = (ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError)
+
+
 class WatchlistError(Exception):
     """The watchlist file cannot be used; the message says why and what was done."""
 
@@ -211,25 +215,41 @@ class WatchlistStore:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _read_unlocked(self) -> list[JobRecord]:
+    def _parse_file(self) -> list[JobRecord]:
+        """The file's records ([] when there is none): WatchlistError when it cannot be read,
+        WatchlistTooNew, or one of _UNPARSABLE when it is not a watchlist."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise WatchlistError(f"cannot read watchlist {self.path}: {exc.strerror or exc}") from None
+        return loads(raw.decode("utf-8"), str(self.path))
+
+    def _read_unlocked(self) -> list[JobRecord]:
         try:
-            return loads(raw.decode("utf-8"), str(self.path))
+            return self._parse_file()
         except WatchlistTooNew:
             self.read_only = True
             raise
-        except (ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        except _UNPARSABLE as exc:
             moved = self._move_aside()
             where = f"it was moved to {moved}" if moved else "it could not be moved aside and was left in place"
             if moved is None:
                 self.read_only = True
             raise WatchlistCorrupt(f"watchlist {self.path} cannot be read ({_short(exc)}); {where}; "
                                    "starting with an empty watchlist", moved) from None
+
+    def peek(self) -> list[JobRecord]:
+        """Read without the lock and without moving a bad file aside (for those who only look).
+
+        Writers replace the file by rename, so an unlocked read sees a whole version.
+        """
+        try:
+            return self._parse_file()
+        except _UNPARSABLE as exc:
+            raise WatchlistError(f"watchlist {self.path} cannot be read ({_short(exc)}); "
+                                 "it was left as it is") from None
 
     def _move_aside(self) -> Path | None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -13,7 +13,6 @@ import os
 import sys
 import textwrap
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, TextIO
@@ -32,7 +31,7 @@ from tui.headless.output import (
 from tui.jobids import extract_job_ids
 from tui.jobstate import JobRecord
 from tui.runtime import build_client, load_credentials, load_settings
-from tui.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew, loads
+from tui.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
 
 PROG = "vclm-watch"
 STDIN_TOKEN = "-"
@@ -367,29 +366,9 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
     return 0 if removed else 1
 
 
-def read_watchlist(path: Path) -> list[JobRecord]:
-    """The saved jobs, read without the lock and without moving a bad file aside (ls only looks).
-
-    Writers replace the file by rename, so an unlocked read sees a whole version.
-    """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise WatchlistError(f"cannot read watchlist {path}: {exc.strerror or exc}") from None
-    try:
-        return loads(raw.decode("utf-8"), str(path))
-    except WatchlistTooNew:
-        raise
-    except (ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WatchlistError(f"watchlist {path} cannot be read ({first[:200]}); it was left as it is") from None
-
-
 def _ls(args: argparse.Namespace, streams: Streams) -> int:
     settings = load_settings(args, streams.env)
-    records = read_watchlist(settings.watchlist_path)
+    records = WatchlistStore(settings.watchlist_path).peek()
     printer = Printer(streams.stdout, color=args.color, env=streams.env)
     if args.json:
         for record in records:
