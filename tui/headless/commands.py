@@ -14,7 +14,6 @@ import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, TextIO
 
 from tui.api.errors import ConfigError
