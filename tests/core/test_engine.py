@@ -128,6 +128,10 @@ async def test_refresh_all_skips_finished_jobs_but_takes_failing_ones():
         await poller.poll_job(running)
         assert poller.refresh() == 1
         assert poller.next_due(clock.monotonic())[0] == running
+        sim.faults.fail_next("internal_error", 10)
+        await poller.poll_job(done)  # finished, but its last query failed
+        assert poller.records[done].terminal and poller.records[done].failing
+        assert poller.refresh() == 2
 
 
 async def test_transitions_are_recorded_and_published():
