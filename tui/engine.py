@@ -13,7 +13,6 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections import deque
 from typing import Callable, Iterable, Protocol
 
 from tui.api.errors import TASK_NOT_EXIST, ApiError, ConfigError, TransportError, VclmError
@@ -108,7 +107,6 @@ class Poller:
         self._network_streak = 0
         self._hold_until = 0.0
         self._probe: str | None = None  # the job whose poll is the one probe out while everything fails
-        self._sent: deque[float] = deque()
         self._last_rate: tuple[float, bool] | None = None
 
     # -- subscribers -------------------------------------------------------------------------
@@ -300,13 +298,9 @@ class Poller:
 
     # -- rate ----------------------------------------------------------------------------------
 
-    def measured_rate(self, now: float | None = None, span: float = 5.0) -> float:
-        now = self.clock.monotonic() if now is None else now
-        while self._sent and self._sent[0] <= now - span:
-            self._sent.popleft()
-        if not self._sent:
-            return 0.0
-        return len(self._sent) / span
+    def measured_rate(self) -> float:
+        """Requests per second on the wire lately, retries included (counted by the limiter)."""
+        return self.client.limiter.measured_rate()
 
     def _publish_rate(self) -> None:
         snapshot = self.client.limiter.snapshot()
@@ -342,7 +336,6 @@ class Poller:
             deferred = self._deferred.pop(job_id, None)
             if deferred is not None and self._entries.get(job_id) is deferred:
                 heapq.heappush(self._heap, deferred)
-            self._sent.append(self.clock.monotonic())
             self._publish_rate()
             self._wake()
 

@@ -87,6 +87,7 @@ class RateLimiter:
         self._cut_at: float = 0.0
         self._knee: float = 0.0  # where the climb after the last cut pauses
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._recent: deque[float] = deque()  # recent starts, for measured_rate
         self._allowance: float | None = None  # None: to be worked out again from _latencies
         self._lock = asyncio.Lock()
         self.cuts = 0
@@ -150,9 +151,17 @@ class RateLimiter:
             at = max(at, self._starts[-self.ceiling] + span)
         return at
 
+    def measured_rate(self, now: float | None = None, span: float = 5.0) -> float:
+        """Requests actually started per second over the last `span` seconds, retries included."""
+        now = self.clock.monotonic() if now is None else now
+        while self._recent and self._recent[0] <= now - span:
+            self._recent.popleft()
+        return len(self._recent) / span
+
     def record_start(self, at: float, slot: float | None = None) -> None:
         """A request starts at `at`; `slot`: the time it was due, if it was let through late."""
         self._starts.append(at)
+        self._recent.append(at)
         # Pace from the slot it was due in, so a late wake-up does not slow the rate; a stall of
         # up to one interval is made up (two starts back to back at most), a longer one is not.
         # The window above still bounds every sliding span, whatever the pacing does.

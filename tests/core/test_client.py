@@ -207,3 +207,13 @@ async def test_client_repr_has_no_secret():
         assert "the-secret" not in repr(client) and "the-token" not in repr(client)
     finally:
         await client.aclose()
+
+
+async def test_the_measured_rate_counts_every_attempt_retries_included():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(inner_errors=2)
+    async with make_client(sim, clock) as client:
+        await client.describe_job(job)
+        assert sim.stats.requests == 3
+        assert client.limiter.measured_rate(span=60.0) == pytest.approx(3 / 60.0)
