@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from tui import __version__
-from tui.runtime import add_common_options
+from tui.core.settings import add_common_options
 
 EXIT_CODES_HELP = """\
 exit status of `check`:
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.headless import commands as headless
 
         return headless.run(args)
-    from tui.app import run_monitor
+    from tui.monitor.app import run_monitor
 
     return run_monitor(args)
 

@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tui.api.models import DESCRIBE_ACTION, JOB_FAILED, JOB_SUCCESS  # noqa: E402
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Faults, Simulator, run_in_thread  # noqa: E402
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator  # noqa: E402
+from tui.simulator.faults import Faults
+from tui.simulator.server import run_in_thread
 
 QUOTA = 20
 TARGET_RATE = 18.0

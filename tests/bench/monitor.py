@@ -14,12 +14,12 @@ from typing import Any
 
 from tui.api.client import VclmClient
 from tui.api.models import DEFAULT_REGION, DESCRIBE_ACTION, JOB_SUCCESS
-from tui.credentials import Credentials
-from tui.engine import Poller
-from tui.events import JobUpdated
-from tui.jobstate import JobRecord
-from tui.ratelimit import RateLimiter
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
+from tui.api.credentials import Credentials
+from tui.core.engine import Poller
+from tui.core.events import JobUpdated
+from tui.core.jobstate import JobRecord
+from tui.api.ratelimit import RateLimiter
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 CREDENTIALS = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="bench")
 

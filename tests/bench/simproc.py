@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from tui.api.models import JOB_SUCCESS
-from tui.simulator import Faults, Simulator, serve
+from tui.simulator.faults import Faults
+from tui.simulator.service import Simulator
+from tui.simulator.server import serve
 
 REPO = Path(__file__).resolve().parents[2]
 

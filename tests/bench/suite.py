@@ -328,7 +328,7 @@ def _top(profiler: cProfile.Profile, n: int, order: str = "cumulative") -> str:
 
 
 def _records(n: int) -> list[Any]:
-    from tui.jobstate import JobRecord, Transition
+    from tui.core.jobstate import JobRecord, Transition
 
     now = time.time()
     records = []
@@ -352,7 +352,7 @@ def _records(n: int) -> list[Any]:
 
 
 def watchlist(n: int, repeats: int, *, profile: bool = False) -> Section:
-    from tui.watchlist import WatchlistStore
+    from tui.core.watchlist import WatchlistStore
 
     section = Section(f"Watchlist file, {n:,} jobs")
     records = _records(n)
@@ -398,10 +398,10 @@ def watchlist(n: int, repeats: int, *, profile: bool = False) -> Section:
 def engine_batches(n: int, updates: int) -> Section:
     """CPU the engine spends per 20 answers (one second at the quota) with 10,000 jobs and no UI."""
     from tui.api.models import JobStatus
-    from tui.clock import FakeClock
-    from tui.engine import Poller
-    from tui.events import JobUpdated
-    from tui.ratelimit import RateLimiter
+    from tui.api.clock import FakeClock
+    from tui.core.engine import Poller
+    from tui.core.events import JobUpdated
+    from tui.api.ratelimit import RateLimiter
 
     section = Section(f"Engine without UI, {n:,} jobs")
 

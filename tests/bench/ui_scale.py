@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from tests.bench.suite import _records, _rss, _top
-from tui.app import create_app, default_settings
-from tui.events import JobUpdated
+from tui.monitor.app import create_app, default_settings
+from tui.core.events import JobUpdated
 
 SIZE = (160, 50)
 

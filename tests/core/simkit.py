@@ -7,10 +7,10 @@ import random
 import httpx
 
 from tui.api.client import VclmClient
-from tui.clock import FakeClock
-from tui.credentials import Credentials
-from tui.ratelimit import RateLimiter
-from tui.retry import RetryPolicy
+from tui.api.clock import FakeClock
+from tui.api.credentials import Credentials
+from tui.api.ratelimit import RateLimiter
+from tui.api.retry import RetryPolicy
 from tui.simulator.faults import Faults
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
 from tui.simulator.transport import SimulatorTransport

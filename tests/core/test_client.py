@@ -9,10 +9,10 @@ import pytest
 from tui.api.client import VclmClient
 from tui.api.errors import ApiError, TransportError
 from tui.api.signing import parse_authorization
-from tui.clock import FakeClock
-from tui.credentials import Credentials
-from tui.ratelimit import RateLimiter
-from tui.retry import RetryPolicy
+from tui.api.clock import FakeClock
+from tui.api.credentials import Credentials
+from tui.api.ratelimit import RateLimiter
+from tui.api.retry import RetryPolicy
 
 from simkit import SIM_CREDENTIALS, RecordingTransport, make_client, make_sim
 

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from tui.clock import FakeClock
-from tui.credentials import Credentials
-from tui.engine import Backoff, Poller
-from tui.events import HealthChanged, JobUpdated, PollFailed, StateChanged
+from tui.api.clock import FakeClock
+from tui.api.credentials import Credentials
+from tui.core.engine import Backoff, Poller
+from tui.core.events import HealthChanged, JobUpdated, PollFailed, StateChanged
 
 from simkit import SIM_CREDENTIALS, make_client, make_sim
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from tui.api.errors import ConfigError
-from tui.clock import FakeClock
-from tui.ratelimit import RateLimiter, validate_rate
+from tui.api.clock import FakeClock
+from tui.api.ratelimit import RateLimiter, validate_rate
 
 
 def max_in_any_window(starts: list[float], window: float = 1.0) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tui.clock import FakeClock
-from tui.ratelimit import RateLimiter
+from tui.api.clock import FakeClock
+from tui.api.ratelimit import RateLimiter
 
 
 def test_a_late_wake_up_does_not_slow_the_pace():
@@ -71,7 +71,7 @@ def test_a_storm_that_drove_the_rate_to_the_floor_is_soon_left():
 
 
 def test_before_any_round_trip_is_seen_a_small_jitter_is_assumed():
-    from tui.ratelimit import PRIOR_JITTER_ALLOWANCE
+    from tui.api.ratelimit import PRIOR_JITTER_ALLOWANCE
 
     limiter = RateLimiter(19, clock=FakeClock())
     assert limiter.jitter_allowance() == pytest.approx(PRIOR_JITTER_ALLOWANCE)

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from tui.api.errors import ApiError, ConfigError, TransportError
-from tui.retry import RetryPolicy, is_retryable
+from tui.api.retry import RetryPolicy, is_retryable
 
 RETRIED = [
     "InternalError", "FailedOperation.InnerError", "ResourceInsufficient", "ServiceUnavailable",

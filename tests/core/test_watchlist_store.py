@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tui.jobstate import JobRecord
-from tui.watchlist import WatchlistStore
+from tui.core.jobstate import JobRecord
+from tui.core.watchlist import WatchlistStore
 
 
 def test_a_watchlist_is_read_even_where_no_lock_file_can_be_made(tmp_path):
@@ -58,7 +58,7 @@ def test_a_file_corrupted_under_a_running_monitor_is_written_back_not_emptied(tm
 def test_sync_reports_a_corrupt_file_and_the_next_save_writes_everything_back(tmp_path):
     import pytest
 
-    from tui.watchlist import WatchlistCorrupt
+    from tui.core.watchlist import WatchlistCorrupt
 
     path = tmp_path / "watchlist.toml"
     store = WatchlistStore(path)

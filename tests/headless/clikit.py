@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
 
 REPO = Path(__file__).resolve().parents[2]
 CLI_TIMEOUT = 30.0  # no single command in these tests should come near it

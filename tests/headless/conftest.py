@@ -7,7 +7,9 @@ from typing import Iterator
 import pytest
 from clikit import Cli, InProcessCli, Sim
 
-from tui.simulator import Lifecycle, Simulator, run_in_thread
+from tui.simulator.service import Lifecycle, Simulator
+
+from tui.simulator.server import run_in_thread
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from clikit import wait_for
 
 from tui.api.models import JOB_FAILED, JOB_MODERATION_FAILED, JOB_SUCCESS
-from tui.simulator import DEFAULT_SECRET_KEY
+from tui.simulator.service import DEFAULT_SECRET_KEY
 
 ROW_KEYS = ["JobId", "StatusCode", "StatusMsg", "ResultVideoUrl", "RequestId", "Error", "PolledAt"]
 MALFORMED = "not-a-job-id"

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from tui.app import create_app, default_settings
-from tui.jobstate import JobRecord
-from tui.watchlist import WatchlistStore
+from tui.monitor.app import create_app, default_settings
+from tui.core.jobstate import JobRecord
+from tui.core.watchlist import WatchlistStore
 
 BEFORE, FROM_TUI, FROM_SHELL = "a" * 32, "b" * 32, "c" * 32
 SYNC_DEADLINE = 10.0  # the monitor looks at the file every ~2 s

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from tui.api.models import JOB_RUNNING, JOB_SUCCESS
-from tui.jobstate import JobRecord, LastError
-from tui.watchlist import WatchlistStore
+from tui.core.jobstate import JobRecord, LastError
+from tui.core.watchlist import WatchlistStore
 
 LS_KEYS = ["JobId", "Label", "StatusCode", "StatusMsg", "ResultVideoUrl", "RequestId", "Error", "AddedAt", "LastPolled"]
 A, B, C, D = ("a" * 32, "b" * 32, "c" * 32, "d" * 32)

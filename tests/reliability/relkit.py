@@ -11,8 +11,8 @@ from typing import Callable
 
 import httpx
 
-from tui.clock import Clock
-from tui.credentials import Credentials
+from tui.api.clock import Clock
+from tui.api.credentials import Credentials
 from tui.simulator.server import SimulatorServer
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
 from tui.simulator.transport import SimulatorTransport

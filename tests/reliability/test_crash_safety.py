@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.jobstate import JobRecord
-from tui.watchlist import (
+from tui.core.jobstate import JobRecord
+from tui.core.watchlist import (
     WatchlistCorrupt,
     WatchlistError,
     WatchlistStore,

@@ -23,16 +23,16 @@ from typing import Awaitable, Callable
 import pytest
 
 from tui.api.client import VclmClient
-from tui.clock import SYSTEM_CLOCK, FakeClock
-from tui.engine import Backoff, Poller
-from tui.events import EngineEvent, HealthChanged, PollFailed, RateChanged
-from tui.hints import hint_for
-from tui.jobstate import STATE_UNKNOWN, JobRecord
-from tui.ratelimit import RateLimiter, RateSnapshot
-from tui.retry import RetryPolicy
+from tui.api.clock import SYSTEM_CLOCK, FakeClock
+from tui.core.engine import Backoff, Poller
+from tui.core.events import EngineEvent, HealthChanged, PollFailed, RateChanged
+from tui.core.hints import hint_for
+from tui.core.jobstate import STATE_UNKNOWN, JobRecord
+from tui.api.ratelimit import RateLimiter, RateSnapshot
+from tui.api.retry import RetryPolicy
 from tui.simulator.faults import Faults
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
-from tui.watchlist import WatchlistStore
+from tui.core.watchlist import WatchlistStore
 
 from relkit import SIM_CREDENTIALS, GatewayFront, SimulatorFront, SkewedClock, in_process
 

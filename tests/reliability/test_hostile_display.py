@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.text import Text
 
-from tui.formatting import inert
+from tui.core.formatting import inert
 from tui.headless.output import printable
-from tui.jobstate import JobRecord
+from tui.core.jobstate import JobRecord
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
-from tui.watchlist import WatchlistStore
+from tui.core.watchlist import WatchlistStore
 
 from relkit import GatewayFront
 

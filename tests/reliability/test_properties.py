@@ -21,15 +21,15 @@ from hypothesis import strategies as st
 from tui.api.client import Endpoint, VclmClient, job_status_from_response, parse_response, resolve_endpoint
 from tui.api.errors import ApiError, ConfigError, TransportError, VclmError, excerpt
 from tui.api.models import JobStatus
-from tui.clock import FakeClock
-from tui.config import ALL_COLUMNS, Config, load_config, parse_config
-from tui.credentials import resolve_credentials
-from tui.engine import Poller
-from tui.jobids import extract_job_ids
-from tui.ratelimit import RateLimiter
-from tui.retry import RetryPolicy
-from tui.themes import LoadedTheme, ThemeError, load_theme_file, parse_theme
-from tui.watchlist import MAX_HISTORY, MAX_TEXT, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew, loads
+from tui.api.clock import FakeClock
+from tui.core.config import ALL_COLUMNS, Config, load_config, parse_config
+from tui.api.credentials import resolve_credentials
+from tui.core.engine import Poller
+from tui.core.jobids import extract_job_ids
+from tui.api.ratelimit import RateLimiter
+from tui.api.retry import RetryPolicy
+from tui.monitor.themes import LoadedTheme, ThemeError, load_theme_file, parse_theme
+from tui.core.watchlist import MAX_HISTORY, MAX_TEXT, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew, loads
 
 from relkit import SIM_CREDENTIALS
 

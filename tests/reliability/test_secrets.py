@@ -19,17 +19,17 @@ import pytest
 
 from tui.api.client import VclmClient, resolve_endpoint
 from tui.api.errors import ConfigError, TransportError, VclmError
-from tui.clock import SYSTEM_CLOCK, FakeClock
-from tui.config import load_config
-from tui.credentials import Credentials, resolve_credentials
-from tui.engine import Backoff, Poller
-from tui.events import EngineEvent
-from tui.ratelimit import RateLimiter
-from tui.retry import RetryPolicy
+from tui.api.clock import SYSTEM_CLOCK, FakeClock
+from tui.core.config import load_config
+from tui.api.credentials import Credentials, resolve_credentials
+from tui.core.engine import Backoff, Poller
+from tui.core.events import EngineEvent
+from tui.api.ratelimit import RateLimiter
+from tui.api.retry import RetryPolicy
 from tui.simulator import command as simulate_command
 from tui.simulator.server import DEFAULT_HOST, SimulatorServer, run_in_thread, serve
 from tui.simulator.service import Account, Simulator
-from tui.watchlist import WatchlistStore
+from tui.core.watchlist import WatchlistStore
 
 from relkit import GatewayFront, SkewedClock, in_process
 

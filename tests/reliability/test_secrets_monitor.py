@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tui.app import create_app, default_settings
-from tui.clock import FakeClock
-from tui.credentials import Credentials
+from tui.monitor.app import create_app, default_settings
+from tui.api.clock import FakeClock
+from tui.api.credentials import Credentials
 from tui.simulator.service import Account, Simulator
 from tui.simulator.transport import SimulatorTransport
-from tui.themes import shipped_themes_dir
-from tui.watchlist import WatchlistStore
+from tui.monitor.themes import shipped_themes_dir
+from tui.core.watchlist import WatchlistStore
 
 pytestmark = pytest.mark.anyio
 

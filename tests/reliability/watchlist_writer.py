@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tui.jobstate import JobRecord, Transition  # noqa: E402
-from tui.watchlist import WatchlistStore  # noqa: E402
+from tui.core.jobstate import JobRecord, Transition  # noqa: E402
+from tui.core.watchlist import WatchlistStore  # noqa: E402
 
 BASE_TIME = 1_764_000_000.0
 

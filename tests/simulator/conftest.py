@@ -12,11 +12,12 @@ import pytest
 from tui.api.client import VclmClient
 from tui.api.models import API_VERSION, DESCRIBE_ACTION
 from tui.api.signing import signed_headers
-from tui.clock import Clock, FakeClock
-from tui.credentials import Credentials
-from tui.ratelimit import RateLimiter
-from tui.retry import RetryPolicy
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator, SimulatorTransport
+from tui.api.clock import Clock, FakeClock
+from tui.api.credentials import Credentials
+from tui.api.ratelimit import RateLimiter
+from tui.api.retry import RetryPolicy
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
+from tui.simulator.transport import SimulatorTransport
 
 from simtools import HOST, REGION, SIM_CREDENTIALS
 

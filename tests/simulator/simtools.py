@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tui.credentials import Credentials
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
+from tui.api.credentials import Credentials
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 REGION = "ap-guangzhou"

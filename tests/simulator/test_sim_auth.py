@@ -8,9 +8,9 @@ import pytest
 
 from tui.api.errors import ApiError
 from tui.api.signing import authorization
-from tui.clock import FakeClock
-from tui.credentials import Credentials
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
+from tui.api.clock import FakeClock
+from tui.api.credentials import Credentials
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
 
 from simtools import DATA, error_code
 

@@ -20,7 +20,7 @@ import pytest
 
 from tui.api.client import VclmClient
 from tui.api.models import JOB_SUCCESS, TERMINAL_STATUS_CODES
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 from tui.simulator.command import add_arguments, banner_lines, build_simulator, mask, run, shows_key
 
 from simtools import REGION, SIM_CREDENTIALS, VIDEO_URL

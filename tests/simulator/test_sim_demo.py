@@ -6,7 +6,8 @@ import pytest
 
 from tui.api.errors import ApiError
 from tui.api.models import JOB_FAILED, JOB_MODERATION_FAILED, JOB_SUCCESS, TERMINAL_STATUS_CODES
-from tui.simulator import Simulator, seed_demo
+from tui.simulator.service import Simulator
+from tui.simulator.demo import seed_demo
 
 from simtools import JOB_ID
 

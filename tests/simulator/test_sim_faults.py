@@ -7,8 +7,10 @@ import pytest
 
 from tui.api.errors import ApiError, TransportError
 from tui.api.models import DESCRIBE_ACTION
-from tui.clock import FakeClock
-from tui.simulator import FAULT_KINDS, Faults, Simulator, SimulatorTransport
+from tui.api.clock import FakeClock
+from tui.simulator.faults import FAULT_KINDS, Faults
+from tui.simulator.service import Simulator
+from tui.simulator.transport import SimulatorTransport
 
 from simtools import VIDEO_URL
 

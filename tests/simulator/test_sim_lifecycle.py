@@ -15,8 +15,8 @@ from tui.api.models import (
     JOB_SUCCESS,
     RESULT_URL_VALIDITY_SECONDS,
 )
-from tui.clock import FakeClock
-from tui.simulator import Lifecycle, Simulator
+from tui.api.clock import FakeClock
+from tui.simulator.service import Lifecycle, Simulator
 
 from simtools import JOB_ID, VIDEO_URL, sample
 

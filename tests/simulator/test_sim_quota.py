@@ -6,8 +6,9 @@ import pytest
 
 from tui.api.errors import ApiError
 from tui.api.models import DESCRIBE_ACTION
-from tui.credentials import Credentials
-from tui.simulator import DEFAULT_SECRET_ID, Faults, Simulator
+from tui.api.credentials import Credentials
+from tui.simulator.service import DEFAULT_SECRET_ID, Simulator
+from tui.simulator.faults import Faults
 from tui.simulator.service import SimStats
 
 pytestmark = pytest.mark.anyio

@@ -17,8 +17,10 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tui.api.errors import ApiError, TransportError
 from tui.api.models import API_VERSION, JOB_FAILED, JOB_INIT, JOB_RUNNING, JOB_SUCCESS
 from tui.api.signing import signed_headers
-from tui.clock import SYSTEM_CLOCK
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Faults, Simulator, run_in_thread, serve
+from tui.api.clock import SYSTEM_CLOCK
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
+from tui.simulator.faults import Faults
+from tui.simulator.server import run_in_thread, serve
 
 from simtools import JOB_ID, REGION, VIDEO_URL
 

@@ -6,7 +6,7 @@ import pytest
 
 from tui.api.errors import ApiError
 from tui.api.models import DESCRIBE_ACTION, STYLE_IDS, STYLE_STRENGTHS, SUBMIT_ACTION
-from tui.credentials import Credentials
+from tui.api.credentials import Credentials
 
 from simtools import JOB_ID, VIDEO_URL, error_code, is_uuid4, sample
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tui.clock import FakeClock
+from tui.api.clock import FakeClock
 from tuikit import START
 
 
@@ -28,7 +28,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def simulator(clock):
-    from tui.simulator import Simulator
+    from tui.simulator.service import Simulator
 
     return Simulator(seed=7, clock=clock)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from tuikit import IDS, cell_text, drawn, ready, sim_app, toasts, until, view_app, visible_ids
 
-import tui.app
-from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
-from tui.widgets.job_table import FLASH
-from tui.widgets.status_bar import StatusBar
+import tui.monitor.app
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
+from tui.monitor.widgets.job_table import FLASH
+from tui.monitor.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)
@@ -16,7 +16,7 @@ SIZE = (120, 30)
 
 @pytest.fixture(autouse=True)
 def quick_toasts(monkeypatch):
-    monkeypatch.setattr(tui.app, "FINISHED_BURST_SECONDS", 0.05)
+    monkeypatch.setattr(tui.monitor.app, "FINISHED_BURST_SECONDS", 0.05)
 
 
 def status_text(app) -> str:
@@ -57,7 +57,7 @@ async def test_a_transition_highlights_its_row_briefly_and_a_finish_is_toasted(c
     async with app.run_test(size=SIZE) as pilot:
         app.add_jobs([job], "teaser")
         await app.poller.poll_job(job)
-        clock.advance(tui.app.FLASH_SECONDS + 1)
+        clock.advance(tui.monitor.app.FLASH_SECONDS + 1)
         await pilot.pause()
         app.refresh_view()
         assert FLASH not in [span.style for span in app.table.get_cell(job, "state").spans]
@@ -67,7 +67,7 @@ async def test_a_transition_highlights_its_row_briefly_and_a_finish_is_toasted(c
         assert cell_text(app, job, "state") == "✔ JobSuccess"
         assert FLASH in [span.style for span in app.table.get_cell(job, "state").spans]
         assert any("Job finished: ✔ teaser: JobSuccess" in t for t in toasts(app))
-        clock.advance(tui.app.FLASH_SECONDS + 0.1)
+        clock.advance(tui.monitor.app.FLASH_SECONDS + 0.1)
         app._tick()  # the tick expires the highlight
         await pilot.pause()
         assert FLASH not in [span.style for span in app.table.get_cell(job, "state").spans]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from tuikit import cell_text, ready, sim_app, toasts, visible_ids
 
-from tui.app import SYNC_EVERY_TICKS
-from tui.jobstate import JobRecord
-from tui.watchlist import WatchlistStore, dumps
+from tui.monitor.app import SYNC_EVERY_TICKS
+from tui.core.jobstate import JobRecord
+from tui.core.watchlist import WatchlistStore, dumps
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)
@@ -121,8 +121,8 @@ async def test_saves_are_debounced_and_always_done_on_exit(clock, simulator, wat
 
 
 async def test_the_demo_watchlist_is_apart_from_the_users(isolated_home, monkeypatch):
-    import tui.app
-    from tui import paths
+    import tui.monitor.app
+    from tui.core import paths
 
     user = WatchlistStore(paths.watchlist_path())
     user.update(lambda _r: [JobRecord(job_id="ab" * 16, label="mine")])
@@ -130,7 +130,7 @@ async def test_the_demo_watchlist_is_apart_from_the_users(isolated_home, monkeyp
     paths.demo_watchlist_path().parent.mkdir(parents=True, exist_ok=True)
     paths.demo_watchlist_path().write_text(dumps([JobRecord(job_id="cd" * 16, label="old demo")]))
 
-    app = await tui.app.build_demo_app(tui.app.default_settings())
+    app = await tui.monitor.app.build_demo_app(tui.monitor.app.default_settings())
     assert app.store.path == paths.demo_watchlist_path()
     demo = WatchlistStore(paths.demo_watchlist_path()).load()
     assert len(demo) == 12 and "cd" * 16 not in {r.job_id for r in demo}  # recreated

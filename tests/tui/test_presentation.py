@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from tuikit import IDS, ready, sample_records, view_app
 
-from tui.config import ALL_COLUMNS
-from tui.formatting import duration, inert, relative
-from tui.hints import DEFAULT_HINT, hint_for
-from tui.jobstate import LastError
-from tui.screens.add_jobs import parse_ids
-from tui.themes import (
+from tui.core.config import ALL_COLUMNS
+from tui.core.formatting import duration, inert, relative
+from tui.core.hints import DEFAULT_HINT, hint_for
+from tui.core.jobstate import LastError
+from tui.monitor.screens.add_jobs import parse_ids
+from tui.monitor.themes import (
     DEFAULT_SYMBOLS,
     SHIPPED_THEMES,
     STATE_KEYS,
@@ -22,8 +22,8 @@ from tui.themes import (
     parse_theme,
     shipped_themes_dir,
 )
-from tui.widgets.job_table import plan_columns
-from tui.widgets.state_style import display_state
+from tui.monitor.widgets.job_table import plan_columns
+from tui.monitor.widgets.state_style import display_state
 
 ID = "0123456789abcdef0123456789abcdef"
 
@@ -126,7 +126,7 @@ async def _run(app):
 
 @pytest.mark.anyio
 async def test_a_broken_user_theme_is_reported_and_the_default_is_used(clock, tmp_path):
-    from tui.app import create_app, default_settings
+    from tui.monitor.app import create_app, default_settings
 
     user = tmp_path / "themes"
     user.mkdir()
@@ -141,7 +141,7 @@ async def test_a_broken_user_theme_is_reported_and_the_default_is_used(clock, tm
 
 @pytest.mark.anyio
 async def test_a_user_theme_can_override_symbols(clock, tmp_path):
-    from tui.app import create_app, default_settings
+    from tui.monitor.app import create_app, default_settings
 
     user = tmp_path / "themes"
     user.mkdir()

@@ -7,16 +7,16 @@ import pytest
 from textual.app import App
 from tuikit import ready, sim_app
 
-from tui.clock import FakeClock
-from tui.jobstate import JobRecord
-from tui.widgets.state_style import StatePalette
+from tui.api.clock import FakeClock
+from tui.core.jobstate import JobRecord
+from tui.monitor.widgets.state_style import StatePalette
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)
 
 
 def test_the_app_does_not_shadow_textuals_own_flush():
-    from tui.app import VclmWatchApp
+    from tui.monitor.app import VclmWatchApp
 
     # Textual calls App._flush(stderr=...) whenever output is flushed; ours must not replace it
     assert VclmWatchApp._flush is App._flush
@@ -51,7 +51,7 @@ async def test_a_newer_program_rewriting_the_watchlist_mid_run_is_reported_and_n
 def test_the_job_table_runs_on_the_textual_its_internals_were_checked_against():
     from importlib.metadata import version
 
-    from tui.widgets.job_table import JobTable
+    from tui.monitor.widgets.job_table import JobTable
 
     # JobTable overrides DataTable internals; bumping Textual means re-checking them first
     assert version("textual") == JobTable.TESTED_TEXTUAL

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tuikit import IDS, ready, view_app
 
-from tui.themes import SHIPPED_THEMES
+from tui.monitor.themes import SHIPPED_THEMES
 
 WIDE = (130, 32)
 

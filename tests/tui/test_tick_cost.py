@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from tuikit import cell_text, ready, sample_records, view_app
 
-import tui.app
-from tui.jobstate import JobRecord
+import tui.monitor.app
+from tui.core.jobstate import JobRecord
 
 pytestmark = pytest.mark.anyio
 
@@ -23,13 +23,13 @@ def many_records(clock, n: int = 300) -> list[JobRecord]:
 
 def counting_display_state(monkeypatch) -> list[int]:
     calls = [0]
-    real = tui.app.display_state
+    real = tui.monitor.app.display_state
 
     def counted(*args, **kwargs):
         calls[0] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tui.app, "display_state", counted)
+    monkeypatch.setattr(tui.monitor.app, "display_state", counted)
     return calls
 
 

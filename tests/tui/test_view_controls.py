@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from tuikit import IDS, cell_text, ready, toasts, view_app, visible_ids
 
-from tui.screens.help import HelpScreen
-from tui.widgets.detail_pane import DetailPane
-from tui.widgets.status_bar import StatusBar
+from tui.monitor.screens.help import HelpScreen
+from tui.monitor.widgets.detail_pane import DetailPane
+from tui.monitor.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)
@@ -180,7 +180,7 @@ async def test_palette_offers_the_monitor_actions(clock):
 
 
 async def test_help_lists_every_key(clock):
-    from tui.screens.monitor import KEYS
+    from tui.monitor.screens.monitor import KEYS
 
     app = view_app(clock)
     async with app.run_test(size=(100, 60)) as pilot:
@@ -196,14 +196,14 @@ async def test_help_lists_every_key(clock):
 
 
 def test_every_binding_has_an_id():
-    from tui.app import VclmWatchApp
-    from tui.screens.add_jobs import AddJobsScreen
-    from tui.screens.help import HelpScreen
-    from tui.screens.import_file import ImportFileScreen
-    from tui.screens.label import LabelScreen
-    from tui.screens.monitor import MonitorScreen
-    from tui.widgets.filter_bar import FilterBar
-    from tui.widgets.job_table import JobTable
+    from tui.monitor.app import VclmWatchApp
+    from tui.monitor.screens.add_jobs import AddJobsScreen
+    from tui.monitor.screens.help import HelpScreen
+    from tui.monitor.screens.import_file import ImportFileScreen
+    from tui.monitor.screens.label import LabelScreen
+    from tui.monitor.screens.monitor import MonitorScreen
+    from tui.monitor.widgets.filter_bar import FilterBar
+    from tui.monitor.widgets.job_table import JobTable
 
     for owner in (VclmWatchApp, MonitorScreen, JobTable, FilterBar, AddJobsScreen, LabelScreen, ImportFileScreen,
                   HelpScreen):
@@ -236,7 +236,7 @@ async def test_works_in_80x24_without_a_mouse(clock):
 
 
 async def test_rows_are_rendered_when_scrolled_into_view(clock):
-    from tui.jobstate import JobRecord
+    from tui.core.jobstate import JobRecord
 
     now = clock.time()
     records = [JobRecord(job_id=f"{n:032x}", label=f"job {n}", added_at=now, status_code="JobRunning",

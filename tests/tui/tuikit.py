@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tui.clock import FakeClock
-from tui.jobstate import JobRecord, LastError, Transition
+from tui.api.clock import FakeClock
+from tui.core.jobstate import JobRecord, LastError, Transition
 
 START = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC
 
@@ -73,10 +73,10 @@ def sample_records(clock: FakeClock) -> list[JobRecord]:
 
 from pathlib import Path  # noqa: E402
 
-from tui.app import VclmWatchApp, create_app, default_settings  # noqa: E402
-from tui.credentials import Credentials  # noqa: E402
-from tui.themes import shipped_themes_dir  # noqa: E402
-from tui.watchlist import WatchlistStore  # noqa: E402
+from tui.monitor.app import VclmWatchApp, create_app, default_settings  # noqa: E402
+from tui.api.credentials import Credentials  # noqa: E402
+from tui.monitor.themes import shipped_themes_dir  # noqa: E402
+from tui.core.watchlist import WatchlistStore  # noqa: E402
 
 
 def view_app(clock: FakeClock, records: list[JobRecord] | None = None, *, theme: str | None = None,
@@ -91,7 +91,8 @@ def view_app(clock: FakeClock, records: list[JobRecord] | None = None, *, theme:
 def sim_app(clock: FakeClock, simulator, watchlist: Path, *, start_engine: bool = False,
             theme_dirs: list[Path | None] | None = None, bell: bool = False) -> VclmWatchApp:
     """The monitor on the in-process simulator and a watchlist file (behaviour tests)."""
-    from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, SimulatorTransport
+    from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
+    from tui.simulator.transport import SimulatorTransport
 
     credentials = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="the test")
     return create_app(default_settings(watchlist), clock=clock, credentials=credentials,

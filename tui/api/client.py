@@ -22,10 +22,10 @@ from tui.api.models import (
     SubmittedJob,
 )
 from tui.api.signing import signed_headers
-from tui.clock import SYSTEM_CLOCK, Clock
-from tui.credentials import Credentials
-from tui.ratelimit import RateLimiter
-from tui.retry import RetryPolicy
+from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.api.credentials import Credentials
+from tui.api.ratelimit import RateLimiter
+from tui.api.retry import RetryPolicy
 
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")  # ap-guangzhou, na-siliconvalley, ap-shanghai-fsi
 MAX_RESPONSE_BYTES = 1 << 20  # an answer is a few hundred bytes; anything past this is garbage

@@ -14,10 +14,10 @@ from typing import Callable, Iterable
 
 from tui.api.errors import ApiError, VclmError
 from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
-from tui.clock import SYSTEM_CLOCK, Clock
-from tui.engine import Backoff, DescribeClient, Poller
-from tui.events import EngineEvent, HealthChanged, PollFailed, StateChanged
-from tui.jobstate import JobRecord, LastError
+from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.core.engine import Backoff, DescribeClient, Poller
+from tui.core.events import EngineEvent, HealthChanged, PollFailed, StateChanged
+from tui.core.jobstate import JobRecord, LastError
 
 # Far enough away that a job, once asked about, is never due again during one `check`.
 NEVER = 1e9

@@ -27,10 +27,10 @@ from tui.headless.output import (
     ls_row,
     transition_row,
 )
-from tui.jobids import extract_job_ids
-from tui.jobstate import JobRecord
-from tui.runtime import build_client, load_credentials, load_settings
-from tui.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
+from tui.core.jobids import extract_job_ids
+from tui.core.jobstate import JobRecord
+from tui.core.settings import build_client, load_credentials, load_settings
+from tui.core.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
 
 PROG = "vclm-watch"
 STDIN_TOKEN = "-"

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.text import Text
 
 from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
-from tui.events import StateChanged
-from tui.formatting import inert
-from tui.jobstate import JobRecord, LastError
+from tui.core.events import StateChanged
+from tui.core.formatting import inert
+from tui.core.jobstate import JobRecord, LastError
 
 COLOR_CHOICES = ("auto", "always", "never")
 

@@ -10,8 +10,8 @@ import sys
 import time
 from typing import Callable, TextIO
 
-from tui.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_TOKEN
-from tui.clock import SYSTEM_CLOCK, Clock
+from tui.api.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_TOKEN
+from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.simulator.demo import seed_demo
 from tui.simulator.faults import Faults
 from tui.simulator.server import DEFAULT_HOST, serve

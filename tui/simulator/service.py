@@ -38,7 +38,7 @@ from tui.api.models import (
     SUBMIT_ACTION,
 )
 from tui.api.signing import SIGNED_HEADERS, parse_authorization, signature, utc_date
-from tui.clock import SYSTEM_CLOCK, Clock
+from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.simulator.faults import ANSWER_FAULTS, GATEWAY_FAULTS, SERVICE_FAULTS, Faults
 
 # Made-up credentials the simulator accepts when given no accounts. Not a secret of anyone's.

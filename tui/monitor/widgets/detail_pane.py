@@ -12,10 +12,10 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tui.formatting import duration, inert, relative, timestamp
-from tui.hints import hint_for
-from tui.jobstate import JobRecord
-from tui.widgets.state_style import STATE_NAMES, StatePalette, display_state
+from tui.core.formatting import duration, inert, relative, timestamp
+from tui.core.hints import hint_for
+from tui.core.jobstate import JobRecord
+from tui.monitor.widgets.state_style import STATE_NAMES, StatePalette, display_state
 
 RAW_JSON_CHARS = 4000
 LABEL_WIDTH = 10

@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tui.formatting import inert
-from tui.screens.add_jobs import AddRequest, parse_ids
+from tui.core.formatting import inert
+from tui.monitor.screens.add_jobs import AddRequest, parse_ids
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.api.errors import ConfigError
-from tui.ratelimit import DEFAULT_TARGET_RATE, validate_rate
+from tui.api.ratelimit import DEFAULT_TARGET_RATE, validate_rate
 
 ALL_COLUMNS = ("job", "label", "state", "message", "in_state", "changed", "polled", "error")
 

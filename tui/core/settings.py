@@ -10,14 +10,14 @@ from typing import Mapping
 
 import httpx
 
-from tui import paths
+from tui.core import paths
 from tui.api.client import Endpoint, VclmClient, resolve_endpoint
 from tui.api.errors import ConfigError
-from tui.clock import SYSTEM_CLOCK, Clock
-from tui.config import Config, load_config
-from tui.credentials import Credentials, resolve_credentials, resolve_region
-from tui.engine import Poller
-from tui.ratelimit import RateLimiter, validate_rate
+from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.core.config import Config, load_config
+from tui.api.credentials import Credentials, resolve_credentials, resolve_region
+from tui.core.engine import Poller
+from tui.api.ratelimit import RateLimiter, validate_rate
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from tui.api.errors import ConfigError
 from tui.api.models import QUOTA_PER_SECOND
-from tui.clock import SYSTEM_CLOCK, Clock
+from tui.api.clock import SYSTEM_CLOCK, Clock
 
 DEFAULT_TARGET_RATE = 19.0
 MIN_RATE = 0.5

@@ -14,8 +14,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
 
-from tui.formatting import inert
-from tui.jobids import extract_job_ids
+from tui.core.formatting import inert
+from tui.core.jobids import extract_job_ids
 
 # A token that was probably meant as an id though the extractor saw none in it: a long
 # run of letters and digits (e.g. a 32-character id with a typo'd 'g' in it).

@@ -9,8 +9,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui.api.models import QUOTA_PER_SECOND
-from tui.formatting import inert
-from tui.widgets.state_style import STATE_ORDER, StatePalette
+from tui.core.formatting import inert
+from tui.monitor.widgets.state_style import STATE_ORDER, StatePalette
 
 DIM = Style(dim=True)
 SEP = (" │ ", DIM)

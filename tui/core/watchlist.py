@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 import tomli_w
 
 from tui.api.models import JOB_ID_RE
-from tui.jobstate import JobRecord, LastError, Transition
+from tui.core.jobstate import JobRecord, LastError, Transition
 
 FORMAT_VERSION = 1
 MAX_HISTORY = 50  # transitions kept per job on disk

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
-    from tui.app import VclmWatchApp
+    from tui.monitor.app import VclmWatchApp
 
 
 def monitor_commands(app: "VclmWatchApp") -> Iterator[tuple[str, str, Callable[[], object]]]:
@@ -20,7 +20,7 @@ def monitor_commands(app: "VclmWatchApp") -> Iterator[tuple[str, str, Callable[[
     yield "Label selected job", "name the job (l)", app.action_label_job
     yield "Filter", "by id, label or state (/)", app.action_filter
     yield "Clear filter", "show every job again (esc)", app.action_clear_filter
-    from tui.app import SORT_MODES
+    from tui.monitor.app import SORT_MODES
 
     for mode in SORT_MODES:
         yield f"Sort by {mode}", "order of the table (s cycles)", partial(app.set_sort, mode)

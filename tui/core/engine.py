@@ -17,8 +17,8 @@ from typing import Callable, Iterable, Protocol
 
 from tui.api.errors import TASK_NOT_EXIST, ApiError, ConfigError, TransportError, VclmError
 from tui.api.models import JobStatus, is_terminal
-from tui.clock import SYSTEM_CLOCK, Clock
-from tui.events import (
+from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.core.events import (
     EngineEvent,
     HealthChanged,
     JobAdded,
@@ -28,8 +28,8 @@ from tui.events import (
     RateChanged,
     StateChanged,
 )
-from tui.jobstate import JobRecord, LastError, Transition
-from tui.ratelimit import RateLimiter
+from tui.core.jobstate import JobRecord, LastError, Transition
+from tui.api.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tui.formatting import inert, short_id
+from tui.core.formatting import inert, short_id
 
 
 class LabelScreen(ModalScreen[str | None]):

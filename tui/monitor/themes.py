@@ -159,7 +159,7 @@ def shipped_themes_dir() -> Path | None:
             return Path(str(bundled))
     except (ModuleNotFoundError, OSError, TypeError):
         pass
-    checkout = Path(__file__).resolve().parent.parent / "themes"
+    checkout = Path(__file__).resolve().parents[2] / "themes"
     return checkout if checkout.is_dir() else None
 
 

@@ -12,10 +12,10 @@ from textual.cache import LRUCache
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
-from tui.config import ALL_COLUMNS
-from tui.formatting import duration, inert, relative, short_id
-from tui.jobstate import JobRecord
-from tui.widgets.state_style import StatePalette, display_state
+from tui.core.config import ALL_COLUMNS
+from tui.core.formatting import duration, inert, relative, short_id
+from tui.core.jobstate import JobRecord
+from tui.monitor.widgets.state_style import StatePalette, display_state
 
 # key -> (title, minimum width, preferred width)
 COLUMN_SPECS: dict[str, tuple[str, int, int]] = {

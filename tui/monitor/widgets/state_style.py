@@ -9,9 +9,9 @@ from rich.text import Text
 from textual.color import Color, ColorParseError
 
 from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
-from tui.formatting import inert
-from tui.jobstate import JobRecord
-from tui.themes import DEFAULT_SYMBOLS
+from tui.core.formatting import inert
+from tui.core.jobstate import JobRecord
+from tui.monitor.themes import DEFAULT_SYMBOLS
 
 CODE_KEYS = {
     JOB_INIT: "init",

@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.formatting import inert
+from tui.core.formatting import inert
 
 
 class ProblemBanner(Static):

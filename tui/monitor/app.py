@@ -25,16 +25,16 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tui import paths
+from tui.core import paths
 from tui.api.client import VclmClient, resolve_endpoint
 from tui.api.errors import ConfigError, VclmError
 from tui.api.models import DEFAULT_HOST, FAILED_STATUS_CODES, JobStatus, is_terminal
-from tui.clock import SYSTEM_CLOCK, Clock
-from tui.commands import MonitorCommands
-from tui.config import Config
-from tui.credentials import Credentials
-from tui.engine import Poller
-from tui.events import (
+from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.monitor.commands import MonitorCommands
+from tui.core.config import Config
+from tui.api.credentials import Credentials
+from tui.core.engine import Poller
+from tui.core.events import (
     EngineEvent,
     HealthChanged,
     JobAdded,
@@ -43,24 +43,24 @@ from tui.events import (
     RateChanged,
     StateChanged,
 )
-from tui.formatting import inert, short_id
-from tui.hints import hint_for
-from tui.jobstate import JobRecord
-from tui.ratelimit import RateLimiter
-from tui.runtime import Settings, build_client, build_poller, load_credentials, load_settings
-from tui.screens.add_jobs import AddJobsScreen, AddRequest
-from tui.screens.help import HelpScreen
-from tui.screens.import_file import ImportFileScreen
-from tui.screens.label import LabelScreen
-from tui.screens.monitor import MonitorScreen, help_rows
-from tui.themes import DEFAULT_THEME, LoadedTheme, fallback_state_colors, load_themes, shipped_themes_dir
-from tui.watchlist import SyncResult, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
-from tui.widgets.detail_pane import DetailContext, DetailPane, reproduce_line
-from tui.widgets.filter_bar import FilterBar
-from tui.widgets.job_table import JobTable, RowContext
-from tui.widgets.problem_banner import ProblemBanner
-from tui.widgets.state_style import CODE_KEYS, STATE_ORDER, StatePalette, display_state, stale_after
-from tui.widgets.status_bar import StatusBar, StatusInfo
+from tui.core.formatting import inert, short_id
+from tui.core.hints import hint_for
+from tui.core.jobstate import JobRecord
+from tui.api.ratelimit import RateLimiter
+from tui.core.settings import Settings, build_client, build_poller, load_credentials, load_settings
+from tui.monitor.screens.add_jobs import AddJobsScreen, AddRequest
+from tui.monitor.screens.help import HelpScreen
+from tui.monitor.screens.import_file import ImportFileScreen
+from tui.monitor.screens.label import LabelScreen
+from tui.monitor.screens.monitor import MonitorScreen, help_rows
+from tui.monitor.themes import DEFAULT_THEME, LoadedTheme, fallback_state_colors, load_themes, shipped_themes_dir
+from tui.core.watchlist import SyncResult, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
+from tui.monitor.widgets.detail_pane import DetailContext, DetailPane, reproduce_line
+from tui.monitor.widgets.filter_bar import FilterBar
+from tui.monitor.widgets.job_table import JobTable, RowContext
+from tui.monitor.widgets.problem_banner import ProblemBanner
+from tui.monitor.widgets.state_style import CODE_KEYS, STATE_ORDER, StatePalette, display_state, stale_after
+from tui.monitor.widgets.status_bar import StatusBar, StatusInfo
 
 log = logging.getLogger(__name__)
 
@@ -965,7 +965,9 @@ class VclmWatchApp(App[int]):
 
 async def build_demo_app(settings: Settings, theme: str | None = None) -> VclmWatchApp:
     """The monitor on the in-process simulator with the demo jobs, on a watchlist of its own."""
-    from tui.simulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator, SimulatorTransport, seed_demo
+    from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
+    from tui.simulator.transport import SimulatorTransport
+    from tui.simulator.demo import seed_demo
 
     simulator = Simulator(seed=2024)
     pairs = await seed_demo(simulator)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui.api.errors import VclmError
-from tui.jobstate import JobRecord
-from tui.ratelimit import RateSnapshot
+from tui.core.jobstate import JobRecord
+from tui.api.ratelimit import RateSnapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,12 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from tui.config import ALL_COLUMNS
-from tui.widgets.detail_pane import DetailPane
-from tui.widgets.filter_bar import FilterBar
-from tui.widgets.job_table import JobTable
-from tui.widgets.problem_banner import ProblemBanner
-from tui.widgets.status_bar import StatusBar
+from tui.core.config import ALL_COLUMNS
+from tui.monitor.widgets.detail_pane import DetailPane
+from tui.monitor.widgets.filter_bar import FilterBar
+from tui.monitor.widgets.job_table import JobTable
+from tui.monitor.widgets.problem_banner import ProblemBanner
+from tui.monitor.widgets.status_bar import StatusBar
 
 # (keys, action on the app, footer text, help text, in the footer?, binding id)
 KEYS: tuple[tuple[str, str, str, str, bool, str], ...] = (

@@ -1,0 +1,1 @@
+"""No Textual, no Rich: settings, job records and states, the polling engine, the watchlist store, hints."""

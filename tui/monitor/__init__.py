@@ -1,0 +1,1 @@
+"""Everything Textual: the monitor App, its view model, screens, widgets and themes."""
