@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.headless import commands as headless
 
         return headless.run(args)
-    from tui.monitor.app import run_monitor
+    from tui.monitor.launch import run_monitor
 
     return run_monitor(args)
 

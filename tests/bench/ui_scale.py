@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from tests.bench.suite import _records, _rss, _top
-from tui.monitor.app import create_app, default_settings
+from tui.core.settings import default_settings
+from tui.monitor.launch import create_app
 from tui.core.events import JobUpdated
 
 SIZE = (160, 50)
@@ -54,20 +55,20 @@ async def measure(n: int, batches: int, idle_seconds: float, profile: bool = Fal
                     record.last_request_id = f"{k:08x}-0000-4000-8000-{record.job_id[:12]}"
                     app.poller._publish(JobUpdated(record))  # the engine's own way of telling the app
                 w0, c0 = time.perf_counter(), time.process_time()
-                app._redraw()  # what the flush timer runs 0.1 s after the first of a burst
+                app.draw_changes()  # what the flush timer runs 0.1 s after the first of a burst
                 draws.append(time.perf_counter() - w0)
                 await pilot.pause()  # ...and the frame it causes (a 1 s tick may run in it too)
                 walls.append(time.perf_counter() - w0)
                 cpus.append(time.process_time() - c0)
             w0 = time.perf_counter()
-            app._tick()  # the once-a-second redraw of relative times, saves and syncs
+            app.tick_now()  # the once-a-second redraw of relative times, saves and syncs
             tick = time.perf_counter() - w0
             profiles = {}
             if profile:
                 for record in active[:20]:
                     record.poll_count += 1
                     app.poller._publish(JobUpdated(record))
-                for what, action in (("draw", app._flush), ("tick", app._tick)):
+                for what, action in (("draw", app.draw_changes), ("tick", app.tick_now)):
                     prof = cProfile.Profile()
                     prof.runcall(action)
                     profiles[f"profile_{what}"] = _top(prof, 12, "tottime")

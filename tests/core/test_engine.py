@@ -8,7 +8,8 @@ import pytest
 
 from tui.api.clock import FakeClock
 from tui.api.credentials import Credentials
-from tui.core.engine import Backoff, Poller
+from tui.api.retry import Backoff
+from tui.core.engine import Poller
 from tui.core.events import HealthChanged, JobUpdated, PollFailed, StateChanged
 
 from simkit import SIM_CREDENTIALS, make_client, make_sim

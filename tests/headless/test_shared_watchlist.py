@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tui.monitor.app import create_app, default_settings
+from tui.core.settings import default_settings
+from tui.monitor.launch import create_app
 from tui.core.jobstate import JobRecord
 from tui.core.watchlist import WatchlistStore
 
@@ -80,7 +81,7 @@ async def test_a_monitor_change_not_yet_saved_survives_a_sync_with_a_shell_add(c
         # No await from here to the sync: no timer of the monitor can save its change first.
         shell = cli("add", "--watchlist", str(path), FROM_SHELL)  # blocks this loop, the monitor included
         assert shell.code == 0, shell.stderr
-        app.sync_watchlist()  # what its next periodic tick does before saving
+        app.watchlist.sync()  # what its next periodic tick does before saving
         assert FROM_TUI in app.poller.records and FROM_SHELL in app.poller.records
 
         await _until(lambda: set(_on_disk(path)) == {BEFORE, FROM_TUI, FROM_SHELL}, "a save with all three ids")

@@ -24,7 +24,8 @@ import pytest
 
 from tui.api.client import VclmClient
 from tui.api.clock import SYSTEM_CLOCK, FakeClock
-from tui.core.engine import Backoff, Poller
+from tui.api.retry import Backoff
+from tui.core.engine import Poller
 from tui.core.events import EngineEvent, HealthChanged, PollFailed, RateChanged
 from tui.core.hints import hint_for
 from tui.core.jobstate import STATE_UNKNOWN, JobRecord
@@ -55,13 +56,13 @@ class ProbeWatch:
         self.in_flight = 0
         self.starts: list[int] = []  # for each poll started under the banner: such polls in flight
 
-    async def describe_job(self, job_id: str, *, slot_taken: bool = False):
+    async def describe_job(self, job_id: str, *, admitted: bool = False):
         under_banner = self.poller.problem is not None
         if under_banner:
             self.in_flight += 1
             self.starts.append(self.in_flight)
         try:
-            return await self.client.describe_job(job_id, slot_taken=slot_taken)
+            return await self.client.describe_job(job_id, admitted=admitted)
         finally:
             if under_banner:
                 self.in_flight -= 1

@@ -22,7 +22,8 @@ from tui.api.errors import ConfigError, TransportError, VclmError
 from tui.api.clock import SYSTEM_CLOCK, FakeClock
 from tui.core.config import load_config
 from tui.api.credentials import Credentials, resolve_credentials
-from tui.core.engine import Backoff, Poller
+from tui.api.retry import Backoff
+from tui.core.engine import Poller
 from tui.core.events import EngineEvent
 from tui.api.ratelimit import RateLimiter
 from tui.api.retry import RetryPolicy

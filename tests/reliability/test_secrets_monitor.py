@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tui.monitor.app import create_app, default_settings
+from tui.core.settings import default_settings
+from tui.monitor.launch import create_app
 from tui.api.clock import FakeClock
 from tui.api.credentials import Credentials
 from tui.simulator.service import Account, Simulator

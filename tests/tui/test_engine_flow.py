@@ -6,6 +6,7 @@ import pytest
 from tuikit import IDS, cell_text, drawn, ready, sim_app, toasts, until, view_app, visible_ids
 
 import tui.monitor.app
+import tui.monitor.job_view
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 from tui.monitor.widgets.job_table import FLASH
 from tui.monitor.widgets.status_bar import StatusBar
@@ -57,7 +58,7 @@ async def test_a_transition_highlights_its_row_briefly_and_a_finish_is_toasted(c
     async with app.run_test(size=SIZE) as pilot:
         app.add_jobs([job], "teaser")
         await app.poller.poll_job(job)
-        clock.advance(tui.monitor.app.FLASH_SECONDS + 1)
+        clock.advance(tui.monitor.job_view.FLASH_SECONDS + 1)
         await pilot.pause()
         app.refresh_view()
         assert FLASH not in [span.style for span in app.table.get_cell(job, "state").spans]
@@ -67,8 +68,8 @@ async def test_a_transition_highlights_its_row_briefly_and_a_finish_is_toasted(c
         assert cell_text(app, job, "state") == "✔ JobSuccess"
         assert FLASH in [span.style for span in app.table.get_cell(job, "state").spans]
         assert any("Job finished: ✔ teaser: JobSuccess" in t for t in toasts(app))
-        clock.advance(tui.monitor.app.FLASH_SECONDS + 0.1)
-        app._tick()  # the tick expires the highlight
+        clock.advance(tui.monitor.job_view.FLASH_SECONDS + 0.1)
+        app.tick_now()  # the tick expires the highlight
         await pilot.pause()
         assert FLASH not in [span.style for span in app.table.get_cell(job, "state").spans]
 
@@ -207,7 +208,7 @@ async def test_a_drawing_failure_is_shown_not_fatal(clock, monkeypatch):
 
         monkeypatch.setattr(app.table, "show", broken)
         app.refresh_view()
-        app._tick()  # the tick fails the same way, and catches it
+        app.tick_now()  # the tick fails the same way, and catches it
         await pilot.pause()
         assert app.is_running
         assert any("drawing failed: RuntimeError: boom" in t for t in toasts(app))

@@ -8,6 +8,7 @@ import pytest
 from tuikit import ready
 
 import tui.monitor.app
+import tui.monitor.launch
 from tui.cli import build_parser
 
 
@@ -25,14 +26,14 @@ def started(monkeypatch):
 def test_a_bad_config_file_stops_with_status_2_and_names_the_file(tmp_path, capsys, started):
     config = tmp_path / "config.toml"
     config.write_text('colour = "red"\n')
-    assert tui.monitor.app.run_monitor(build_parser().parse_args(["--config", str(config)])) == 2
+    assert tui.monitor.launch.run_monitor(build_parser().parse_args(["--config", str(config)])) == 2
     error = capsys.readouterr().err
     assert str(config) in error and "unknown key 'colour'" in error
     assert started == []
 
 
 def test_without_credentials_the_monitor_still_opens_but_does_not_poll(started):
-    assert tui.monitor.app.run_monitor(build_parser().parse_args([])) == 0
+    assert tui.monitor.launch.run_monitor(build_parser().parse_args([])) == 0
     (app,) = started
     assert not app.setup.can_poll and not app.setup.start_engine
     assert "no Tencent Cloud credentials found; tried:" in app.setup.startup_problem
@@ -42,14 +43,14 @@ def test_without_credentials_the_monitor_still_opens_but_does_not_poll(started):
 def test_credentials_from_the_environment_are_named_never_shown(monkeypatch, started):
     monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", "AKIDenvironment000000000000000001234")
     monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", "not-to-be-shown-anywhere")
-    tui.monitor.app.run_monitor(build_parser().parse_args(["--theme", "vclm-light", "--region", "ap-singapore"]))
+    tui.monitor.launch.run_monitor(build_parser().parse_args(["--theme", "vclm-light", "--region", "ap-singapore"]))
     (app,) = started
     assert app.setup.credentials_note == "AKID…1234 from environment"
     assert app.setup.theme == "vclm-light" and app.settings.region == "ap-singapore"
 
 
 def test_demo_flag_builds_the_demo(started):
-    tui.monitor.app.run_monitor(build_parser().parse_args(["--demo"]))
+    tui.monitor.launch.run_monitor(build_parser().parse_args(["--demo"]))
     (app,) = started
     assert app.setup.endpoint_label == "in-process simulator (demo)" and app.setup.can_poll
     assert len(app.store.load()) == 12

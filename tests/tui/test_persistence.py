@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tuikit import cell_text, ready, sim_app, toasts, visible_ids
 
-from tui.monitor.app import SYNC_EVERY_TICKS
+from tui.monitor.watchlist_sync import SYNC_EVERY_TICKS
 from tui.core.jobstate import JobRecord
 from tui.core.watchlist import WatchlistStore, dumps
 
@@ -68,7 +68,7 @@ async def test_a_file_from_a_newer_version_is_refused_and_left_untouched(clock, 
         assert app.problems["watchlist"][0] == "Watchlist not loaded, not saved"
         assert "newer vclm-watch" in app.problems["watchlist"][1]
         app.add_jobs([simulator.create_job()])
-        app._save(force=True)
+        app.save_now(force=True)
     assert watchlist.read_text() == text
 
 
@@ -80,7 +80,7 @@ async def test_ids_added_from_a_shell_show_up_within_a_few_seconds(clock, simula
         # what `vclm-watch add` does: read, change, write under the lock
         WatchlistStore(watchlist).update(lambda records: records + [JobRecord(job_id=outside, label="from a shell")])
         for _ in range(SYNC_EVERY_TICKS):  # the monitor's 1 s tick syncs every SYNC_EVERY_TICKS ticks
-            app._tick()
+            app.tick_now()
         await pilot.pause()
         assert visible_ids(app) == [outside]
         assert app.poller.records[outside].label == "from a shell"
@@ -92,7 +92,7 @@ async def test_removals_and_relabels_from_another_process_are_applied(clock, sim
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
         app.add_jobs([keep, drop])
-        app._save()
+        app.save_now()
 
         def change(records):
             for record in records:
@@ -100,7 +100,7 @@ async def test_removals_and_relabels_from_another_process_are_applied(clock, sim
             return [r for r in records if r.job_id != drop]
 
         WatchlistStore(watchlist).update(change)
-        app.sync_watchlist()
+        app.watchlist.sync()
         await pilot.pause()
         assert visible_ids(app) == [keep]
         assert cell_text(app, keep, "label") == "renamed"
@@ -112,16 +112,17 @@ async def test_saves_are_debounced_and_always_done_on_exit(clock, simulator, wat
         await ready(pilot)
         for _ in range(20):
             app.add_jobs([simulator.create_job()])
-        assert app.saves == 0  # nothing written synchronously per change
-        app._tick()
-        assert app.saves == 1  # one write for the burst
+        assert app.watchlist.saves == 0  # nothing written synchronously per change
+        app.tick_now()
+        assert app.watchlist.saves == 1  # one write for the burst
         app.poller.set_label(next(iter(app.poller.records)), "last-second change")
     assert len(WatchlistStore(watchlist).load()) == 20
     assert any(r.label == "last-second change" for r in WatchlistStore(watchlist).load())
 
 
 async def test_the_demo_watchlist_is_apart_from_the_users(isolated_home, monkeypatch):
-    import tui.monitor.app
+    import tui.core.settings
+    import tui.monitor.launch
     from tui.core import paths
 
     user = WatchlistStore(paths.watchlist_path())
@@ -130,7 +131,7 @@ async def test_the_demo_watchlist_is_apart_from_the_users(isolated_home, monkeyp
     paths.demo_watchlist_path().parent.mkdir(parents=True, exist_ok=True)
     paths.demo_watchlist_path().write_text(dumps([JobRecord(job_id="cd" * 16, label="old demo")]))
 
-    app = await tui.monitor.app.build_demo_app(tui.monitor.app.default_settings())
+    app = await tui.monitor.launch.build_demo_app(tui.core.settings.default_settings())
     assert app.store.path == paths.demo_watchlist_path()
     demo = WatchlistStore(paths.demo_watchlist_path()).load()
     assert len(demo) == 12 and "cd" * 16 not in {r.job_id for r in demo}  # recreated
@@ -160,10 +161,10 @@ async def test_a_failed_save_is_shown_keeps_the_list_and_is_retried_without_anot
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         app.add_jobs([job])
-        app._tick()
+        app.tick_now()
         assert "watchlist" in app.problems  # the banner says it was not saved
         assert job in app.poller.records
         disk["full"] = False
-        app._tick()  # the next tick saves, with no new change to prompt it
+        app.tick_now()  # the next tick saves, with no new change to prompt it
         assert [r.job_id for r in WatchlistStore(watchlist).load()] == [job]
         assert "watchlist" not in app.problems

@@ -36,15 +36,15 @@ async def test_a_newer_program_rewriting_the_watchlist_mid_run_is_reported_and_n
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         app.add_jobs([simulator.create_job()])
-        app._save(force=True)
+        app.save_now(force=True)
         newer = 'version = 99\n[[jobs]]\nid = "0123456789abcdef0123456789abcdef"\n'
         watchlist.write_text(newer)
-        app.sync_watchlist()
+        app.watchlist.sync()
         await pilot.pause()
         assert app.problems["watchlist"][0] == "Watchlist not saved"
         assert "newer vclm-watch" in app.problems["watchlist"][1]
         app.add_jobs([simulator.create_job()])
-        app._save(force=True)
+        app.save_now(force=True)
     assert watchlist.read_text() == newer
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from tuikit import cell_text, ready, sample_records, view_app
 
-import tui.monitor.app
+import tui.monitor.job_view
 from tui.core.jobstate import JobRecord
 
 pytestmark = pytest.mark.anyio
@@ -23,22 +23,22 @@ def many_records(clock, n: int = 300) -> list[JobRecord]:
 
 def counting_display_state(monkeypatch) -> list[int]:
     calls = [0]
-    real = tui.monitor.app.display_state
+    real = tui.monitor.job_view.display_state
 
     def counted(*args, **kwargs):
         calls[0] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tui.monitor.app, "display_state", counted)
+    monkeypatch.setattr(tui.monitor.job_view, "display_state", counted)
     return calls
 
 
 def counts_from_scratch(app) -> dict[str, int]:
-    return dict(Counter(app.display_states().values()))
+    return dict(Counter(app.view.display_states(app.clock.time()).values()))
 
 
 def kept_counts(app) -> dict[str, int]:
-    return {state: n for state, n in app._state_counts.items() if n}
+    return {state: n for state, n in app.view.state_counts.items() if n}
 
 
 async def test_a_tick_with_nothing_changed_writes_no_cell_and_recomputes_no_state(clock, monkeypatch):
@@ -46,11 +46,11 @@ async def test_a_tick_with_nothing_changed_writes_no_cell_and_recomputes_no_stat
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot)
         table = app.table
-        app._tick()
+        app.tick_now()
         await pilot.pause()
         updates = table.cell_updates
         calls = counting_display_state(monkeypatch)
-        app._tick()  # the clock has not moved: no text changes
+        app.tick_now()  # the clock has not moved: no text changes
         await pilot.pause()
         assert table.cell_updates == updates
         assert calls[0] == 0  # no display state recomputed for 300 jobs
@@ -66,7 +66,7 @@ async def test_a_tick_as_time_passes_rewrites_only_the_times_that_changed(clock)
         offsets, rows = table._y_offsets, table.ordered_rows
         updates = table.cell_updates
         clock.advance(1)
-        app._tick()
+        app.tick_now()
         await pilot.pause()
         assert cell_text(app, job, "polled") != before
         written = table.cell_updates - updates
@@ -86,10 +86,10 @@ async def test_status_counts_follow_staleness_as_time_passes_without_recounting_
         assert kept_counts(app) == counts_from_scratch(app) == {"running": 300}
         calls = counting_display_state(monkeypatch)
         clock.advance(1)
-        app._tick()
+        app.tick_now()
         assert calls[0] == 0  # nobody can have gone stale yet
-        clock.advance(app._threshold + 1)  # now every job is overdue
-        app._tick()
+        clock.advance(app.view.threshold + 1)  # now every job is overdue
+        app.tick_now()
         assert calls[0] >= 300
         assert kept_counts(app) == counts_from_scratch(app) == {"stale": 300}
         assert "⏸" not in str(app.screen.query_one("#status").render())
@@ -102,11 +102,11 @@ async def test_status_counts_follow_engine_events_and_removals(clock):
         await ready(pilot)
         assert kept_counts(app) == counts_from_scratch(app)
         app.poller.remove(records[0].job_id)
-        app._tick()  # the clock has not moved: the counts come from the removal event alone
+        app.tick_now()  # the clock has not moved: the counts come from the removal event alone
         assert kept_counts(app) == counts_from_scratch(app)
         assert sum(kept_counts(app).values()) == len(records) - 1
         clock.advance(1)
-        app._tick()
+        app.tick_now()
         assert kept_counts(app) == counts_from_scratch(app)
 
 
@@ -121,13 +121,13 @@ async def test_a_job_going_stale_on_a_tick_moves_up_in_the_state_sort(clock):
         await pilot.pause()
         assert visible_ids(app)[0] == records[0].job_id
         late = records[25]
-        late.last_polled = clock.time() - app._threshold  # due to go stale within the next second
-        app._dirty.add(late.job_id)  # as the engine's JobUpdated would
-        app._redraw()
-        assert app._states[late.job_id] == "running"
+        late.last_polled = clock.time() - app.view.threshold  # due to go stale within the next second
+        app.view.touch(late.job_id)  # as the engine's JobUpdated would
+        app.draw_changes()
+        assert app.view.states[late.job_id] == "running"
         clock.advance(1)
-        app._tick()
+        app.tick_now()
         await pilot.pause()
-        assert app._states[late.job_id] == "stale"
+        assert app.view.states[late.job_id] == "stale"
         assert visible_ids(app)[0] == late.job_id  # stale sorts before running
         assert kept_counts(app) == counts_from_scratch(app) == {"stale": 1, "running": 39}

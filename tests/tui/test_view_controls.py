@@ -52,18 +52,18 @@ async def test_sort_cycles_through_state_age_and_last_change(clock):
         added = visible_ids(app)
         app.table.select_job(IDS["success"])
         await pilot.press("s")
-        assert app.sort_mode == "state"
+        assert app.view.sort_mode == "state"
         by_state = visible_ids(app)
         assert by_state[:4] == [IDS["error"], IDS["failed"], IDS["moderation"], IDS["unknown"]]
         assert by_state[-1] == IDS["success"]
         assert app.selected_job_id == IDS["success"]  # the cursor follows its job
         await pilot.press("s")
-        assert app.sort_mode == "age"
+        assert app.view.sort_mode == "age"
         await pilot.press("s")
-        assert app.sort_mode == "last change"
+        assert app.view.sort_mode == "last change"
         assert visible_ids(app)[0] == IDS["markup"]  # changed 10 s ago: the most recent
         await pilot.press("s")
-        assert app.sort_mode == "added" and visible_ids(app) == added
+        assert app.view.sort_mode == "added" and visible_ids(app) == added
 
 
 async def test_hide_finished_hides_terminal_jobs_and_shows_them_again(clock):
@@ -176,7 +176,7 @@ async def test_palette_offers_the_monitor_actions(clock):
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause()
-        assert app.hide_finished
+        assert app.view.hide_finished
 
 
 async def test_help_lists_every_key(clock):
@@ -189,8 +189,8 @@ async def test_help_lists_every_key(clock):
         assert isinstance(app.screen, HelpScreen)
         text = "\n".join(str(line) for line in app.screen.query_one("#help-body").render_lines(
             app.screen.query_one("#help-body").region.reset_offset))
-        for _keys, _action, _short, long, _show, _id in KEYS:
-            assert long[:25] in text
+        for key in KEYS:
+            assert key.help[:25] in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

@@ -124,10 +124,10 @@ async def test_remove_is_saved_and_undo_saves_it_back(clock, simulator, watchlis
         app.add_jobs([job], "keep me")
         await pilot.pause()
         await pilot.press("d")
-        app._save()
+        app.save_now()
         assert WatchlistStore(watchlist).load() == []
         await pilot.press("u")
-        app._save()
+        app.save_now()
         assert [(r.job_id, r.label) for r in WatchlistStore(watchlist).load()] == [(job, "keep me")]
 
 

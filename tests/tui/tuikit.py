@@ -73,7 +73,9 @@ def sample_records(clock: FakeClock) -> list[JobRecord]:
 
 from pathlib import Path  # noqa: E402
 
-from tui.monitor.app import VclmWatchApp, create_app, default_settings  # noqa: E402
+from tui.core.settings import default_settings
+from tui.monitor.app import VclmWatchApp
+from tui.monitor.launch import create_app  # noqa: E402
 from tui.api.credentials import Credentials  # noqa: E402
 from tui.monitor.themes import shipped_themes_dir  # noqa: E402
 from tui.core.watchlist import WatchlistStore  # noqa: E402
@@ -120,7 +122,7 @@ async def ready(pilot) -> None:
     for _ in range(200):
         await pilot.pause()
         table = app.table
-        if table is not None and table.layout_plan and table.row_count == len(app.visible_order()):
+        if table is not None and table.layout_plan and table.row_count == len(app.view.visible_order(app.clock.time())):
             await pilot.pause()
             return
     raise AssertionError("the job table never filled")
@@ -144,5 +146,5 @@ async def drawn(pilot) -> None:
     """Wait until the monitor has drawn what the engine told it (its coalescing timers ran)."""
     app = pilot.app
     await pilot.pause()
-    await until(pilot, lambda: app._flush_timer is None and app._finished_timer is None,
+    await until(pilot, lambda: app.settled,
                 "drawing the engine's news")

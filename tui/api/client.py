@@ -238,11 +238,15 @@ class VclmClient:
 
     # -- with throttle and retries ----------------------------------------------------------
 
-    async def call(self, action: str, params: dict[str, Any], *, slot_taken: bool = False) -> tuple[dict[str, Any], float]:
-        """One logical call: every attempt passes the limiter; retryable failures are retried."""
+    async def call(self, action: str, params: dict[str, Any], *, admitted: bool = False) -> tuple[dict[str, Any], float]:
+        """One logical call: every attempt passes the limiter; retryable failures are retried.
+
+        `admitted`: the caller already waited on `self.limiter` for the first attempt (the engine
+        does, so that it picks the job to ask about once a slot is free, not before).
+        """
         attempt = 0
         while True:
-            if not (slot_taken and attempt == 0):
+            if not (admitted and attempt == 0):
                 await self.limiter.acquire()
             attempt += 1
             try:
@@ -254,8 +258,8 @@ class VclmClient:
                     raise
                 await self.clock.sleep(self.retry.delay(attempt - 1))
 
-    async def describe_job(self, job_id: str, *, slot_taken: bool = False) -> JobStatus:
-        response, latency = await self.call(DESCRIBE_ACTION, {"JobId": job_id}, slot_taken=slot_taken)
+    async def describe_job(self, job_id: str, *, admitted: bool = False) -> JobStatus:
+        response, latency = await self.call(DESCRIBE_ACTION, {"JobId": job_id}, admitted=admitted)
         return job_status_from_response(response, latency, job_id)
 
     async def submit_job(self, style_id: str, video_url: str, style_strength: str | None = "medium") -> SubmittedJob:

@@ -17,6 +17,19 @@ def is_retryable(error: BaseException) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """Doubling delays from `start` to `cap`: the one backoff of the project (the client's
+    retries jitter under it; the engine waits it out per job and during outages)."""
+
+    start: float
+    cap: float
+
+    def delay(self, streak: int) -> float:
+        """The delay after `streak` failures in a row (1 for the first)."""
+        return min(self.cap, self.start * (2 ** max(0, streak - 1)))
+
+
 @dataclass
 class RetryPolicy:
     """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n))."""
@@ -28,8 +41,7 @@ class RetryPolicy:
 
     def delay(self, retry_number: int) -> float:
         """Seconds to wait before retry number `retry_number` (0 for the first retry)."""
-        ceiling = min(self.cap, self.base * (2**retry_number))
-        return self.rng.uniform(0.0, ceiling)
+        return self.rng.uniform(0.0, Backoff(self.base, self.cap).delay(retry_number + 1))
 
     def should_retry(self, error: VclmError, attempt: int) -> bool:
         """`attempt` counts the tries made so far, the failed one included."""

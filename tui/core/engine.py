@@ -13,7 +13,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Protocol
 
 from tui.api.errors import TASK_NOT_EXIST, ApiError, ConfigError, TransportError, VclmError
 from tui.api.models import JobStatus, is_terminal
@@ -29,7 +29,8 @@ from tui.core.events import (
     StateChanged,
 )
 from tui.core.jobstate import JobRecord, LastError, Transition
-from tui.api.ratelimit import RateLimiter
+from tui.api.ratelimit import RateLimiter, RateSnapshot
+from tui.api.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +41,12 @@ GLOBAL_API_CODES_PREFIXES = ("AuthFailure", "UnauthorizedOperation", "ResourceUn
 
 
 class DescribeClient(Protocol):
+    """What the engine needs of the API client: its limiter (which the engine waits on before
+    it picks the job to ask about) and one query, told whether that wait already admitted it."""
+
     limiter: RateLimiter
 
-    async def describe_job(self, job_id: str, *, slot_taken: bool = False) -> JobStatus: ...
-
-
-class Backoff:
-    """Doubling delays from `start` to `cap`."""
-
-    def __init__(self, start: float, cap: float) -> None:
-        self.start, self.cap = start, cap
-
-    def delay(self, streak: int) -> float:
-        return min(self.cap, self.start * (2 ** max(0, streak - 1)))
+    async def describe_job(self, job_id: str, *, admitted: bool = False) -> JobStatus: ...
 
 
 def _is_global(error: VclmError) -> str | None:
@@ -66,9 +60,16 @@ def _is_global(error: VclmError) -> str | None:
 
 
 class Poller:
+    """The watched jobs (`records`) and the loop that polls them through one client.
+
+    Views subscribe to its events and call `add`, `remove`, `refresh`, `pause`; `run()` polls
+    until stopped. Without a client (no credentials) it still holds the watchlist, never polls,
+    and reports a rate of zero. The client's limiter is reached only through this class.
+    """
+
     def __init__(
         self,
-        client: DescribeClient,
+        client: DescribeClient | None,
         *,
         clock: Clock = SYSTEM_CLOCK,
         min_interval: float = 2.0,
@@ -124,31 +125,28 @@ class Poller:
 
     # -- the watchlist -----------------------------------------------------------------------
 
-    def add(self, job_id: str, label: str = "", *, record: JobRecord | None = None) -> JobRecord:
-        """Watch a job. A record loaded from disk keeps its last known state, marked stale."""
+    def add(self, job_id: str, label: str = "", *, record: JobRecord | None = None,
+            from_file: bool = False) -> JobRecord:
+        """Watch a job. A given record is taken as it is (one read from disk comes marked stale);
+        `from_file` says the watchlist file already has it."""
         if job_id in self.records:
             return self.records[job_id]
         if record is None:
             record = JobRecord(job_id=job_id, label=label, added_at=self.clock.time())
-        else:
-            record.stale = record.status_code is not None
         self.records[job_id] = record
         if not record.terminal:
             self._schedule(job_id, URGENT, self.clock.monotonic())
-        self._publish(JobAdded(record))
+        self._publish(JobAdded(record, from_file))
         self._wake()
         return record
 
-    def add_many(self, items: Iterable[tuple[str, str]]) -> list[JobRecord]:
-        return [self.add(job_id, label) for job_id, label in items]
-
-    def remove(self, job_id: str) -> JobRecord | None:
+    def remove(self, job_id: str, *, from_file: bool = False) -> JobRecord | None:
         record = self.records.pop(job_id, None)
         self._entries.pop(job_id, None)
         self._deferred.pop(job_id, None)
         self._error_streak.pop(job_id, None)
         if record is not None:
-            self._publish(JobRemoved(record))
+            self._publish(JobRemoved(record, from_file))
         return record
 
     def set_label(self, job_id: str, label: str) -> None:
@@ -300,9 +298,19 @@ class Poller:
 
     def measured_rate(self) -> float:
         """Requests per second on the wire lately, retries included (counted by the limiter)."""
-        return self.client.limiter.measured_rate()
+        return self.client.limiter.measured_rate() if self.client is not None else 0.0
+
+    def rate_snapshot(self) -> RateSnapshot | None:
+        """The limiter's pace and cut-back state (None without a client)."""
+        return self.client.limiter.snapshot() if self.client is not None else None
+
+    def target_rate(self) -> float | None:
+        """The request rate the limiter aims for (None without a client)."""
+        return self.client.limiter.target if self.client is not None else None
 
     def _publish_rate(self) -> None:
+        if self.client is None:
+            return
         snapshot = self.client.limiter.snapshot()
         measured = self.measured_rate()
         key = (round(measured, 1), snapshot.cut_back)
@@ -312,7 +320,7 @@ class Poller:
 
     # -- running -------------------------------------------------------------------------------
 
-    async def poll_job(self, job_id: str, *, slot_taken: bool = False) -> None:
+    async def poll_job(self, job_id: str, *, admitted: bool = False) -> None:
         """Ask about one job now and record the answer (never raises)."""
         record = self.records.get(job_id)
         if record is None:
@@ -320,7 +328,9 @@ class Poller:
         self._in_flight.add(job_id)
         self._take(job_id)
         try:
-            status = await self.client.describe_job(job_id, slot_taken=slot_taken)
+            if self.client is None:
+                raise ConfigError("no credentials: nothing can be polled")
+            status = await self.client.describe_job(job_id, admitted=admitted)
         except VclmError as error:
             if self.records.get(job_id) is record:
                 self._on_error(record, error)
@@ -354,6 +364,9 @@ class Poller:
 
     async def run(self, *, until: Callable[[], bool] | None = None, deadline: float | None = None) -> None:
         """Poll until stop(), until `until()` holds, or until the monotonic `deadline`. Safe to cancel."""
+        if self.client is None:
+            raise ConfigError("no credentials: nothing can be polled")
+        client = self.client
         self._stopping = False
         self._slots = asyncio.Semaphore(self.max_in_flight)
 
@@ -381,7 +394,7 @@ class Poller:
                     await self._idle(remaining(None if due is None else due - now))
                     continue
                 await self._slots.acquire()
-                await self.client.limiter.acquire()
+                await client.limiter.acquire()
                 job_id, _ = self.next_due(self.clock.monotonic())  # the best job now, not before the wait
                 if job_id is None or self.paused or self._stopping:
                     self._slots.release()
@@ -414,7 +427,7 @@ class Poller:
 
     async def _run_one(self, job_id: str) -> None:
         try:
-            await self.poll_job(job_id, slot_taken=True)
+            await self.poll_job(job_id, admitted=True)
         finally:
             if self._probe == job_id:
                 self._probe = None

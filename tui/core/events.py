@@ -17,11 +17,13 @@ from tui.api.ratelimit import RateSnapshot
 @dataclass(frozen=True, slots=True)
 class JobAdded:
     record: JobRecord
+    from_file: bool = False  # read from the watchlist file: nothing to write back
 
 
 @dataclass(frozen=True, slots=True)
 class JobRemoved:
     record: JobRecord
+    from_file: bool = False  # another process removed it from the file: nothing to write back
 
 
 @dataclass(frozen=True, slots=True)

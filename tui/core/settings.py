@@ -66,6 +66,15 @@ def load_settings(args: argparse.Namespace, env: Mapping[str, str] | None = None
                     rate=rate, watchlist_path=Path(watchlist), profile=profile)
 
 
+def default_settings(watchlist_path: Path | None = None, config: Config | None = None,
+                     region: str = "ap-guangzhou") -> Settings:
+    """Settings from defaults alone (no options, environment or config file)."""
+    config = config or Config()
+    return Settings(config=config, region=region, region_source="default",
+                    endpoint=resolve_endpoint(config.endpoint, region), rate=config.rate,
+                    watchlist_path=watchlist_path or paths.watchlist_path(), profile=None)
+
+
 def load_credentials(settings: Settings, env: Mapping[str, str] | None = None) -> Credentials:
     return resolve_credentials(profile=settings.profile, env=os.environ if env is None else env)
 
@@ -88,7 +97,3 @@ def build_client(
 
 def build_poller(settings: Settings, client: VclmClient, *, clock: Clock = SYSTEM_CLOCK) -> Poller:
     return Poller(client, clock=clock, min_interval=settings.config.min_interval)
-
-
-__all__ = ["ConfigError", "Settings", "add_common_options", "build_client", "build_poller",
-           "load_credentials", "load_settings"]

@@ -122,6 +122,7 @@ def record_from_toml(item: Any, where: str) -> JobRecord:
     record = JobRecord(job_id=job_id.lower(), label=_text(item.get("label"), 200))
     record.added_at = _from_ts(item.get("added_at")) or 0.0
     record.status_code = _opt_text(item.get("status_code"))
+    record.stale = record.status_code is not None  # a last known state, not refreshed in this run yet
     record.status_msg = _text(item.get("status_msg"))
     record.result_video_url = _text(item.get("result_video_url"))
     record.url_received_at = _from_ts(item.get("url_received_at"))

@@ -15,7 +15,8 @@ from typing import Callable, Iterable
 from tui.api.errors import ApiError, VclmError
 from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
 from tui.api.clock import SYSTEM_CLOCK, Clock
-from tui.core.engine import Backoff, DescribeClient, Poller
+from tui.api.retry import Backoff
+from tui.core.engine import DescribeClient, Poller
 from tui.core.events import EngineEvent, HealthChanged, PollFailed, StateChanged
 from tui.core.jobstate import JobRecord, LastError
 

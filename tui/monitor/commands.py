@@ -1,47 +1,44 @@
-"""The command palette: every monitor action, the sort modes and the themes, by name."""
+"""The command palette: every monitor action (from the key table), the sort modes and the themes."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from tui.monitor.app import VclmWatchApp
+from tui.core.states import SORT_MODES
+from tui.monitor.keys import KEYS, key_for, shown_keys
 
 
-def monitor_commands(app: "VclmWatchApp") -> Iterator[tuple[str, str, Callable[[], object]]]:
-    """(name, help, callback) for every action the keys offer."""
-    yield "Add jobs", "paste one id, many, or log text (a)", app.action_add_jobs
-    yield "Import ids from a file", "read job ids from a file (i)", app.action_import_file
-    yield "Remove selected job", "u undoes (d)", app.action_remove_job
-    yield "Undo remove", "bring back the last removed job (u)", app.action_undo
-    yield "Label selected job", "name the job (l)", app.action_label_job
-    yield "Filter", "by id, label or state (/)", app.action_filter
-    yield "Clear filter", "show every job again (esc)", app.action_clear_filter
-    from tui.monitor.app import SORT_MODES
+class PaletteHost(Protocol):
+    """What the palette needs of the App (so that it never imports the App)."""
 
+    vclm_themes: dict[str, Any]
+
+    def run_action(self, action: str) -> Any: ...
+
+    def set_sort(self, mode: str) -> None: ...
+
+    def set_theme(self, name: str) -> None: ...
+
+
+def monitor_commands(app: PaletteHost) -> Iterator[tuple[str, str, Callable[[], object]]]:
+    """(name, help, callback) for every action the keys offer, then sort modes and themes."""
+    for key in KEYS:
+        if key.command:
+            yield key.command, f"{key.help} ({shown_keys(key)})", partial(app.run_action, key.action)
+    sort_key = key_for("cycle_sort")
     for mode in SORT_MODES:
-        yield f"Sort by {mode}", "order of the table (s cycles)", partial(app.set_sort, mode)
-    yield ("Show finished jobs" if app.hide_finished else "Hide finished jobs"), "(h)", app.action_hide_finished
-    yield ("Resume polling" if app.poller.paused else "Pause polling"), "(p)", app.action_toggle_pause
-    yield "Refresh selected job", "poll it now (r)", app.action_refresh_selected
-    yield "Refresh all jobs", "poll every unfinished job now (R)", app.action_refresh_all
-    yield "Toggle detail pane", "(enter)", app.action_toggle_detail
-    yield "Copy JobId", "of the selected job (y)", partial(app.action_copy, "job_id")
-    yield "Copy RequestId", "the last one of the selected job (Y)", partial(app.action_copy, "request_id")
-    yield "Copy result URL", "of the selected job (c)", partial(app.action_copy, "url")
-    yield "Copy tccli command", "that reproduces the query (x)", partial(app.action_copy, "reproduce")
+        yield f"Sort by {mode}", f"order of the table ({sort_key} cycles)", partial(app.set_sort, mode)
     for name in sorted(app.vclm_themes):
         yield f"Theme: {name}", "switch theme", partial(app.set_theme, name)
-    yield "Help", "every key (?)", app.action_help
 
 
 class MonitorCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = self.app
-        if not hasattr(app, "poller"):
+        if not hasattr(app, "vclm_themes"):
             return []
         return list(monitor_commands(app))  # type: ignore[arg-type]
 

@@ -20,22 +20,14 @@ from rich.cells import cell_len
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from tui.core.states import DEFAULT_SYMBOLS, OPTIONAL_STATE_KEYS, STATE_KEYS
+
 DEFAULT_THEME = "vclm-dark"
 SHIPPED_THEMES = ("vclm-dark", "vclm-light", "vclm-high-contrast", "vclm-okabe-ito")
 
-# Display state -> theme key (variables are "state-<key>").
-STATE_KEYS = ("init", "running", "success", "failed", "moderation", "unknown", "error", "stale")
-OPTIONAL_STATE_KEYS = ("pending",)
 COLOR_KEYS = ("primary", "secondary", "accent", "warning", "error", "success",
               "foreground", "background", "surface", "panel", "boost")
 REQUIRED_COLOR_KEYS = ("primary",)
-
-# Used for themes that are not ours (Textual's built-in ones) and for the optional states.
-DEFAULT_SYMBOLS: dict[str, str] = {
-    "init": "◌", "running": "●", "success": "✔", "failed": "✘", "moderation": "⊘",
-    "unknown": "?", "error": "!", "stale": "~", "pending": "…",
-}
-
 
 class ThemeError(ValueError):
     """A theme file cannot be used; the message names the file and the problem."""

@@ -13,7 +13,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.monitor.widgets.state_style import STATE_NAMES, STATE_ORDER, StatePalette
+from tui.core.states import STATE_NAMES, STATE_ORDER
+from tui.monitor.widgets.state_style import StatePalette
 
 DIALOG_KEYS = (
     ("enter", "add / save / import (in a dialog)"),

@@ -15,7 +15,8 @@ from textual.widgets import Static
 from tui.core.formatting import duration, inert, relative, timestamp
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
-from tui.monitor.widgets.state_style import STATE_NAMES, StatePalette, display_state
+from tui.core.states import STATE_NAMES
+from tui.monitor.widgets.state_style import StatePalette
 
 RAW_JSON_CHARS = 4000
 LABEL_WIDTH = 10
@@ -35,7 +36,7 @@ def reproduce_line(job_id: str, region: str, endpoint_host: str | None = None) -
 class DetailContext:
     now: float
     palette: StatePalette
-    stale_after: float | None
+    state: str  # the selected job's display state (decided by the view model)
     region: str
     endpoint_host: str | None  # only when not the default host
     paused: bool
@@ -60,7 +61,7 @@ def _heading(title: str) -> Text:
 def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
     p = ctx.palette
     now = ctx.now
-    state = display_state(record, now, ctx.stale_after)
+    state = ctx.state
     lines: list[Text] = [
         _row("JobId", (record.job_id, "")),
         _row("Label", (record.label or "—", "" if record.label else DIM)),

@@ -15,7 +15,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import duration, inert, relative, short_id
 from tui.core.jobstate import JobRecord
-from tui.monitor.widgets.state_style import StatePalette, display_state
+from tui.monitor.widgets.state_style import StatePalette
 
 # key -> (title, minimum width, preferred width)
 COLUMN_SPECS: dict[str, tuple[str, int, int]] = {
@@ -95,7 +95,7 @@ class RowContext:
 
     now: float
     palette: StatePalette
-    stale_after: float | None
+    states: Mapping[str, str]  # job id -> display state (decided by the view model)
     flashing: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -107,7 +107,7 @@ def _cut(text: str, width: int, style: Style | str = "") -> Text:
 
 
 def render_cells(record: JobRecord, layout: list[tuple[str, int]], ctx: RowContext) -> dict[str, Text]:
-    state = display_state(record, ctx.now, ctx.stale_after)
+    state = ctx.states.get(record.job_id, "pending")
     cells: dict[str, Text] = {}
     for key, width in layout:
         if key == "job":

@@ -1,4 +1,4 @@
-"""How a job's state is shown: which display state a record is in, its symbol and its colour."""
+"""How a display state looks in the theme in force: its symbol and its colour."""
 
 from __future__ import annotations
 
@@ -8,49 +8,9 @@ from rich.style import Style
 from rich.text import Text
 from textual.color import Color, ColorParseError
 
-from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
 from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord
-from tui.monitor.themes import DEFAULT_SYMBOLS
-
-CODE_KEYS = {
-    JOB_INIT: "init",
-    JOB_RUNNING: "running",
-    JOB_SUCCESS: "success",
-    JOB_FAILED: "failed",
-    JOB_MODERATION_FAILED: "moderation",
-}
-
-# Display states in the order of the "state" sort: what needs attention first.
-STATE_ORDER = ("error", "failed", "moderation", "unknown", "stale", "running", "init", "pending", "success")
-STATE_NAMES = {
-    "init": "initialising", "running": "running", "success": "succeeded", "failed": "failed",
-    "moderation": "rejected by moderation", "unknown": "unknown status", "error": "query failing",
-    "stale": "stale", "pending": "not answered yet",
-}
-
-
-def display_state(record: JobRecord, now: float, stale_after: float | None) -> str:
-    """The one state a row shows: an error beats staleness, which beats the last known state.
-
-    A finished job does not go stale: its state is final, so only unfinished ones do.
-    """
-    if record.failing:
-        return "error"
-    if not record.terminal:
-        if record.stale:
-            return "stale"
-        if stale_after is not None and record.last_polled is not None and now - record.last_polled > stale_after:
-            return "stale"
-    if record.status_code is None:
-        return "pending"
-    return CODE_KEYS.get(record.status_code, "unknown")
-
-
-def stale_after(min_interval: float, active_jobs: int, rate: float) -> float:
-    """How long an unfinished job may go unrefreshed before it is shown stale."""
-    return max(3 * min_interval, 3 * active_jobs / max(rate, 0.1))
-
+from tui.core.states import DEFAULT_SYMBOLS
 
 @dataclass
 class StatePalette:

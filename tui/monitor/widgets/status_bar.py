@@ -10,7 +10,8 @@ from textual.widgets import Static
 
 from tui.api.models import QUOTA_PER_SECOND
 from tui.core.formatting import inert
-from tui.monitor.widgets.state_style import STATE_ORDER, StatePalette
+from tui.core.states import STATE_ORDER
+from tui.monitor.widgets.state_style import StatePalette
 
 DIM = Style(dim=True)
 SEP = (" │ ", DIM)

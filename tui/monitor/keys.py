@@ -1,0 +1,66 @@
+"""Every key of the main screen, once: the bindings, the footer, the help screen and the
+command palette are all built from this table."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Key(NamedTuple):
+    keys: str  # Textual key names, comma-separated
+    action: str  # the App action the key runs
+    footer: str  # the footer's word for it
+    help: str  # what the help screen and the palette say it does
+    in_footer: bool
+    binding_id: str
+    command: str = ""  # its name in the command palette ("" when the palette has no entry)
+
+
+KEYS: tuple[Key, ...] = (
+    Key("a", "add_jobs", "Add", "add job ids: one, many, or pasted log text", True, "monitor.add", "Add jobs"),
+    Key("d,delete", "remove_job", "Remove", "remove the selected job (u undoes)", True, "monitor.remove",
+        "Remove selected job"),
+    Key("u", "undo", "Undo", "undo the last removal", False, "monitor.undo", "Undo remove"),
+    Key("l", "label_job", "Label", "label the selected job", False, "monitor.label", "Label selected job"),
+    Key("i", "import_file", "Import", "import job ids from a file", False, "monitor.import", "Import ids from a file"),
+    Key("slash", "filter", "Filter", "filter by id, label or state", True, "monitor.filter", "Filter"),
+    Key("escape", "clear_filter", "Clear filter", "clear the filter", False, "monitor.clear_filter", "Clear filter"),
+    Key("s", "cycle_sort", "Sort", "sort: added → state → age → last change", False, "monitor.sort"),
+    Key("h", "hide_finished", "Hide done", "hide or show finished jobs", False, "monitor.hide_finished",
+        "Hide or show finished jobs"),
+    Key("p", "toggle_pause", "Pause", "pause or resume polling", True, "monitor.pause", "Pause or resume polling"),
+    Key("r", "refresh_selected", "Refresh", "refresh the selected job now (a finished one gets a fresh URL)", True,
+        "monitor.refresh", "Refresh selected job"),
+    Key("R", "refresh_all", "Refresh all", "refresh every unfinished, failing or stale job now", False,
+        "monitor.refresh_all", "Refresh all jobs"),
+    Key("enter", "toggle_detail", "Details", "show or hide the detail pane (it follows the cursor)", True,
+        "monitor.detail", "Toggle detail pane"),
+    Key("y", "copy('job_id')", "Copy id", "copy the JobId to the clipboard", False, "monitor.copy_job_id", "Copy JobId"),
+    Key("Y", "copy('request_id')", "Copy RequestId", "copy the last RequestId", False, "monitor.copy_request_id",
+        "Copy RequestId"),
+    Key("c", "copy('url')", "Copy URL", "copy the result video URL", False, "monitor.copy_url", "Copy result URL"),
+    Key("x", "copy('reproduce')", "Copy tccli", "copy the tccli line that reproduces the query", False,
+        "monitor.copy_reproduce", "Copy tccli command"),
+    Key("t", "pick_theme", "Theme", "choose a theme", False, "monitor.theme"),
+    Key("question_mark", "help", "Help", "this help", True, "monitor.help", "Help"),
+    Key("q", "quit", "Quit", "save the watchlist and quit", True, "monitor.quit"),
+)
+
+KEY_NAMES = {"slash": "/", "question_mark": "?", "delete": "del", "escape": "esc"}
+
+
+def shown_keys(key: Key) -> str:
+    """The keys as a person reads them: '/', 'd, del'."""
+    return ", ".join(KEY_NAMES.get(k, k) for k in key.keys.split(","))
+
+
+def key_for(action: str) -> str:
+    """The first key that runs `action`, as shown ('' when none does)."""
+    for key in KEYS:
+        if key.action == action:
+            return KEY_NAMES.get(key.keys.split(",")[0], key.keys.split(",")[0])
+    return ""
+
+
+def help_rows() -> list[tuple[str, str]]:
+    return [(shown_keys(key), key.help) for key in KEYS]

@@ -1,0 +1,121 @@
+"""Building and starting the monitor: from settings and credentials (or the demo simulator) to a
+running App."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable
+
+import httpx
+
+from tui.api.client import VclmClient
+from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.api.credentials import Credentials
+from tui.api.errors import ConfigError, VclmError
+from tui.core import paths
+from tui.core.engine import Poller
+from tui.core.jobstate import JobRecord
+from tui.core.settings import Settings, build_client, build_poller, default_settings, load_credentials, load_settings
+from tui.core.watchlist import WatchlistStore
+from tui.monitor.app import VclmWatchApp
+from tui.monitor.setup import MonitorSetup
+from tui.monitor.themes import DEFAULT_THEME, shipped_themes_dir
+
+_DEFAULT = object()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    credentials: Credentials | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    client: VclmClient | None = None,
+    poller: Poller | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    store: WatchlistStore | None | object = _DEFAULT,
+    records: Iterable[JobRecord] = (),
+    theme: str | None = None,
+    theme_dirs: list[Path | None] | None = None,
+    startup_problem: str | None = None,
+    start_engine: bool = True,
+    cursor_blink: bool = True,
+    endpoint_label: str | None = None,
+    bell: bool | None = None,
+) -> VclmWatchApp:
+    """Build the monitor. With neither credentials, client nor poller it shows but never polls.
+
+    `store` defaults to the settings' watchlist file; pass None for no persistence (tests).
+    `records` are shown as given (not marked stale): views can be tested without an engine run.
+    """
+    settings = settings or default_settings()
+    can_poll = True
+    if poller is None:
+        if client is None and credentials is not None:
+            client = build_client(settings, credentials, transport=transport, clock=clock)
+        if client is None:
+            can_poll = False
+            poller = Poller(None, clock=clock, min_interval=settings.config.min_interval)
+        else:
+            poller = build_poller(settings, client, clock=clock)
+    if credentials is not None:
+        note = credentials.describe()
+    elif client is not None:
+        note = client.credentials.describe()
+    elif can_poll:
+        note = "given by the caller"
+    else:
+        note = "none found"
+    setup = MonitorSetup(
+        settings=settings, poller=poller, clock=clock,
+        store=WatchlistStore(settings.watchlist_path) if store is _DEFAULT else store,  # type: ignore[arg-type]
+        client=client, can_poll=can_poll, start_engine=start_engine and can_poll,
+        credentials_note=note, startup_problem=startup_problem, endpoint_label=endpoint_label,
+        theme=theme or settings.config.theme or DEFAULT_THEME,
+        theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir(), paths.user_themes_dir()],
+        bell=settings.config.bell if bell is None else bell,
+        cursor_blink=cursor_blink, initial_records=list(records),
+    )
+    return VclmWatchApp(setup)
+
+
+async def build_demo_app(settings: Settings, theme: str | None = None) -> VclmWatchApp:
+    """The monitor on the in-process simulator with the demo jobs, on a watchlist of its own."""
+    from tui.simulator.demo import seed_demo
+    from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
+    from tui.simulator.transport import SimulatorTransport
+
+    simulator = Simulator(seed=2024)
+    pairs = await seed_demo(simulator)
+    path = paths.demo_watchlist_path()
+    path.unlink(missing_ok=True)  # recreated at each demo start
+    store = WatchlistStore(path)
+    now = SYSTEM_CLOCK.time()
+    store.update(lambda _old: [JobRecord(job_id=job_id, label=label, added_at=now) for job_id, label in pairs])
+    credentials = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="the demo (made-up simulator credentials)")
+    settings = replace(settings, watchlist_path=path)
+    return create_app(settings, credentials=credentials, transport=SimulatorTransport(simulator), store=store,
+                      theme=theme, endpoint_label="in-process simulator (demo)")
+
+
+def run_monitor(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args)
+    except (ConfigError, VclmError) as exc:
+        print(f"vclm-watch: {exc}", file=sys.stderr)
+        return 2
+    theme = getattr(args, "theme", None)
+    if getattr(args, "demo", False):
+        app = asyncio.run(build_demo_app(settings, theme))
+    else:
+        try:
+            credentials: Credentials | None = load_credentials(settings)
+            problem = None
+        except ConfigError as exc:
+            credentials, problem = None, str(exc)
+        app = create_app(settings, credentials=credentials, startup_problem=problem, theme=theme)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,26 @@
+"""The words of the monitor's toasts about finished jobs (pure: no Textual)."""
+
+from __future__ import annotations
+
+from tui.api.models import FAILED_STATUS_CODES
+from tui.core.formatting import inert, short_id
+from tui.core.jobstate import JobRecord
+from tui.core.states import CODE_KEYS
+
+
+def finished_notice(finished: list[tuple[JobRecord, str]], symbol) -> tuple[str, str, str]:
+    """(title, message, severity) of one toast for jobs that finished together.
+
+    `symbol(state)` gives the theme's symbol of a display state.
+    """
+    if len(finished) == 1:
+        record, code = finished[0]
+        name = inert(record.label, 40) or short_id(record.job_id)
+        return ("Job finished", f"{symbol(CODE_KEYS.get(code, 'unknown'))} {name}: {code}",
+                "warning" if code in FAILED_STATUS_CODES else "information")
+    counts: dict[str, int] = {}
+    for _record, code in finished:
+        counts[code] = counts.get(code, 0) + 1
+    parts = ", ".join(f"{n} {symbol(CODE_KEYS.get(c, 'unknown'))} {c}" for c, n in sorted(counts.items()))
+    failed = any(c in FAILED_STATUS_CODES for c in counts)
+    return "Jobs finished", f"{len(finished)} jobs finished: {parts}", "warning" if failed else "information"

@@ -1,0 +1,35 @@
+"""What the monitor runs on: settings, engine, clock, watchlist store, client, theme."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui.api.client import VclmClient
+from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.core.engine import Poller
+from tui.core.jobstate import JobRecord
+from tui.core.settings import Settings
+from tui.core.watchlist import WatchlistStore
+from tui.monitor.themes import DEFAULT_THEME
+
+
+@dataclass
+class MonitorSetup:
+    """Everything the monitor runs on; `tui.monitor.launch.create_app` fills it in."""
+
+    settings: Settings
+    poller: Poller
+    clock: Clock = SYSTEM_CLOCK
+    store: WatchlistStore | None = None
+    client: VclmClient | None = None  # closed on exit
+    can_poll: bool = True
+    start_engine: bool = True
+    credentials_note: str = ""
+    startup_problem: str | None = None
+    endpoint_label: str | None = None
+    theme: str = DEFAULT_THEME
+    theme_dirs: list[Path | None] = field(default_factory=list)
+    bell: bool = False
+    cursor_blink: bool = True
+    initial_records: list[JobRecord] = field(default_factory=list)

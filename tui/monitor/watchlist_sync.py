@@ -1,0 +1,168 @@
+"""Keeps the monitor's watchlist and the file in step: load at start, save (debounced) what
+changed, and pick up what other processes (`vclm-watch add`, another monitor) wrote.
+
+No Textual and no App: it works on the engine and the store, and reports through callbacks,
+so it is tested without a screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Protocol
+
+from tui.core.engine import Poller
+from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
+from tui.core.formatting import inert
+from tui.core.watchlist import SyncResult, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
+
+log = logging.getLogger(__name__)
+
+SYNC_EVERY_TICKS = 2  # pick up other processes' watchlist changes every ~2 s
+POLL_SAVE_EVERY_TICKS = 10  # poll results alone are saved at most every ~10 s
+SLOT = "watchlist"  # the banner slot this controller reports in
+NOT_SAVED = "Watchlist not saved"
+
+
+class ProblemSink(Protocol):
+    def __call__(self, slot: str, title: str | None, detail: str = "") -> None: ...
+
+
+class NoticeSink(Protocol):
+    def __call__(self, message: str, *, title: str = "", severity: str = "information",
+                 timeout: float | None = None) -> None: ...
+
+
+class WatchlistSync:
+    """Load, save and sync one watchlist store for one engine.
+
+    `problem(slot, title, detail)` sets or clears (title None) a banner; `notice(...)` shows a
+    toast; `touched(job_id)` says a row must be redrawn (its label came from the file).
+    """
+
+    def __init__(self, store: WatchlistStore | None, poller: Poller, *, problem: ProblemSink,
+                 notice: NoticeSink, touched: Callable[[str], None]) -> None:
+        self.store = store
+        self.poller = poller
+        self._problem = problem
+        self._notice = notice
+        self._touched = touched
+        self._membership_unsaved = False  # ids, labels or states changed: save at the next tick
+        self._polls_unsaved = False  # only poll results changed: save within POLL_SAVE_EVERY_TICKS
+        self._current_problem: str | None = None
+        self.saves = 0  # how many times the file was written (for tests and benchmarks)
+
+    @property
+    def unsaved(self) -> bool:
+        return self._membership_unsaved or self._polls_unsaved
+
+    def note(self, event: EngineEvent) -> None:
+        """Mark what an engine event leaves unsaved (changes that came from the file are not)."""
+        if isinstance(event, (JobAdded, JobRemoved)):
+            if not event.from_file:
+                self._membership_unsaved = True
+        elif isinstance(event, StateChanged):
+            self._membership_unsaved = True
+        elif isinstance(event, JobUpdated):
+            self._polls_unsaved = True
+
+    def mark_changed(self) -> None:
+        """Something the user chose (a label) changed: save at the next tick."""
+        self._membership_unsaved = True
+
+    def _set_problem(self, title: str | None, detail: str = "") -> None:
+        self._current_problem = title
+        self._problem(SLOT, title, detail)
+
+    # -- load ----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the file and watch its jobs; a file that cannot be used is reported, never fatal."""
+        if self.store is None:
+            return
+        try:
+            records = self.store.load()
+        except WatchlistCorrupt as exc:
+            log.error("%s", exc)
+            where = str(exc.moved_to) if exc.moved_to else "its place (it could not be moved)"
+            self._set_problem("Watchlist unreadable", str(exc))
+            self._notice(f"The watchlist could not be read and was moved to {where}. Starting empty.",
+                         title="Watchlist moved aside", severity="error", timeout=20)
+            return
+        except WatchlistTooNew as exc:
+            log.error("%s", exc)
+            self._set_problem("Watchlist not loaded, not saved", str(exc))
+            return
+        except WatchlistError as exc:
+            log.error("%s", exc)
+            self.store.read_only = True  # what could not be read must not be overwritten
+            self._set_problem("Watchlist not loaded, not saved", str(exc))
+            return
+        for record in records:
+            self.poller.add(record.job_id, record=record, from_file=True)
+
+    # -- save and sync ---------------------------------------------------------------------------
+
+    def tick(self, ticks: int) -> None:
+        """Called once a second: sync every SYNC_EVERY_TICKS, save what is due."""
+        if ticks % SYNC_EVERY_TICKS == 0:
+            self.sync()
+        if self._membership_unsaved or (self._polls_unsaved and ticks % POLL_SAVE_EVERY_TICKS == 0):
+            self.save()
+
+    def save(self, force: bool = False) -> None:
+        """Write the watchlist (merged with other processes' changes) if anything changed."""
+        if self.store is None or self.store.read_only:
+            return
+        if not (force or self.unsaved):
+            return
+        membership, polls = self._membership_unsaved, self._polls_unsaved
+        self._membership_unsaved = self._polls_unsaved = False
+        try:
+            result = self.store.save(list(self.poller.records.values()))
+        except (WatchlistError, OSError) as exc:
+            # keep what was unsaved marked as such: the next tick tries again
+            self._membership_unsaved = self._membership_unsaved or membership or force
+            self._polls_unsaved = self._polls_unsaved or polls
+            log.error("saving the watchlist failed: %s", exc)
+            self._set_problem(NOT_SAVED, inert(exc, 300))
+            return
+        self.saves += 1
+        if self._current_problem == NOT_SAVED:
+            self._set_problem(None)
+        self._apply(result)
+
+    def sync(self) -> None:
+        """Pick up ids other processes (`vclm-watch add`) added, removed or relabelled."""
+        if self.store is None or self.store.read_only:
+            return
+        try:
+            result = self.store.sync(list(self.poller.records.values()))
+        except WatchlistCorrupt as exc:
+            log.error("%s", exc)
+            self._notice(f"The watchlist file was damaged by another program and moved to {exc.moved_to}; "
+                         "this monitor's list will be written back.", title="Watchlist moved aside",
+                         severity="error", timeout=20)
+            self._membership_unsaved = True
+            return
+        except WatchlistTooNew as exc:
+            # another, newer vclm-watch rewrote it: this one must not write it any more, and says so
+            log.error("%s", exc)
+            self._set_problem(NOT_SAVED, inert(exc, 300))
+            return
+        except (WatchlistError, OSError) as exc:
+            log.error("syncing the watchlist failed: %s", exc)
+            return
+        self._apply(result)
+
+    def _apply(self, result: SyncResult) -> None:
+        if not (result.added or result.removed or result.relabelled):
+            return
+        for record in result.added:
+            self.poller.add(record.job_id, record=record, from_file=True)
+        for job_id in result.removed:
+            self.poller.remove(job_id, from_file=True)
+        for record in result.relabelled:
+            self._touched(record.job_id)
+        parts = [f"{n} {what}" for n, what in ((len(result.added), "added"), (len(result.removed), "removed"),
+                                               (len(result.relabelled), "relabelled")) if n]
+        self._notice("From another vclm-watch: " + ", ".join(parts) + ".", title="Watchlist updated")
