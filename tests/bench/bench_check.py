@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tui.api.models import DESCRIBE_ACTION, JOB_FAILED, JOB_SUCCESS  # noqa: E402
-from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator  # noqa: E402
 from tui.simulator.faults import Faults
 from tui.simulator.server import run_in_thread
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator  # noqa: E402
 
 QUOTA = 20
 TARGET_RATE = 18.0

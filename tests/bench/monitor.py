@@ -13,12 +13,12 @@ import time
 from typing import Any
 
 from tui.api.client import VclmClient
-from tui.api.models import DEFAULT_REGION, DESCRIBE_ACTION, JOB_SUCCESS
 from tui.api.credentials import Credentials
+from tui.api.models import DEFAULT_REGION, DESCRIBE_ACTION, JOB_SUCCESS
+from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
 from tui.core.events import JobUpdated
 from tui.core.jobstate import JobRecord
-from tui.api.ratelimit import RateLimiter
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 CREDENTIALS = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="bench")
@@ -71,11 +71,7 @@ async def run_monitor(
 
 def run_sdk_loop(url: str, job_ids: list[str], duration: float) -> dict[str, Any]:
     """Poll `job_ids` round-robin, one call after another, with the official SDK's CommonClient."""
-    from tencentcloud.common.common_client import CommonClient
-    from tencentcloud.common.credential import Credential
     from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
-    from tencentcloud.common.profile.client_profile import ClientProfile
-    from tencentcloud.common.profile.http_profile import HttpProfile
 
     client = sdk_client(url)
     ok, errors = 0, {}

@@ -20,8 +20,8 @@ from typing import Any
 
 from tui.api.models import JOB_SUCCESS
 from tui.simulator.faults import Faults
-from tui.simulator.service import Simulator
 from tui.simulator.server import serve
+from tui.simulator.service import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -155,7 +155,7 @@ class SimProcess:
                 self._proc.kill()
                 self._proc.wait()
 
-    def __enter__(self) -> "SimProcess":
+    def __enter__(self) -> SimProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tests.bench.monitor import CREDENTIALS, run_monitor, run_sdk_loop, sdk_client
 from tests.bench.simproc import REPO, SimProcess, _env
@@ -397,11 +397,11 @@ def watchlist(n: int, repeats: int, *, profile: bool = False) -> Section:
 
 def engine_batches(n: int, updates: int) -> Section:
     """CPU the engine spends per 20 answers (one second at the quota) with 10,000 jobs and no UI."""
-    from tui.api.models import JobStatus
     from tui.api.clock import FakeClock
+    from tui.api.models import JobStatus
+    from tui.api.ratelimit import RateLimiter
     from tui.core.engine import Poller
     from tui.core.events import JobUpdated
-    from tui.api.ratelimit import RateLimiter
 
     section = Section(f"Engine without UI, {n:,} jobs")
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from tests.bench.suite import _records, _rss, _top
+from tui.core.events import JobUpdated
 from tui.core.settings import default_settings
 from tui.monitor.launch import create_app
-from tui.core.events import JobUpdated
 
 SIZE = (160, 50)
 

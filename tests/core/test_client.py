@@ -5,16 +5,15 @@ from __future__ import annotations
 import socket
 
 import pytest
+from simkit import SIM_CREDENTIALS, RecordingTransport, make_client, make_sim
 
 from tui.api.client import VclmClient
-from tui.api.errors import ApiError, TransportError
-from tui.api.signing import parse_authorization
 from tui.api.clock import FakeClock
 from tui.api.credentials import Credentials
+from tui.api.errors import ApiError, TransportError
 from tui.api.ratelimit import RateLimiter
 from tui.api.retry import RetryPolicy
-
-from simkit import SIM_CREDENTIALS, RecordingTransport, make_client, make_sim
+from tui.api.signing import parse_authorization
 
 pytestmark = pytest.mark.anyio
 
@@ -63,7 +62,7 @@ async def test_headers_sent_are_signed_for_the_endpoint_host():
     assert request.headers["x-tc-timestamp"] == str(int(clock.time()))
     assert "x-tc-token" not in request.headers
     assert parse_authorization(request.headers["authorization"]).secret_id == creds.secret_id
-    assert request.content == ('{"JobId": "%s"}' % job).encode()
+    assert request.content == f'{{"JobId": "{job}"}}'.encode()
 
 
 async def test_token_is_sent_with_temporary_credentials():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.api.errors import ConfigError
 from tui.api.credentials import Credentials, resolve_credentials, resolve_region
+from tui.api.errors import ConfigError
 
 NOWHERE = Path("/nonexistent/etc/tencentcloud/credentials")
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from simkit import SIM_CREDENTIALS, make_client, make_sim
 
 from tui.api.clock import FakeClock
 from tui.api.credentials import Credentials
 from tui.api.retry import Backoff
 from tui.core.engine import Poller
 from tui.core.events import HealthChanged, JobUpdated, PollFailed, StateChanged
-
-from simkit import SIM_CREDENTIALS, make_client, make_sim
 
 pytestmark = pytest.mark.anyio
 

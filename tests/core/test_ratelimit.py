@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from tui.api.errors import ConfigError
 from tui.api.clock import FakeClock
+from tui.api.errors import ConfigError
 from tui.api.ratelimit import RateLimiter, validate_rate
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from clikit import Cli, InProcessCli, Sim
 
-from tui.simulator.service import Lifecycle, Simulator
-
 from tui.simulator.server import run_in_thread
+from tui.simulator.service import Lifecycle, Simulator
 
 
 @pytest.fixture

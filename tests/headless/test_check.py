@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from clikit import wait_for
 
 from tui.api.models import JOB_FAILED, JOB_MODERATION_FAILED, JOB_SUCCESS
@@ -155,7 +154,7 @@ def test_json_rows_use_the_api_field_names_and_parse_back(sim, cli):
     assert missing["Error"]["RequestId"] == missing["RequestId"]
     for row in rows:
         polled = datetime.fromisoformat(row["PolledAt"])
-        assert row["PolledAt"].endswith("Z") and polled.utcoffset() == timezone.utc.utcoffset(None)
+        assert row["PolledAt"].endswith("Z") and polled.utcoffset() == UTC.utcoffset(None)
 
 
 def test_piped_text_is_a_plain_table_in_the_order_given(sim, shell):

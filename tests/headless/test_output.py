@@ -16,9 +16,9 @@ import pytest
 from clikit import CLI_TIMEOUT, REPO
 
 from tui.api.models import JOB_FAILED, JOB_RUNNING, JOB_SUCCESS
+from tui.core.jobstate import JobRecord, LastError
 from tui.headless.check import Verdict, job_verdict, overall_verdict
 from tui.headless.output import CHECK_COLUMNS, Printer, check_row, wants_colour
-from tui.core.jobstate import JobRecord, LastError
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;)[0-9;]*m")  # an SGR sequence that sets a foreground colour

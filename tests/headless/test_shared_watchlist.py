@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from tui.core.settings import default_settings
-from tui.monitor.launch import create_app
 from tui.core.jobstate import JobRecord
+from tui.core.settings import default_settings
 from tui.core.watchlist import WatchlistStore
+from tui.monitor.launch import create_app
 
 BEFORE, FROM_TUI, FROM_SHELL = "a" * 32, "b" * 32, "c" * 32
 SYNC_DEADLINE = 10.0  # the monitor looks at the file every ~2 s

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from watchlist_writer import KILL_POINTS, generation, generation_of, job_id
 
 from tui.core.jobstate import JobRecord
 from tui.core.watchlist import (
@@ -25,8 +26,6 @@ from tui.core.watchlist import (
     dumps,
     loads,
 )
-
-from watchlist_writer import KILL_POINTS, generation, generation_of, job_id
 
 WRITER = Path(__file__).resolve().parent / "watchlist_writer.py"
 JOBS = 200  # jobs in the watchlist the killed writer saves

@@ -16,26 +16,24 @@ import functools
 import logging
 import random
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import pytest
+from relkit import SIM_CREDENTIALS, GatewayFront, SimulatorFront, SkewedClock, in_process
 
 from tui.api.client import VclmClient
 from tui.api.clock import SYSTEM_CLOCK, FakeClock
-from tui.api.retry import Backoff
+from tui.api.ratelimit import RateLimiter, RateSnapshot
+from tui.api.retry import Backoff, RetryPolicy
 from tui.core.engine import Poller
 from tui.core.events import EngineEvent, HealthChanged, PollFailed, RateChanged
 from tui.core.hints import hint_for
 from tui.core.jobstate import STATE_UNKNOWN, JobRecord
-from tui.api.ratelimit import RateLimiter, RateSnapshot
-from tui.api.retry import RetryPolicy
+from tui.core.watchlist import WatchlistStore
 from tui.simulator.faults import Faults
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
-from tui.core.watchlist import WatchlistStore
-
-from relkit import SIM_CREDENTIALS, GatewayFront, SimulatorFront, SkewedClock, in_process
 
 FAKE_SECONDS = 3600.0  # how much simulated time a phase may take before it counts as stuck
 REAL_SECONDS = 8.0  # how much real time a phase may take (loopback rows)
@@ -88,7 +86,7 @@ class Rig:
         self.watch: ProbeWatch | None = None
         self._task: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "Rig":
+    async def __aenter__(self) -> Rig:
         if self.fake:
             transport = in_process(self.sim)
             endpoint, retry = "http://127.0.0.1:9", RetryPolicy(attempts=4, rng=random.Random(3))

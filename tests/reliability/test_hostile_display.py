@@ -12,16 +12,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from relkit import GatewayFront
 from rich.console import Console
 from rich.text import Text
 
 from tui.core.formatting import inert
-from tui.headless.output import printable
 from tui.core.jobstate import JobRecord
-from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
 from tui.core.watchlist import WatchlistStore
-
-from relkit import GatewayFront
+from tui.headless.output import printable
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Co")  # controls, formats (bidi overrides), surrogates, private use

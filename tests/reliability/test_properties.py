@@ -17,21 +17,20 @@ import pytest
 import tomli_w
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from relkit import SIM_CREDENTIALS
 
 from tui.api.client import Endpoint, VclmClient, job_status_from_response, parse_response, resolve_endpoint
+from tui.api.clock import FakeClock
+from tui.api.credentials import resolve_credentials
 from tui.api.errors import ApiError, ConfigError, TransportError, VclmError, excerpt
 from tui.api.models import JobStatus
-from tui.api.clock import FakeClock
-from tui.core.config import ALL_COLUMNS, Config, load_config, parse_config
-from tui.api.credentials import resolve_credentials
-from tui.core.engine import Poller
-from tui.core.jobids import extract_job_ids
 from tui.api.ratelimit import RateLimiter
 from tui.api.retry import RetryPolicy
-from tui.monitor.themes import LoadedTheme, ThemeError, load_theme_file, parse_theme
+from tui.core.config import ALL_COLUMNS, Config, load_config, parse_config
+from tui.core.engine import Poller
+from tui.core.jobids import extract_job_ids
 from tui.core.watchlist import MAX_HISTORY, MAX_TEXT, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew, loads
-
-from relkit import SIM_CREDENTIALS
+from tui.monitor.themes import LoadedTheme, ThemeError, load_theme_file, parse_theme
 
 # Modest for the default run; VCLM_PROPERTY_EXAMPLES=5000 for a deep search before a release.
 EXAMPLES = int(os.environ.get("VCLM_PROPERTY_EXAMPLES", "120"))
@@ -49,7 +48,7 @@ json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=
 json_objects = st.dictionaries(keys, json_values, max_size=6)
 
 toml_scalars = (st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
-                | st.datetimes(timezones=st.none() | st.just(dt.timezone.utc)) | st.dates() | st.times())
+                | st.datetimes(timezones=st.none() | st.just(dt.UTC)) | st.dates() | st.times())
 WATCHLIST_KEYS = ["version", "jobs", "id", "label", "status_code", "status_msg", "result_video_url", "added_at",
                   "url_received_at", "state_since", "last_change", "last_polled", "last_request_id", "poll_count",
                   "last_error", "code", "message", "request_id", "at", "history", "from", "to"]

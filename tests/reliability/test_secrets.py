@@ -16,23 +16,21 @@ import traceback
 from pathlib import Path
 
 import pytest
+from relkit import GatewayFront, SkewedClock, in_process
 
 from tui.api.client import VclmClient, resolve_endpoint
-from tui.api.errors import ConfigError, TransportError, VclmError
 from tui.api.clock import SYSTEM_CLOCK, FakeClock
-from tui.core.config import load_config
 from tui.api.credentials import Credentials, resolve_credentials
-from tui.api.retry import Backoff
+from tui.api.errors import ConfigError, TransportError, VclmError
+from tui.api.ratelimit import RateLimiter
+from tui.api.retry import Backoff, RetryPolicy
+from tui.core.config import load_config
 from tui.core.engine import Poller
 from tui.core.events import EngineEvent
-from tui.api.ratelimit import RateLimiter
-from tui.api.retry import RetryPolicy
+from tui.core.watchlist import WatchlistStore
 from tui.simulator import command as simulate_command
 from tui.simulator.server import DEFAULT_HOST, SimulatorServer, run_in_thread, serve
 from tui.simulator.service import Account, Simulator
-from tui.core.watchlist import WatchlistStore
-
-from relkit import GatewayFront, SkewedClock, in_process
 
 SECRET_ID = "AKIDreliability0000000000000000000"
 SECRET_KEY = "SeCrEtKeY-must-never-show-7f3a9c1e5b"

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tui.core.settings import default_settings
-from tui.monitor.launch import create_app
 from tui.api.clock import FakeClock
 from tui.api.credentials import Credentials
+from tui.core.settings import default_settings
+from tui.core.watchlist import WatchlistStore
+from tui.monitor.launch import create_app
+from tui.monitor.themes import shipped_themes_dir
 from tui.simulator.service import Account, Simulator
 from tui.simulator.transport import SimulatorTransport
-from tui.monitor.themes import shipped_themes_dir
-from tui.core.watchlist import WatchlistStore
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +58,7 @@ async def test_nothing_on_screen_or_copied_shows_the_key_or_token(tmp_path, monk
             await pilot.pause()
             shown.append(app.export_screenshot())
             for what in COPIES:
-                app.action_copy(what)
+                app.monitor.action_copy(what)
         app.action_help()
         await pilot.pause()
         shown.append(app.export_screenshot())

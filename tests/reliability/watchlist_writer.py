@@ -110,7 +110,7 @@ def _adder(path: Path, prefix: str, n: int) -> None:
     print("ready", flush=True)
     for i in range(n):
         new = job_id(prefix, i)
-        store.update(lambda records: records + [JobRecord(job_id=new, label=f"added by {prefix}")])
+        store.update(lambda records, new=new: records + [JobRecord(job_id=new, label=f"added by {prefix}")])
 
 
 def _monitor(path: Path, prefix: str, n: int) -> None:

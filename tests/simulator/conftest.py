@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
-
-from tui.api.client import VclmClient
-from tui.api.models import API_VERSION, DESCRIBE_ACTION
-from tui.api.signing import signed_headers
-from tui.api.clock import Clock, FakeClock
-from tui.api.credentials import Credentials
-from tui.api.ratelimit import RateLimiter
-from tui.api.retry import RetryPolicy
-from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
-from tui.simulator.transport import SimulatorTransport
-
 from simtools import HOST, REGION, SIM_CREDENTIALS
 
+from tui.api.client import VclmClient
+from tui.api.clock import Clock, FakeClock
+from tui.api.credentials import Credentials
+from tui.api.models import API_VERSION, DESCRIBE_ACTION
+from tui.api.ratelimit import RateLimiter
+from tui.api.retry import RetryPolicy
+from tui.api.signing import signed_headers
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
+from tui.simulator.transport import SimulatorTransport
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from simtools import DATA, error_code
 
-from tui.api.errors import ApiError
-from tui.api.signing import authorization
 from tui.api.clock import FakeClock
 from tui.api.credentials import Credentials
+from tui.api.errors import ApiError
+from tui.api.signing import authorization
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
-
-from simtools import DATA, error_code
 
 pytestmark = pytest.mark.anyio
 

@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from simtools import REGION, SIM_CREDENTIALS, VIDEO_URL
 
 from tui.api.client import VclmClient
 from tui.api.models import JOB_SUCCESS, TERMINAL_STATUS_CODES
-from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 from tui.simulator.command import add_arguments, banner_lines, build_simulator, mask, run, shows_key
-
-from simtools import REGION, SIM_CREDENTIALS, VIDEO_URL
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_URL = re.compile(r"http://127\.0\.0\.1:(\d+)")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from simtools import JOB_ID
 
 from tui.api.errors import ApiError
 from tui.api.models import JOB_FAILED, JOB_MODERATION_FAILED, JOB_SUCCESS, TERMINAL_STATUS_CODES
-from tui.simulator.service import Simulator
 from tui.simulator.demo import seed_demo
-
-from simtools import JOB_ID
+from tui.simulator.service import Simulator
 
 pytestmark = pytest.mark.anyio
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from simtools import VIDEO_URL
 
+from tui.api.clock import FakeClock
 from tui.api.errors import ApiError, TransportError
 from tui.api.models import DESCRIBE_ACTION
-from tui.api.clock import FakeClock
 from tui.simulator.faults import FAULT_KINDS, Faults
 from tui.simulator.service import Simulator
 from tui.simulator.transport import SimulatorTransport
-
-from simtools import VIDEO_URL
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from simtools import JOB_ID, VIDEO_URL, sample
 
+from tui.api.clock import FakeClock
 from tui.api.errors import ApiError
 from tui.api.models import (
     JOB_FAILED,
@@ -15,10 +17,7 @@ from tui.api.models import (
     JOB_SUCCESS,
     RESULT_URL_VALIDITY_SECONDS,
 )
-from tui.api.clock import FakeClock
 from tui.simulator.service import Lifecycle, Simulator
-
-from simtools import JOB_ID, VIDEO_URL, sample
 
 pytestmark = pytest.mark.anyio
 

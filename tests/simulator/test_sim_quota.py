@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tui.api.credentials import Credentials
 from tui.api.errors import ApiError
 from tui.api.models import DESCRIBE_ACTION
-from tui.api.credentials import Credentials
-from tui.simulator.service import DEFAULT_SECRET_ID, Simulator
 from tui.simulator.faults import Faults
-from tui.simulator.service import SimStats
+from tui.simulator.service import DEFAULT_SECRET_ID, SimStats, Simulator
 
 pytestmark = pytest.mark.anyio
 

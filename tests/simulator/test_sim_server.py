@@ -8,21 +8,20 @@ import time
 
 import httpx
 import pytest
+from simtools import JOB_ID, REGION, VIDEO_URL
 from tencentcloud.common.common_client import CommonClient
 from tencentcloud.common.credential import Credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
+from tui.api.clock import SYSTEM_CLOCK
 from tui.api.errors import ApiError, TransportError
 from tui.api.models import API_VERSION, JOB_FAILED, JOB_INIT, JOB_RUNNING, JOB_SUCCESS
 from tui.api.signing import signed_headers
-from tui.api.clock import SYSTEM_CLOCK
-from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
 from tui.simulator.faults import Faults
 from tui.simulator.server import run_in_thread, serve
-
-from simtools import JOB_ID, REGION, VIDEO_URL
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
 
 pytestmark = pytest.mark.anyio
 

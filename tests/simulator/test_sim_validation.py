@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from simtools import JOB_ID, VIDEO_URL, error_code, is_uuid4, sample
 
+from tui.api.credentials import Credentials
 from tui.api.errors import ApiError
 from tui.api.models import DESCRIBE_ACTION, STYLE_IDS, STYLE_STRENGTHS, SUBMIT_ACTION
-from tui.api.credentials import Credentials
-
-from simtools import JOB_ID, VIDEO_URL, error_code, is_uuid4, sample
 
 pytestmark = pytest.mark.anyio
 

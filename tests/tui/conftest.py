@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from tuikit import START
 
 from tui.api.clock import FakeClock
-from tuikit import START
 
 
 @pytest.fixture(autouse=True)

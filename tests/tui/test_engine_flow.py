@@ -7,9 +7,9 @@ from tuikit import IDS, cell_text, drawn, ready, sim_app, toasts, until, view_ap
 
 import tui.monitor.app
 import tui.monitor.job_view
-from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 from tui.monitor.widgets.job_table import FLASH
 from tui.monitor.widgets.status_bar import StatusBar
+from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)

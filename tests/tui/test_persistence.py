@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from tuikit import cell_text, ready, sim_app, toasts, visible_ids
 
-from tui.monitor.watchlist_sync import SYNC_EVERY_TICKS
 from tui.core.jobstate import JobRecord
 from tui.core.watchlist import WatchlistStore, dumps
+from tui.monitor.watchlist_sync import SYNC_EVERY_TICKS
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)

@@ -12,6 +12,7 @@ from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import duration, inert, relative
 from tui.core.hints import DEFAULT_HINT, hint_for
 from tui.core.jobstate import LastError
+from tui.core.states import display_state
 from tui.monitor.screens.add_jobs import parse_ids
 from tui.monitor.themes import (
     DEFAULT_SYMBOLS,
@@ -23,7 +24,6 @@ from tui.monitor.themes import (
     shipped_themes_dir,
 )
 from tui.monitor.widgets.job_table import plan_columns
-from tui.core.states import display_state
 
 ID = "0123456789abcdef0123456789abcdef"
 

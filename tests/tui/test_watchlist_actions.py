@@ -6,10 +6,10 @@ import pytest
 from textual import events
 from tuikit import IDS, cell_text, ready, sim_app, toasts, view_app, visible_ids
 
+from tui.core.watchlist import WatchlistStore
 from tui.monitor.screens.add_jobs import AddJobsScreen
 from tui.monitor.screens.import_file import ImportFileScreen
 from tui.monitor.screens.label import LabelScreen
-from tui.core.watchlist import WatchlistStore
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)

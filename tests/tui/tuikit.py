@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tui.api.clock import FakeClock
+from tui.api.credentials import Credentials
 from tui.core.jobstate import JobRecord, LastError, Transition
+from tui.core.settings import default_settings
+from tui.core.watchlist import WatchlistStore
+from tui.monitor.app import VclmWatchApp
+from tui.monitor.launch import create_app
+from tui.monitor.themes import shipped_themes_dir
 
 START = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC
 
@@ -70,16 +78,6 @@ def sample_records(clock: FakeClock) -> list[JobRecord]:
 
 
 # -- building apps -----------------------------------------------------------------------------
-
-from pathlib import Path  # noqa: E402
-
-from tui.core.settings import default_settings
-from tui.monitor.app import VclmWatchApp
-from tui.monitor.launch import create_app  # noqa: E402
-from tui.api.credentials import Credentials  # noqa: E402
-from tui.monitor.themes import shipped_themes_dir  # noqa: E402
-from tui.core.watchlist import WatchlistStore  # noqa: E402
-
 
 def view_app(clock: FakeClock, records: list[JobRecord] | None = None, *, theme: str | None = None,
              problem: str | None = None, watchlist: Path | None = None) -> VclmWatchApp:

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.api.credentials import Credentials
 from tui.api.errors import ApiError, ConfigError, TransportError, VclmError, excerpt
 from tui.api.models import (
     API_VERSION,
@@ -21,23 +23,21 @@ from tui.api.models import (
     JobStatus,
     SubmittedJob,
 )
-from tui.api.signing import signed_headers
-from tui.api.clock import SYSTEM_CLOCK, Clock
-from tui.api.credentials import Credentials
 from tui.api.ratelimit import RateLimiter
 from tui.api.retry import RetryPolicy
+from tui.api.signing import signed_headers
 
 _REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")  # ap-guangzhou, na-siliconvalley, ap-shanghai-fsi
 MAX_RESPONSE_BYTES = 1 << 20  # an answer is a few hundred bytes; anything past this is garbage
 
 try:
-    import sniffio  # noqa: F401
+    import sniffio  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
 except ImportError:
     # httpcore runs `import sniffio` on every request to tell trio from asyncio; anyio no longer
     # installs it, and without it each attempt searches sys.path again: about 0.5 ms of CPU per
     # request, a third of the client's cost (tests/bench). Recording the absence makes the failed
     # import instant; the answer (asyncio) is the same.
-    sys.modules.setdefault("sniffio", None)  # type: ignore[assignment]
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +191,7 @@ class VclmClient:
     def __repr__(self) -> str:
         return f"VclmClient(endpoint={str(self.endpoint)!r}, region={self.region!r}, credentials={self.credentials!r})"
 
-    async def __aenter__(self) -> "VclmClient":
+    async def __aenter__(self) -> VclmClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

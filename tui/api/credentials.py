@@ -9,9 +9,9 @@ from __future__ import annotations
 import configparser
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from tui.api.errors import ConfigError
 from tui.api.models import DEFAULT_REGION

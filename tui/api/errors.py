@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Error codes the engine treats specially; the full table of hints lives in tui.api.hints.
+# Error codes the engine treats specially; the hint for every code lives in tui.core.hints.
 RATE_LIMIT_PREFIX = "RequestLimitExceeded"
 TASK_NOT_EXIST = "FailedOperation.TaskNotExist"
 

@@ -25,9 +25,9 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
+from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import ConfigError
 from tui.api.models import QUOTA_PER_SECOND
-from tui.api.clock import SYSTEM_CLOCK, Clock
 
 DEFAULT_TARGET_RATE = 19.0
 MIN_RATE = 0.5

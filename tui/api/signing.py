@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tui.api.models import API_VERSION, SERVICE
 
@@ -21,7 +21,7 @@ def _hmac(key: bytes, msg: str) -> bytes:
 
 
 def utc_date(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d")
 
 
 def canonical_request(host: str, body: bytes, content_type: str = CONTENT_TYPE) -> str:

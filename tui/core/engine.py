@@ -13,11 +13,14 @@ import asyncio
 import heapq
 import itertools
 import logging
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
+from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import TASK_NOT_EXIST, ApiError, ConfigError, TransportError, VclmError
 from tui.api.models import JobStatus, is_terminal
-from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.api.ratelimit import RateLimiter, RateSnapshot
+from tui.api.retry import Backoff
 from tui.core.events import (
     EngineEvent,
     HealthChanged,
@@ -29,8 +32,6 @@ from tui.core.events import (
     StateChanged,
 )
 from tui.core.jobstate import JobRecord, LastError, Transition
-from tui.api.ratelimit import RateLimiter, RateSnapshot
-from tui.api.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +257,9 @@ class Poller:
         record.last_polled = now
         record.last_error = LastError(error.code, getattr(error, "message", str(error)),
                                       getattr(error, "request_id", None), now)
-        if getattr(error, "request_id", None):
-            record.last_request_id = error.request_id
+        request_id = getattr(error, "request_id", None)
+        if request_id:
+            record.last_request_id = request_id
         streak = self._error_streak.get(record.job_id, 0) + 1
         self._error_streak[record.job_id] = streak
         backoff = self.not_found_backoff if error.code == TASK_NOT_EXIST else self.error_backoff
@@ -352,7 +354,7 @@ class Poller:
     async def _idle(self, seconds: float | None) -> None:
         """Wait until woken (a job added, a poll done, refresh) or `seconds` pass."""
         self._wakeup.clear()
-        waiter = asyncio.ensure_future(self._wakeup.wait())
+        waiter: asyncio.Future[object] = asyncio.ensure_future(self._wakeup.wait())
         tasks = {waiter}
         if seconds is not None:
             tasks.add(asyncio.ensure_future(self.clock.sleep(seconds)))

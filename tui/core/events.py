@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui.api.errors import VclmError
-from tui.core.jobstate import JobRecord
 from tui.api.ratelimit import RateSnapshot
+from tui.core.jobstate import JobRecord
 
 
 @dataclass(frozen=True, slots=True)

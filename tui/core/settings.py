@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import httpx
 
-from tui.core import paths
 from tui.api.client import Endpoint, VclmClient, resolve_endpoint
-from tui.api.errors import ConfigError
 from tui.api.clock import SYSTEM_CLOCK, Clock
-from tui.core.config import Config, load_config
 from tui.api.credentials import Credentials, resolve_credentials, resolve_region
-from tui.core.engine import Poller
 from tui.api.ratelimit import RateLimiter, validate_rate
+from tui.core import paths
+from tui.core.config import Config, load_config
+from tui.core.engine import Poller
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:

@@ -3,7 +3,7 @@ unfinished job counts as stale, the order of the sort modes, and each state's de
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
 from tui.core.jobstate import JobRecord

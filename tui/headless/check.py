@@ -9,12 +9,12 @@ are settled or the deadline passes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
+from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import ApiError, VclmError
 from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
-from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.retry import Backoff
 from tui.core.engine import DescribeClient, Poller
 from tui.core.events import EngineEvent, HealthChanged, PollFailed, StateChanged

@@ -13,10 +13,15 @@ import os
 import sys
 import textwrap
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, TextIO
+from typing import TextIO
 
 from tui.api.errors import ConfigError
+from tui.core.jobids import extract_job_ids
+from tui.core.jobstate import JobRecord
+from tui.core.settings import build_client, load_credentials, load_settings
+from tui.core.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
 from tui.headless.check import CheckResult, Verdict, check_jobs
 from tui.headless.output import (
     CHECK_COLUMNS,
@@ -27,10 +32,6 @@ from tui.headless.output import (
     ls_row,
     transition_row,
 )
-from tui.core.jobids import extract_job_ids
-from tui.core.jobstate import JobRecord
-from tui.core.settings import build_client, load_credentials, load_settings
-from tui.core.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
 
 PROG = "vclm-watch"
 STDIN_TOKEN = "-"

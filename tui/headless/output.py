@@ -7,11 +7,12 @@ show the same facts the TUI does. JSON objects use the API's own field names.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence, TextIO
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -44,7 +45,7 @@ def iso_utc(at: float | None) -> str | None:
     """ISO 8601 in UTC to the millisecond, e.g. 2025-11-25T19:07:05.123Z."""
     if at is None:
         return None
-    stamp = datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="milliseconds")
+    stamp = datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
 
 

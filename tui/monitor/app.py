@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
-from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 from textual.widget import Widget
@@ -24,22 +24,17 @@ from textual.widgets import DataTable
 from tui.api.models import DEFAULT_HOST, is_terminal
 from tui.core.events import EngineEvent, HealthChanged, StateChanged
 from tui.core.formatting import inert, short_id
-from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
 from tui.monitor.commands import MonitorCommands
 from tui.monitor.job_view import JobView
-from tui.monitor.notices import finished_notice
-from tui.monitor.screens.add_jobs import AddJobsScreen, AddRequest
+from tui.monitor.keys import help_rows
+from tui.monitor.notices import finished_notice, health_banner
 from tui.monitor.screens.help import HelpScreen
-from tui.monitor.screens.import_file import ImportFileScreen
-from tui.monitor.screens.label import LabelScreen
 from tui.monitor.screens.monitor import MonitorScreen
 from tui.monitor.setup import MonitorSetup
-from tui.monitor.keys import help_rows
-from tui.monitor.themes import DEFAULT_THEME, LoadedTheme, fallback_state_colors, load_themes
+from tui.monitor.themes import LoadedTheme, fallback_state_colors, load_themes, pick_theme
 from tui.monitor.watchlist_sync import WatchlistSync
-from tui.monitor.widgets.detail_pane import DetailContext, DetailPane, reproduce_line
-from tui.monitor.widgets.filter_bar import FilterBar
+from tui.monitor.widgets.detail_pane import DetailContext, DetailPane
 from tui.monitor.widgets.job_table import JobTable, RowContext
 from tui.monitor.widgets.problem_banner import ProblemBanner
 from tui.monitor.widgets.state_style import StatePalette
@@ -81,7 +76,7 @@ class VclmWatchApp(App[int]):
         self.settings = setup.settings
         self.view = JobView(self.poller.records, min_interval=self.poller.min_interval,
                             rate=lambda: self.poller.target_rate() or self.settings.rate)
-        self.watchlist = WatchlistSync(setup.store, self.poller, problem=self.set_problem, notice=self._notice,
+        self.watchlist = WatchlistSync(setup.store, self.poller, problem=self.set_problem, notice=self.notify,
                                        touched=self._touched)
         self.detail_visible = False
         self._flush_timer: object | None = None
@@ -99,12 +94,7 @@ class VclmWatchApp(App[int]):
         self.vclm_themes: dict[str, LoadedTheme] = loaded.themes
         for item in loaded.themes.values():
             self.register_theme(item.theme)
-        wanted = setup.theme
-        if wanted not in self.available_themes:
-            fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
-            self.theme_problems.append(f"theme {wanted!r} is not available; using {fallback}")
-            wanted = fallback
-        self.theme = wanted
+        self.theme = pick_theme(setup.theme, set(self.available_themes), self.theme_problems)
         self.palette = self.palette_for_theme()
 
     def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
@@ -116,10 +106,6 @@ class VclmWatchApp(App[int]):
         self.notices.append((str(severity), title, str(message)))
         log.info("notice [%s] %s: %s", severity, title, message)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
-
-    def _notice(self, message: str, *, title: str = "", severity: str = "information",
-                timeout: float | None = None) -> None:
-        self.notify(message, title=title, severity=severity, timeout=timeout)  # type: ignore[arg-type]
 
     # -- theme --------------------------------------------------------------------------------
 
@@ -274,14 +260,7 @@ class VclmWatchApp(App[int]):
                 self.notify("The service answers again.", title="Connection restored")
             self.set_problem("engine", None)
             return
-        error = event.error
-        code = error.code if error is not None else ""
-        titles = {"auth": "Authentication problem", "network": "Network problem", "config": "Cannot poll"}
-        detail = inert(event.detail, 300)
-        if code:
-            detail += f" — {hint_for(code)}"
-        detail += ". Polling is held to one probe at a time until it clears."
-        self.set_problem("engine", titles.get(event.problem, "Problem"), detail)
+        self.set_problem("engine", *health_banner(event))
 
     def _request_flush(self) -> None:
         if self._flush_timer is None and self.is_running and not self._closed:
@@ -342,7 +321,7 @@ class VclmWatchApp(App[int]):
             self._draw_detail(now, update.states)
             self._draw_status(len(update.order))
 
-    def _endpoint_host(self) -> str | None:
+    def endpoint_host(self) -> str | None:
         """The endpoint to name in a reproduce line: only one that is not the default."""
         host = self.settings.endpoint.host
         return None if host == DEFAULT_HOST or self.setup.endpoint_label else host
@@ -356,7 +335,7 @@ class VclmWatchApp(App[int]):
             return
         record = self.selected_record
         ctx = DetailContext(now=now, palette=self.palette, state=states.get(record.job_id, "pending") if record else "",
-                            region=self.settings.region, endpoint_host=self._endpoint_host(),
+                            region=self.settings.region, endpoint_host=self.endpoint_host(),
                             paused=self.poller.paused, polling=self.setup.can_poll)
         pane.show(record, ctx)
 
@@ -404,21 +383,26 @@ class VclmWatchApp(App[int]):
         if self.detail_visible:
             self._redraw()
 
-    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
-        self.action_toggle_detail()
-
-    def on_input_changed(self, event: FilterBar.Changed) -> None:
-        if isinstance(event.input, FilterBar):
-            self.view.set_filter(event.value)
-            self._redraw(full=True)
-
-    def on_input_submitted(self, event: FilterBar.Submitted) -> None:
-        if isinstance(event.input, FilterBar):
-            self.action_focus_table()
-
     # -- actions --------------------------------------------------------------------------------
 
-    def _need_selection(self) -> JobRecord | None:
+    def filter_jobs(self, text: str) -> None:
+        """Show only the jobs matching `text` (what typing in the filter bar does)."""
+        self.view.set_filter(text)
+        self._redraw(full=True)
+
+    def set_filter(self, text: str) -> None:
+        """Filter as if `text` had been typed into the filter bar."""
+        if self.monitor is not None and self.monitor.is_mounted:
+            self.monitor.show_filter(text)
+        self.filter_jobs(text)
+
+    def set_label(self, job_id: str, label: str) -> None:
+        if job_id in self.poller.records:
+            self.poller.set_label(job_id, label)
+            self.watchlist.mark_changed()
+            self._redraw()
+
+    def need_selection(self) -> JobRecord | None:
         record = self.selected_record
         if record is None:
             self.notify("No job selected.", severity="warning")
@@ -429,25 +413,6 @@ class VclmWatchApp(App[int]):
             self.notify("Not polling: no credentials (see the banner).", severity="warning")
             return False
         return True
-
-    def action_add_jobs(self) -> None:
-        self.push_screen(AddJobsScreen(set(self.poller.records), cursor_blink=self.setup.cursor_blink),
-                         self._add_requested)
-
-    def action_import_file(self) -> None:
-        self.push_screen(ImportFileScreen(set(self.poller.records), cursor_blink=self.setup.cursor_blink),
-                         self._add_requested)
-
-    def _add_requested(self, request: AddRequest | None) -> None:
-        if request is None:
-            return
-        added = self.add_jobs(request.ids, request.label)
-        message = f"Added {added} job{'s' if added != 1 else ''}."
-        if request.note:
-            message += f" ({request.note})"
-        self.notify(message, title="Watchlist")
-        if added and self.table is not None:
-            self.table.select_job(request.ids[0])
 
     def add_jobs(self, ids: Iterable[str], label: str = "") -> int:
         """Watch these ids (those already watched are left alone); how many were new."""
@@ -462,7 +427,7 @@ class VclmWatchApp(App[int]):
         return added
 
     def action_remove_job(self) -> None:
-        record = self._need_selection()
+        record = self.need_selection()
         if record is None:
             return
         self.poller.remove(record.job_id)
@@ -482,52 +447,6 @@ class VclmWatchApp(App[int]):
         if restored and self.table is not None:
             self.table.select_job(restored[0].job_id)
         self.notify(f"Restored {len(restored)} job{'s' if len(restored) != 1 else ''}.", title="Watchlist")
-
-    def action_label_job(self) -> None:
-        record = self._need_selection()
-        if record is None:
-            return
-
-        def done(label: str | None) -> None:
-            if label is not None and record.job_id in self.poller.records:
-                self.poller.set_label(record.job_id, label)
-                self.watchlist.mark_changed()
-                self._redraw()
-
-        self.push_screen(LabelScreen(record.job_id, record.label, cursor_blink=self.setup.cursor_blink), done)
-
-    def action_filter(self) -> None:
-        bar = self._widget(FilterBar)
-        if bar is None:
-            return
-        if bar.has_focus:  # '/' typed into the filter itself
-            bar.insert_text_at_cursor("/")
-            return
-        bar.display = True  # inline style: applies at once, unlike a class
-        bar.cursor_blink = self.setup.cursor_blink
-        # at once, not via call_later: keys typed right after '/' must land in the filter
-        bar.screen.set_focus(bar)
-
-    def action_clear_filter(self) -> None:
-        bar = self._widget(FilterBar)
-        if bar is not None:
-            bar.value = ""
-            bar.display = False
-        self.view.set_filter("")
-        self._redraw(full=True)
-        self.action_focus_table()
-
-    def set_filter(self, text: str) -> None:
-        bar = self._widget(FilterBar)
-        if bar is not None:
-            bar.display = True
-            bar.value = text
-        self.view.set_filter(text)
-        self._redraw(full=True)
-
-    def action_focus_table(self) -> None:
-        if self.table is not None:
-            self.table.focus()
 
     def action_cycle_sort(self) -> None:
         self.set_sort(self.view.next_sort_mode())
@@ -554,7 +473,7 @@ class VclmWatchApp(App[int]):
         self._redraw(full=True)
 
     def action_refresh_selected(self) -> None:
-        record = self._need_selection()
+        record = self.need_selection()
         if record is None or not self._need_polling():
             return
         self.poller.refresh(record.job_id)
@@ -571,26 +490,6 @@ class VclmWatchApp(App[int]):
     def action_toggle_detail(self) -> None:
         self.detail_visible = not self.detail_visible
         self._redraw()
-
-    def action_copy(self, what: str) -> None:
-        record = self._need_selection()
-        if record is None:
-            return
-        if what == "job_id":
-            text, name = record.job_id, "JobId"
-        elif what == "request_id":
-            text = (record.last_error.request_id if record.last_error and record.last_error.request_id
-                    else record.last_request_id) or ""
-            name = "RequestId"
-        elif what == "url":
-            text, name = record.result_video_url, "result URL"
-        else:
-            text, name = reproduce_line(record.job_id, self.settings.region, self._endpoint_host()), "tccli command"
-        if not text:
-            self.notify(f"This job has no {name} yet.", severity="warning")
-            return
-        self.copy_to_clipboard(text)
-        self.notify(Text(inert(text, 70)).plain, title=f"Copied {name}", timeout=3)
 
     def action_pick_theme(self) -> None:
         self.search_themes()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -16,7 +17,9 @@ class PaletteHost(Protocol):
 
     vclm_themes: dict[str, Any]
 
-    def run_action(self, action: str) -> Any: ...
+    monitor: Any  # the main screen, which runs the actions that work on its widgets
+
+    def run_action(self, action: str, default_namespace: Any = None) -> Any: ...
 
     def set_sort(self, mode: str) -> None: ...
 
@@ -27,7 +30,8 @@ def monitor_commands(app: PaletteHost) -> Iterator[tuple[str, str, Callable[[], 
     """(name, help, callback) for every action the keys offer, then sort modes and themes."""
     for key in KEYS:
         if key.command:
-            yield key.command, f"{key.help} ({shown_keys(key)})", partial(app.run_action, key.action)
+            target = app.monitor if key.on_screen else None
+            yield key.command, f"{key.help} ({shown_keys(key)})", partial(app.run_action, key.action, target)
     sort_key = key_for("cycle_sort")
     for mode in SORT_MODES:
         yield f"Sort by {mode}", f"order of the table ({sort_key} cycles)", partial(app.set_sort, mode)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
 from tui.core.jobstate import JobRecord

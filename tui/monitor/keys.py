@@ -14,17 +14,18 @@ class Key(NamedTuple):
     in_footer: bool
     binding_id: str
     command: str = ""  # its name in the command palette ("" when the palette has no entry)
+    on_screen: bool = False  # the main screen runs it (it works on the screen's widgets), not the App
 
 
 KEYS: tuple[Key, ...] = (
-    Key("a", "add_jobs", "Add", "add job ids: one, many, or pasted log text", True, "monitor.add", "Add jobs"),
+    Key("a", "add_jobs", "Add", "add job ids: one, many, or pasted log text", True, "monitor.add", "Add jobs", on_screen=True),
     Key("d,delete", "remove_job", "Remove", "remove the selected job (u undoes)", True, "monitor.remove",
         "Remove selected job"),
     Key("u", "undo", "Undo", "undo the last removal", False, "monitor.undo", "Undo remove"),
-    Key("l", "label_job", "Label", "label the selected job", False, "monitor.label", "Label selected job"),
-    Key("i", "import_file", "Import", "import job ids from a file", False, "monitor.import", "Import ids from a file"),
-    Key("slash", "filter", "Filter", "filter by id, label or state", True, "monitor.filter", "Filter"),
-    Key("escape", "clear_filter", "Clear filter", "clear the filter", False, "monitor.clear_filter", "Clear filter"),
+    Key("l", "label_job", "Label", "label the selected job", False, "monitor.label", "Label selected job", on_screen=True),
+    Key("i", "import_file", "Import", "import job ids from a file", False, "monitor.import", "Import ids from a file", on_screen=True),
+    Key("slash", "filter", "Filter", "filter by id, label or state", True, "monitor.filter", "Filter", on_screen=True),
+    Key("escape", "clear_filter", "Clear filter", "clear the filter", False, "monitor.clear_filter", "Clear filter", on_screen=True),
     Key("s", "cycle_sort", "Sort", "sort: added → state → age → last change", False, "monitor.sort"),
     Key("h", "hide_finished", "Hide done", "hide or show finished jobs", False, "monitor.hide_finished",
         "Hide or show finished jobs"),
@@ -35,12 +36,12 @@ KEYS: tuple[Key, ...] = (
         "monitor.refresh_all", "Refresh all jobs"),
     Key("enter", "toggle_detail", "Details", "show or hide the detail pane (it follows the cursor)", True,
         "monitor.detail", "Toggle detail pane"),
-    Key("y", "copy('job_id')", "Copy id", "copy the JobId to the clipboard", False, "monitor.copy_job_id", "Copy JobId"),
+    Key("y", "copy('job_id')", "Copy id", "copy the JobId to the clipboard", False, "monitor.copy_job_id", "Copy JobId", on_screen=True),
     Key("Y", "copy('request_id')", "Copy RequestId", "copy the last RequestId", False, "monitor.copy_request_id",
-        "Copy RequestId"),
-    Key("c", "copy('url')", "Copy URL", "copy the result video URL", False, "monitor.copy_url", "Copy result URL"),
+        "Copy RequestId", on_screen=True),
+    Key("c", "copy('url')", "Copy URL", "copy the result video URL", False, "monitor.copy_url", "Copy result URL", on_screen=True),
     Key("x", "copy('reproduce')", "Copy tccli", "copy the tccli line that reproduces the query", False,
-        "monitor.copy_reproduce", "Copy tccli command"),
+        "monitor.copy_reproduce", "Copy tccli command", on_screen=True),
     Key("t", "pick_theme", "Theme", "choose a theme", False, "monitor.theme"),
     Key("question_mark", "help", "Help", "this help", True, "monitor.help", "Help"),
     Key("q", "quit", "Quit", "save the watchlist and quit", True, "monitor.quit"),

@@ -1,9 +1,11 @@
-"""The words of the monitor's toasts about finished jobs (pure: no Textual)."""
+"""The words of the monitor's toasts and banners about jobs and the service (pure: no Textual)."""
 
 from __future__ import annotations
 
 from tui.api.models import FAILED_STATUS_CODES
+from tui.core.events import HealthChanged
 from tui.core.formatting import inert, short_id
+from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
 from tui.core.states import CODE_KEYS
 
@@ -24,3 +26,14 @@ def finished_notice(finished: list[tuple[JobRecord, str]], symbol) -> tuple[str,
     parts = ", ".join(f"{n} {symbol(CODE_KEYS.get(c, 'unknown'))} {c}" for c, n in sorted(counts.items()))
     failed = any(c in FAILED_STATUS_CODES for c in counts)
     return "Jobs finished", f"{len(finished)} jobs finished: {parts}", "warning" if failed else "information"
+
+
+def health_banner(event: HealthChanged) -> tuple[str, str]:
+    """(title, detail) of the banner for a problem that affects every job."""
+    code = event.error.code if event.error is not None else ""
+    titles = {"auth": "Authentication problem", "network": "Network problem", "config": "Cannot poll"}
+    detail = inert(event.detail, 300)
+    if code:
+        detail += f" — {hint_for(code)}"
+    detail += ". Polling is held to one probe at a time until it clears."
+    return titles.get(event.problem or "", "Problem"), detail

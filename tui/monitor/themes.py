@@ -191,3 +191,12 @@ def fallback_state_colors(theme: Theme) -> dict[str, str]:
         "state-stale": pick("foreground-muted", "text-muted", "foreground"),
         "state-pending": pick("foreground-muted", "text-muted", "foreground"),
     }
+
+
+def pick_theme(wanted: str, available: set[str], problems: list[str]) -> str:
+    """`wanted` if it is available, else the default (the problem is appended to `problems`)."""
+    if wanted in available:
+        return wanted
+    fallback = DEFAULT_THEME if DEFAULT_THEME in available else "textual-dark"
+    problems.append(f"theme {wanted!r} is not available; using {fallback}")
+    return fallback

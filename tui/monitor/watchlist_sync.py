@@ -8,7 +8,8 @@ so it is tested without a screen.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from tui.core.engine import Poller
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged

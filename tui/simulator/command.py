@@ -8,10 +8,11 @@ import random
 import signal
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
-from tui.api.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_TOKEN
 from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.api.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_TOKEN
 from tui.simulator.demo import seed_demo
 from tui.simulator.faults import Faults
 from tui.simulator.server import DEFAULT_HOST, serve

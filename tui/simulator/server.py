@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 from tui.simulator.service import SimAnswer, Simulator

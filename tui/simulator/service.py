@@ -16,10 +16,12 @@ import random
 import threading
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
+from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import TASK_NOT_EXIST
 from tui.api.models import (
     API_VERSION,
@@ -38,7 +40,6 @@ from tui.api.models import (
     SUBMIT_ACTION,
 )
 from tui.api.signing import SIGNED_HEADERS, parse_authorization, signature, utc_date
-from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.simulator.faults import ANSWER_FAULTS, GATEWAY_FAULTS, SERVICE_FAULTS, Faults
 
 # Made-up credentials the simulator accepts when given no accounts. Not a secret of anyone's.

@@ -1,26 +1,36 @@
-"""The main screen: banner, table, detail pane, filter line, status bar, footer; and every key."""
+"""The main screen: banner, table, detail pane, filter line, status bar, footer; every key, and the
+actions that work on its own widgets (the filter, the dialogs, copying the selected job)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
 from tui.core.config import ALL_COLUMNS
+from tui.core.formatting import inert
 from tui.monitor.keys import KEY_NAMES, KEYS
-from tui.monitor.widgets.detail_pane import DetailPane
+from tui.monitor.screens.add_jobs import AddJobsScreen, AddRequest
+from tui.monitor.screens.import_file import ImportFileScreen
+from tui.monitor.screens.label import LabelScreen
+from tui.monitor.widgets.detail_pane import DetailPane, reproduce_line
 from tui.monitor.widgets.filter_bar import FilterBar
 from tui.monitor.widgets.job_table import JobTable
 from tui.monitor.widgets.problem_banner import ProblemBanner
 from tui.monitor.widgets.status_bar import StatusBar
 
+
 class MonitorScreen(Screen):
     # '/' is a priority binding: it moves the focus before the keys typed right after it
     # are dispatched (a normal binding runs too late, and they would be taken as commands).
     BINDINGS = [
-        Binding(key.keys, f"app.{key.action}", key.footer, show=key.in_footer, id=key.binding_id, tooltip=key.help,
+        Binding(key.keys, key.action if key.on_screen else f"app.{key.action}", key.footer, show=key.in_footer,
+                id=key.binding_id, tooltip=key.help,
                 key_display=KEY_NAMES.get(key.keys.split(",")[0]), priority=key.keys == "slash")
         for key in KEYS
     ]
@@ -44,3 +54,103 @@ class MonitorScreen(Screen):
         refresh_view = getattr(self.app, "refresh_view", None)
         if refresh_view is not None:  # the app may have loaded jobs before this screen existed
             refresh_view()
+
+    @property
+    def monitor_app(self) -> Any:
+        """The App (a VclmWatchApp; not imported here, which would make a cycle)."""
+        return self.app
+
+    # -- the filter ----------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        if bar.has_focus:  # '/' typed into the filter itself
+            bar.insert_text_at_cursor("/")
+            return
+        bar.display = True  # inline style: applies at once, unlike a class
+        bar.cursor_blink = self.monitor_app.setup.cursor_blink
+        # at once, not via call_later: keys typed right after '/' must land in the filter
+        self.set_focus(bar)
+
+    def action_clear_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.value = ""
+        bar.display = False
+        self.monitor_app.filter_jobs("")
+        self.action_focus_table()
+
+    def show_filter(self, text: str) -> None:
+        bar = self.query_one(FilterBar)
+        bar.display = True
+        bar.value = text
+
+    def action_focus_table(self) -> None:
+        self.query_one(JobTable).focus()
+
+    def on_input_changed(self, event: FilterBar.Changed) -> None:
+        if isinstance(event.input, FilterBar):
+            self.monitor_app.filter_jobs(event.value)
+
+    def on_input_submitted(self, event: FilterBar.Submitted) -> None:
+        if isinstance(event.input, FilterBar):
+            self.action_focus_table()
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.monitor_app.action_toggle_detail()
+
+    # -- dialogs -------------------------------------------------------------------------------
+
+    def action_add_jobs(self) -> None:
+        app = self.monitor_app
+        app.push_screen(AddJobsScreen(set(app.poller.records), cursor_blink=app.setup.cursor_blink), self._add_requested)
+
+    def action_import_file(self) -> None:
+        app = self.monitor_app
+        app.push_screen(ImportFileScreen(set(app.poller.records), cursor_blink=app.setup.cursor_blink),
+                        self._add_requested)
+
+    def _add_requested(self, request: AddRequest | None) -> None:
+        if request is None:
+            return
+        added = self.monitor_app.add_jobs(request.ids, request.label)
+        message = f"Added {added} job{'s' if added != 1 else ''}."
+        if request.note:
+            message += f" ({request.note})"
+        self.app.notify(message, title="Watchlist", markup=False)
+        if added:
+            self.query_one(JobTable).select_job(request.ids[0])
+
+    def action_label_job(self) -> None:
+        app = self.monitor_app
+        record = app.need_selection()
+        if record is None:
+            return
+
+        def done(label: str | None) -> None:
+            if label is not None:
+                app.set_label(record.job_id, label)
+
+        app.push_screen(LabelScreen(record.job_id, record.label, cursor_blink=app.setup.cursor_blink), done)
+
+    # -- copying -------------------------------------------------------------------------------
+
+    def action_copy(self, what: str) -> None:
+        app = self.monitor_app
+        record = app.need_selection()
+        if record is None:
+            return
+        if what == "job_id":
+            text, name = record.job_id, "JobId"
+        elif what == "request_id":
+            text = (record.last_error.request_id if record.last_error and record.last_error.request_id
+                    else record.last_request_id) or ""
+            name = "RequestId"
+        elif what == "url":
+            text, name = record.result_video_url, "result URL"
+        else:
+            text, name = reproduce_line(record.job_id, app.settings.region, app.endpoint_host()), "tccli command"
+        if not text:
+            app.notify(f"This job has no {name} yet.", severity="warning")
+            return
+        app.copy_to_clipboard(text)
+        app.notify(Text(inert(text, 70)).plain, title=f"Copied {name}", timeout=3, markup=False)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from rich.style import Style
 from rich.text import Text
@@ -83,7 +83,7 @@ class IdPlaceholder(str):
 
     job_id: str
 
-    def __new__(cls, job_id: str, width: int) -> "IdPlaceholder":
+    def __new__(cls, job_id: str, width: int) -> IdPlaceholder:
         cell = super().__new__(cls, short_id(job_id, width))
         cell.job_id = job_id
         return cell

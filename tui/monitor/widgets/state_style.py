@@ -12,6 +12,7 @@ from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord
 from tui.core.states import DEFAULT_SYMBOLS
 
+
 @dataclass
 class StatePalette:
     """Symbols and colours of the theme in force."""
@@ -20,7 +21,7 @@ class StatePalette:
     styles: dict[str, Style] = field(default_factory=dict)
 
     @classmethod
-    def from_variables(cls, variables: dict[str, str], symbols: dict[str, str] | None) -> "StatePalette":
+    def from_variables(cls, variables: dict[str, str], symbols: dict[str, str] | None) -> StatePalette:
         background = _parse(variables.get("background", ""))
         styles: dict[str, Style] = {}
         for key in DEFAULT_SYMBOLS:
