@@ -14,8 +14,6 @@ from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, is_t
 # Display states beyond the API's status codes.
 STATE_PENDING = "pending"  # never answered yet
 STATE_UNKNOWN = "unknown"  # the API answered a StatusCode not in the table
-STATE_ERROR = "error"  # the last query failed; last known state kept
-STATE_STALE = "stale"  # not refreshed for longer than expected
 
 
 @dataclass(frozen=True, slots=True)

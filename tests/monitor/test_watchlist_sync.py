@@ -1,0 +1,125 @@
+"""The monitor's watchlist controller on its own: a real engine (no client), a real file, no Textual."""
+
+from __future__ import annotations
+
+import shutil
+
+from tui.api.clock import FakeClock
+from tui.core.engine import Poller
+from tui.core.events import JobUpdated
+from tui.core.jobstate import JobRecord
+from tui.core.watchlist import WatchlistStore
+from tui.monitor.watchlist_sync import POLL_SAVE_EVERY_TICKS, SYNC_EVERY_TICKS, WatchlistSync
+
+A, B, C = ("a" * 32, "b" * 32, "c" * 32)
+
+
+class Harness:
+    def __init__(self, path, store: WatchlistStore | None = None) -> None:
+        self.clock = FakeClock()
+        self.poller = Poller(None, clock=self.clock)
+        self.problems: dict[str, tuple[str, str]] = {}
+        self.notices: list[tuple[str, str]] = []
+        self.touched: list[str] = []
+        self.store = store if store is not None else WatchlistStore(path)
+        self.sync = WatchlistSync(self.store, self.poller, problem=self.problem, notice=self.notice,
+                                  touched=self.touched.append)
+        self.poller.subscribe(self.sync.note)
+
+    def problem(self, slot: str, title: str | None, detail: str = "") -> None:
+        if title is None:
+            self.problems.pop(slot, None)
+        else:
+            self.problems[slot] = (title, detail)
+
+    def notice(self, message: str, *, title: str = "", severity: str = "information", timeout=None) -> None:
+        self.notices.append((title, message))
+
+
+def on_disk(path) -> dict[str, str]:
+    return {r.job_id: r.label for r in WatchlistStore(path).load()}
+
+
+def test_loading_watches_the_file_s_jobs_and_leaves_nothing_unsaved(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    WatchlistStore(path).save([JobRecord(job_id=A, label="one", status_code="JobRunning")])
+    h = Harness(path)
+    h.sync.load()
+    assert list(h.poller.records) == [A]
+    assert h.poller.records[A].stale  # a last known state, not refreshed in this run yet
+    assert not h.sync.unsaved  # what came from the file need not be written back
+
+
+def test_a_job_the_user_adds_is_saved_at_the_next_tick(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    h = Harness(path)
+    h.sync.load()
+    h.poller.add(A, "mine")
+    assert h.sync.unsaved
+    h.sync.tick(1)
+    assert on_disk(path) == {A: "mine"}
+    assert h.sync.saves == 1
+
+
+def test_poll_results_alone_wait_for_the_slower_save(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    h = Harness(path)
+    h.sync.load()
+    h.poller.add(A)
+    h.sync.tick(1)
+    saves = h.sync.saves
+    h.sync.note(JobUpdated(h.poller.records[A]))  # as a poll answer would
+    for tick in range(2, POLL_SAVE_EVERY_TICKS):
+        h.sync.tick(tick)
+    assert h.sync.saves == saves
+    h.sync.tick(POLL_SAVE_EVERY_TICKS)
+    assert h.sync.saves == saves + 1
+
+
+def test_another_process_s_add_and_remove_are_picked_up_without_writing_back(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    WatchlistStore(path).save([JobRecord(job_id=A), JobRecord(job_id=B)])
+    h = Harness(path)
+    h.sync.load()
+    WatchlistStore(path).update(lambda records: [r for r in records if r.job_id != B] + [JobRecord(job_id=C)])
+    h.sync.tick(SYNC_EVERY_TICKS)
+    assert sorted(h.poller.records) == [A, C]
+    assert not h.sync.unsaved
+    assert h.notices[-1] == ("Watchlist updated", "From another vclm-watch: 1 added, 1 removed.")
+
+
+def test_another_process_s_label_is_adopted_and_its_row_redrawn(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    WatchlistStore(path).save([JobRecord(job_id=A, label="old")])
+    h = Harness(path)
+    h.sync.load()
+    WatchlistStore(path).update(lambda records: [JobRecord(job_id=A, label="new")])
+    h.sync.sync()
+    assert h.poller.records[A].label == "new"
+    assert h.touched == [A]
+
+
+def test_a_failed_save_is_reported_kept_unsaved_and_cleared_when_it_works(tmp_path):
+    where = tmp_path / "data"
+    path = where / "watchlist.toml"
+    h = Harness(path)
+    h.sync.load()
+    h.poller.add(A)
+    shutil.rmtree(where, ignore_errors=True)
+    where.write_text("")  # a file where the directory should be: nothing can be written (even as root)
+    h.sync.save()
+    assert h.problems["watchlist"][0] == "Watchlist not saved"
+    assert h.sync.unsaved
+    where.unlink()
+    h.sync.save()
+    assert "watchlist" not in h.problems
+    assert on_disk(path) == {A: ""}
+
+
+def test_no_store_means_nothing_is_read_or_written(tmp_path):
+    h = Harness(tmp_path / "unused.toml")
+    h.sync.store = None
+    h.sync.load()
+    h.poller.add(A)
+    h.sync.save(force=True)
+    assert not (tmp_path / "unused.toml").exists()
