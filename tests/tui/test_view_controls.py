@@ -252,3 +252,14 @@ async def test_rows_are_rendered_when_scrolled_into_view(clock):
         await pilot.pause()
         assert cell_text(app, records[-1].job_id, "state") == "● JobRunning"
         assert cell_text(app, records[-1].job_id, "label") == "job 299"
+
+
+async def test_ctrl_c_says_in_plain_words_which_key_quits(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.is_running
+        # the toast is plain text (ours never parse markup), so it must hold no markup either
+        assert toasts(app)[-1] == "Do you want to quit?: Press q to quit."

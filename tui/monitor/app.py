@@ -28,7 +28,7 @@ from tui.core.jobstate import JobRecord
 from tui.monitor.commands import MonitorCommands
 from tui.monitor.job_view import JobView
 from tui.monitor.keys import help_rows
-from tui.monitor.notices import finished_notice, health_banner
+from tui.monitor.notices import finished_notice, health_banner, quit_hint
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.screens.monitor import MonitorScreen
 from tui.monitor.setup import MonitorSetup
@@ -99,10 +99,7 @@ class VclmWatchApp(App[int]):
 
     def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
-        """A toast; also kept in `notices`, for the log and for tests.
-
-        Never markup by default: toasts quote ids, labels, paths and messages from outside.
-        """
+        """A toast, kept in `notices` too. Never markup by default: toasts quote outside text."""
         self.notices.append((str(severity), title, str(message)))
         log.info("notice [%s] %s: %s", severity, title, message)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
@@ -193,6 +190,9 @@ class VclmWatchApp(App[int]):
     async def action_quit(self) -> None:
         await self.shutdown()
         self.exit(0)
+
+    def action_help_quit(self) -> None:  # ctrl+c: Textual's own toast is markup, and ours are plain
+        self.notify(quit_hint(self.active_bindings), title="Do you want to quit?")
 
     # -- widgets -------------------------------------------------------------------------------
 
