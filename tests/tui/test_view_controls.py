@@ -180,6 +180,7 @@ async def test_palette_offers_the_monitor_actions(clock):
 
 
 async def test_help_lists_every_key(clock):
+    from tui.monitor.keys import table_help_rows
     from tui.monitor.screens.monitor import KEYS
 
     app = view_app(clock)
@@ -191,6 +192,9 @@ async def test_help_lists_every_key(clock):
             app.screen.query_one("#help-body").region.reset_offset))
         for key in KEYS:
             assert key.help[:25] in text
+        for keys, description in table_help_rows():
+            assert f"{keys}" in text and description in text
+        assert "↓, j" in text and "home, g" in text and "end, G" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -263,3 +267,21 @@ async def test_ctrl_c_says_in_plain_words_which_key_quits(clock):
         assert app.is_running
         # the toast is plain text (ours never parse markup), so it must hold no markup either
         assert toasts(app)[-1] == "Do you want to quit?: Press q to quit."
+
+
+async def test_j_k_g_and_G_move_through_the_jobs_like_the_arrows_home_and_end(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        order = visible_ids(app)
+        assert app.selected_job_id == order[0]
+        await pilot.press("j", "j")
+        assert app.selected_job_id == order[2]
+        await pilot.press("k")
+        assert app.selected_job_id == order[1]
+        await pilot.press("G")
+        assert app.selected_job_id == order[-1]
+        await pilot.press("g")
+        assert app.selected_job_id == order[0]
+        await pilot.press("down", "end", "up", "home")
+        assert app.selected_job_id == order[0]

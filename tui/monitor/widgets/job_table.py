@@ -15,6 +15,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import duration, inert, relative, short_id
 from tui.core.jobstate import JobRecord
+from tui.monitor.keys import TABLE_KEYS
 from tui.monitor.widgets.state_style import StatePalette
 
 # key -> (title, minimum width, preferred width)
@@ -154,9 +155,8 @@ class JobTable(DataTable):
     }
     """
 
-    BINDINGS = [  # rows, not columns, are what one moves through here
-        Binding("home", "scroll_top", "First job", show=False, id="jobs.first"),
-        Binding("end", "scroll_bottom", "Last job", show=False, id="jobs.last"),
+    BINDINGS = [  # rows, not columns, are what one moves through here; page keys are DataTable's
+        Binding(key.keys, key.action, key.footer, show=False, id=key.binding_id) for key in TABLE_KEYS if key.action
     ]
 
     REBUILD_OVER = 200  # removing more rows than this at once rebuilds (remove_row is O(rows))
