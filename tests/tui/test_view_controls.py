@@ -285,3 +285,12 @@ async def test_j_k_g_and_G_move_through_the_jobs_like_the_arrows_home_and_end(cl
         assert app.selected_job_id == order[0]
         await pilot.press("down", "end", "up", "home")
         assert app.selected_job_id == order[0]
+
+
+@pytest.mark.parametrize(("size", "shown"), [((80, 24), 8), ((200, 50), 32)])
+async def test_the_job_id_is_shown_whole_on_a_wide_terminal(clock, size, shown):
+    app = view_app(clock)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        assert app.detail_visible == (size[0] >= 140)  # at 200 columns beside the detail pane
+        assert cell_text(app, IDS["running"], "job") == IDS["running"][:shown]
