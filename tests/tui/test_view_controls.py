@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import IDS, cell_text, ready, toasts, view_app, visible_ids
+from tuikit import IDS, cell_text, ready, toasts, until, view_app, visible_ids
 
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.widgets.detail_pane import DetailPane
@@ -294,3 +294,30 @@ async def test_the_job_id_is_shown_whole_on_a_wide_terminal(clock, size, shown):
         await ready(pilot)
         assert app.detail_visible == (size[0] >= 140)  # at 200 columns beside the detail pane
         assert cell_text(app, IDS["running"], "job") == IDS["running"][:shown]
+
+
+def empty_note(app) -> str:
+    note = app.screen.query_one("#empty-note")
+    return str(note.render()) if note.display else ""
+
+
+async def test_an_empty_watchlist_says_how_to_add_a_job(clock):
+    app = view_app(clock, records=[])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: empty_note(app), "the empty table's note")
+        assert empty_note(app) == "No jobs yet — press a to add, or `vclm-watch add ID`"
+        app.add_jobs([IDS["running"]])
+        await pilot.pause()
+        assert empty_note(app) == "" and visible_ids(app) == [IDS["running"]]
+
+
+async def test_a_filter_that_matches_nothing_says_so_and_how_to_clear_it(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert empty_note(app) == ""
+        await pilot.press("slash", *"[b]xyz")
+        assert visible_ids(app) == []
+        assert empty_note(app) == "No job matches '[b]xyz' — esc clears the filter"  # shown as typed
+        await pilot.press("escape")
+        assert empty_note(app) == "" and len(visible_ids(app)) == 10
