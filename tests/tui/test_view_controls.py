@@ -321,3 +321,29 @@ async def test_a_filter_that_matches_nothing_says_so_and_how_to_clear_it(clock):
         assert empty_note(app) == "No job matches '[b]xyz' — esc clears the filter"  # shown as typed
         await pilot.press("escape")
         assert empty_note(app) == "" and len(visible_ids(app)) == 10
+
+
+async def test_the_theme_picked_with_t_is_used_at_the_next_start_unless_one_is_given(clock):
+    from tui.core import paths
+    from tui.core.config import Config
+    from tui.core.settings import default_settings
+    from tui.monitor.launch import create_app
+    from tui.monitor.themes import shipped_themes_dir
+
+    first = view_app(clock)
+    async with first.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("t", *"okabe")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert first.theme == "vclm-okabe-ito"
+    assert not paths.config_path().exists()  # remembered apart: the user's config is never written
+    assert view_app(clock).theme == "vclm-okabe-ito"
+    # the config file's theme is a default: the choice made since beats it
+    configured = default_settings(config=Config(theme="vclm-high-contrast"))
+    app = create_app(configured, clock=clock, store=None, theme_dirs=[shipped_themes_dir()])
+    assert app.theme == "vclm-okabe-ito"
+    # an explicit --theme beats both, and is not remembered unless picked
+    assert view_app(clock, theme="vclm-light").theme == "vclm-light"
+    assert view_app(clock).theme == "vclm-okabe-ito"

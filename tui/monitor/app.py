@@ -25,6 +25,7 @@ from tui.api.models import DEFAULT_HOST, is_terminal
 from tui.core.events import EngineEvent, HealthChanged, StateChanged
 from tui.core.formatting import inert, short_id
 from tui.core.jobstate import JobRecord
+from tui.core.preferences import remember_theme
 from tui.monitor.commands import MonitorCommands
 from tui.monitor.job_view import JobView
 from tui.monitor.keys import help_rows
@@ -117,6 +118,7 @@ class VclmWatchApp(App[int]):
         return StatePalette.from_variables(variables, loaded.symbols if loaded else None)
 
     def _on_theme_changed(self, _theme: object) -> None:
+        remember_theme(self.theme)  # picked now: the next start uses it (tui.core.preferences)
         self.palette = self.palette_for_theme()
         self._redraw(full=True)
 
