@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import IDS, cell_text, ready, toasts, until, view_app, visible_ids
+from tuikit import IDS, cell_text, ready, sample_records, toasts, until, view_app, visible_ids
 
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.widgets.detail_pane import DetailPane
@@ -347,3 +347,44 @@ async def test_the_theme_picked_with_t_is_used_at_the_next_start_unless_one_is_g
     # an explicit --theme beats both, and is not remembered unless picked
     assert view_app(clock, theme="vclm-light").theme == "vclm-light"
     assert view_app(clock).theme == "vclm-okabe-ito"
+
+
+@pytest.mark.parametrize(("key", "result"), [
+    ("failed", "none: the job failed, so it has no result video"),
+    ("moderation", "none: the job failed, so it has no result video"),
+    ("running", "no result URL yet (it comes with JobSuccess)"),
+])
+async def test_detail_pane_says_a_failed_job_will_have_no_result_url(clock, key, result):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.table.select_job(IDS[key])
+        await pilot.press("enter")
+        body = app.screen.query_one(DetailPane).text
+        assert f"Result    {result}" in body.splitlines()
+
+
+def test_long_detail_lines_wrap_under_their_value_not_to_column_1(clock):
+    import io
+
+    from rich.console import Console
+
+    from tui.core.jobstate import LastError
+    from tui.monitor.themes import load_themes, shipped_themes_dir
+    from tui.monitor.widgets.detail_pane import LABEL_WIDTH, DetailContext, render_detail
+    from tui.monitor.widgets.state_style import StatePalette
+
+    theme = load_themes([shipped_themes_dir()]).themes["vclm-dark"]
+    palette = StatePalette.from_variables(dict(theme.theme.variables), theme.symbols)
+    record = next(r for r in sample_records(clock) if r.job_id == IDS["error"])
+    record.last_error = LastError("InternalError", "word " * 30, None, clock.time())
+    ctx = DetailContext(now=clock.time(), palette=palette, state="error", region="ap-guangzhou",
+                        endpoint_host=None, paused=False, polling=True)
+    out = io.StringIO()
+    Console(file=out, width=40, color_system=None).print(render_detail(record, ctx))
+    lines = out.getvalue().splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("Message"))
+    wrapped = lines[start + 1:start + 4]
+    assert all(line.startswith(" " * LABEL_WIDTH + "word") for line in wrapped), wrapped
+    reproduce = lines[lines.index("Reproduce") + 1:lines.index("Reproduce") + 3]
+    assert reproduce[0].startswith("  tccli vclm") and reproduce[1].startswith("  ") and reproduce[1].strip()
