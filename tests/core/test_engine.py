@@ -12,6 +12,7 @@ from tui.api.credentials import Credentials
 from tui.api.retry import Backoff
 from tui.core.engine import Poller
 from tui.core.events import HealthChanged, JobUpdated, PollFailed, StateChanged
+from tui.core.jobstate import JobRecord, LastError
 
 pytestmark = pytest.mark.anyio
 
@@ -278,3 +279,60 @@ async def test_an_answer_about_a_job_clears_an_auth_problem():
         await poller.poll_job(missing)  # FailedOperation.TaskNotExist: the credentials work again
     assert poller.problem is None
     assert [e.problem for e in events if isinstance(e, HealthChanged)] == ["auth", None]
+
+
+async def test_a_finished_job_whose_refresh_failed_is_retried_with_backoff_until_an_answer_clears_it():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(fate="JobSuccess", init_seconds=0, run_seconds=0)
+    clock.advance(1)
+    poller, client = make_poller(sim, clock, error_backoff=Backoff(2.0, 120.0))
+    async with client:
+        record = poller.add(job)
+        await poller.poll_job(job)
+        sim.faults.fail_next("drop", 8)  # two refreshes' worth: 4 tries each
+        poller.refresh(job)
+        await poller.poll_job(job)
+        assert record.failing and record.last_error.code == "Transport.reset"
+        assert poller.next_due(clock.monotonic() + 2.0)[0] == job  # retried, after a backoff
+        # no timeout: on a FakeClock the deadline's sleep would jump the clock past the retries
+        await poller.run_until(lambda: not record.failing or record.poll_count >= 10)
+    assert not record.failing and record.poll_count == 4 and record.status_code == "JobSuccess"
+    assert poller.next_due(clock.monotonic() + 3600) == (None, None)  # and then left alone
+
+
+async def test_a_finished_job_read_with_an_error_from_an_earlier_run_is_polled_again_once():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(fate="JobSuccess", init_seconds=0, run_seconds=0)
+    quiet = sim.create_job(fate="JobFailed", init_seconds=0, run_seconds=0)
+    clock.advance(1)
+    earlier = LastError("Transport.connect", "connection refused", None, clock.time() - 600)
+    failing = JobRecord(job_id=job, status_code="JobSuccess", last_error=earlier, stale=True)
+    finished = JobRecord(job_id=quiet, status_code="JobFailed", stale=True)
+    poller, client = make_poller(sim, clock)
+    async with client:
+        poller.add(job, record=failing, from_file=True)
+        poller.add(quiet, record=finished, from_file=True)
+        assert poller.next_due(clock.monotonic()) == (job, clock.monotonic())
+        cleared = await poller.run_until(lambda: not failing.failing, timeout=60)
+    assert cleared and failing.status_code == "JobSuccess" and not failing.stale
+    assert failing.poll_count == 1 and finished.poll_count == 0  # a finished job without an error is left alone
+    assert poller.next_due(clock.monotonic() + 3600) == (None, None)
+
+
+async def test_refreshing_one_job_while_paused_polls_it_now_and_only_it():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    jobs = [sim.create_job(init_seconds=1000) for _ in range(3)]
+    poller, client = make_poller(sim, clock, min_interval=0.0)
+    async with client:
+        records = [poller.add(job) for job in jobs]
+        poller.pause()
+        poller.refresh(jobs[1])
+        polled = await poller.run_until(lambda: records[1].poll_count > 0, timeout=30)
+        assert polled and sim.stats.requests == 1
+        assert [r.poll_count for r in records] == [0, 1, 0]  # the others wait for resume
+        poller.resume()
+        resumed = await poller.run_until(lambda: all(r.poll_count for r in records), timeout=30)
+    assert resumed

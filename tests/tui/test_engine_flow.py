@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from tuikit import IDS, cell_text, drawn, ready, sim_app, toasts, until, view_app, visible_ids
 
 import tui.monitor.app
 import tui.monitor.job_view
+from tui.api.credentials import Credentials
+from tui.core.config import Config
+from tui.core.settings import default_settings
+from tui.core.watchlist import WatchlistStore
+from tui.monitor.launch import create_app
+from tui.monitor.themes import shipped_themes_dir
 from tui.monitor.widgets.job_table import FLASH
 from tui.monitor.widgets.status_bar import StatusBar
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
@@ -223,3 +231,63 @@ async def test_stale_rows_are_marked_when_not_refreshed_in_time(clock):
         app.refresh_view()
         assert cell_text(app, IDS["running"], "state") == "~ JobRunning"
         assert cell_text(app, IDS["success"], "state") == "✔ JobSuccess"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_a_finished_jobs_refresh_error_on_a_closed_port_clears_on_the_next_start(clock, simulator, watchlist):
+    jobs = [simulator.create_job(fate="JobSuccess", init_seconds=0, run_seconds=0) for _ in range(2)]
+    clock.advance(1)
+    first = sim_app(clock, simulator, watchlist)
+    async with first.run_test(size=SIZE) as pilot:
+        first.add_jobs(jobs)
+        for job in jobs:
+            await first.poller.poll_job(job)
+        await pilot.press("q")
+    # the monitor pointed at a closed port: R, every refresh refused, quit
+    settings = default_settings(watchlist, Config(endpoint=f"http://127.0.0.1:{closed_port()}"))
+    credentials = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="the test")
+    refused = create_app(settings, clock=clock, credentials=credentials, store=WatchlistStore(watchlist),
+                         start_engine=False, cursor_blink=False, theme_dirs=[shipped_themes_dir()])
+    async with refused.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("R")
+        for job in jobs:
+            await refused.poller.poll_job(job)
+        await drawn(pilot)
+        assert [cell_text(refused, job, "state") for job in jobs] == ["! JobSuccess"] * 2
+        assert cell_text(refused, jobs[0], "error").endswith("connect")
+        await pilot.press("q")
+    # reopened on a working endpoint: the old errors are asked about again, and go
+    third = sim_app(clock, simulator, watchlist, start_engine=True)
+    async with third.run_test(size=SIZE) as pilot:
+        records = third.poller.records
+        await until(pilot, lambda: len(records) == 2 and not any(r.failing for r in records.values()),
+                    "the errors of the earlier run to clear")
+        await drawn(pilot)
+        assert [cell_text(third, job, "state") for job in jobs] == ["✔ JobSuccess"] * 2
+        assert [cell_text(third, job, "error") for job in jobs] == ["", ""]
+        assert third.view.counts().get("error", 0) == 0 and third.view.counts()["success"] == 2
+        assert "!" not in status_text(third)
+
+
+async def test_refresh_selected_while_paused_polls_that_job_now(clock, simulator, watchlist):
+    jobs = [simulator.create_job(fate="JobSuccess", init_seconds=0, run_seconds=10**6) for _ in range(2)]
+    app = sim_app(clock, simulator, watchlist, start_engine=True)
+    async with app.run_test(size=SIZE) as pilot:
+        app.add_jobs(jobs)
+        records = [app.poller.records[job] for job in jobs]
+        await until(pilot, lambda: all(r.poll_count for r in records), "the first polls")
+        await pilot.press("p")
+        await drawn(pilot)
+        counts = [r.poll_count for r in records]
+        app.table.select_job(jobs[1])
+        await pilot.press("r")
+        assert any("(paused: only this one)" in t for t in toasts(app))
+        await until(pilot, lambda: records[1].poll_count > counts[1], "the paused refresh")
+        assert records[0].poll_count == counts[0] and app.poller.paused

@@ -199,6 +199,13 @@ def test_columns_fit_the_width_and_keep_the_job_and_state(width):
     assert sum(w + 2 for _, w in plan) <= max(width, 35)
 
 
+@pytest.mark.parametrize(("width", "id_chars"), [(59, 8), (79, 8), (99, 8), (119, 8), (129, 18), (137, 32), (199, 32)])
+def test_the_job_column_widens_with_the_terminal_up_to_the_whole_id(width, id_chars):
+    plan = dict(plan_columns(ALL_COLUMNS, width))
+    assert plan["job"] == id_chars
+    assert plan["label"] >= 17 if width >= 79 else True  # the label is not starved for it
+
+
 def test_columns_follow_the_configured_list():
     assert [key for key, _ in plan_columns(["job", "state", "error"], 120)] == ["job", "state", "error"]
 

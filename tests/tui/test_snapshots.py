@@ -63,3 +63,11 @@ def test_no_credentials_banner_keeps_the_saved_watchlist_visible(snap_compare, c
 
 def test_help_screen(snap_compare, clock):
     assert snap_compare(view_app(clock), terminal_size=(80, 40), run_before=ready, press=["question_mark"])
+
+
+def test_an_empty_watchlist_at_80x24_says_how_to_add_a_job(snap_compare, clock):
+    async def settle(pilot):
+        for _ in range(5):
+            await pilot.pause()
+
+    assert snap_compare(view_app(clock, records=[]), terminal_size=(80, 24), run_before=settle)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import IDS, cell_text, ready, toasts, view_app, visible_ids
+from tuikit import IDS, cell_text, ready, sample_records, toasts, until, view_app, visible_ids
 
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.widgets.detail_pane import DetailPane
@@ -180,6 +180,7 @@ async def test_palette_offers_the_monitor_actions(clock):
 
 
 async def test_help_lists_every_key(clock):
+    from tui.monitor.keys import table_help_rows
     from tui.monitor.screens.monitor import KEYS
 
     app = view_app(clock)
@@ -191,6 +192,9 @@ async def test_help_lists_every_key(clock):
             app.screen.query_one("#help-body").region.reset_offset))
         for key in KEYS:
             assert key.help[:25] in text
+        for keys, description in table_help_rows():
+            assert f"{keys}" in text and description in text
+        assert "↓, j" in text and "home, g" in text and "end, G" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -252,3 +256,135 @@ async def test_rows_are_rendered_when_scrolled_into_view(clock):
         await pilot.pause()
         assert cell_text(app, records[-1].job_id, "state") == "● JobRunning"
         assert cell_text(app, records[-1].job_id, "label") == "job 299"
+
+
+async def test_ctrl_c_says_in_plain_words_which_key_quits(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.is_running
+        # the toast is plain text (ours never parse markup), so it must hold no markup either
+        assert toasts(app)[-1] == "Do you want to quit?: Press q to quit."
+
+
+async def test_j_k_g_and_G_move_through_the_jobs_like_the_arrows_home_and_end(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        order = visible_ids(app)
+        assert app.selected_job_id == order[0]
+        await pilot.press("j", "j")
+        assert app.selected_job_id == order[2]
+        await pilot.press("k")
+        assert app.selected_job_id == order[1]
+        await pilot.press("G")
+        assert app.selected_job_id == order[-1]
+        await pilot.press("g")
+        assert app.selected_job_id == order[0]
+        await pilot.press("down", "end", "up", "home")
+        assert app.selected_job_id == order[0]
+
+
+@pytest.mark.parametrize(("size", "shown"), [((80, 24), 8), ((200, 50), 32)])
+async def test_the_job_id_is_shown_whole_on_a_wide_terminal(clock, size, shown):
+    app = view_app(clock)
+    async with app.run_test(size=size) as pilot:
+        await ready(pilot)
+        assert app.detail_visible == (size[0] >= 140)  # at 200 columns beside the detail pane
+        assert cell_text(app, IDS["running"], "job") == IDS["running"][:shown]
+
+
+def empty_note(app) -> str:
+    note = app.screen.query_one("#empty-note")
+    return str(note.render()) if note.display else ""
+
+
+async def test_an_empty_watchlist_says_how_to_add_a_job(clock):
+    app = view_app(clock, records=[])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: empty_note(app), "the empty table's note")
+        assert empty_note(app) == "No jobs yet — press a to add, or `vclm-watch add ID`"
+        app.add_jobs([IDS["running"]])
+        await pilot.pause()
+        assert empty_note(app) == "" and visible_ids(app) == [IDS["running"]]
+
+
+async def test_a_filter_that_matches_nothing_says_so_and_how_to_clear_it(clock):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert empty_note(app) == ""
+        await pilot.press("slash", *"[b]xyz")
+        assert visible_ids(app) == []
+        assert empty_note(app) == "No job matches '[b]xyz' — esc clears the filter"  # shown as typed
+        await pilot.press("escape")
+        assert empty_note(app) == "" and len(visible_ids(app)) == 10
+
+
+async def test_the_theme_picked_with_t_is_used_at_the_next_start_unless_one_is_given(clock):
+    from tui.core import paths
+    from tui.core.config import Config
+    from tui.core.settings import default_settings
+    from tui.monitor.launch import create_app
+    from tui.monitor.themes import shipped_themes_dir
+
+    first = view_app(clock)
+    async with first.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("t", *"okabe")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert first.theme == "vclm-okabe-ito"
+    assert not paths.config_path().exists()  # remembered apart: the user's config is never written
+    assert view_app(clock).theme == "vclm-okabe-ito"
+    # the config file's theme is a default: the choice made since beats it
+    configured = default_settings(config=Config(theme="vclm-high-contrast"))
+    app = create_app(configured, clock=clock, store=None, theme_dirs=[shipped_themes_dir()])
+    assert app.theme == "vclm-okabe-ito"
+    # an explicit --theme beats both, and is not remembered unless picked
+    assert view_app(clock, theme="vclm-light").theme == "vclm-light"
+    assert view_app(clock).theme == "vclm-okabe-ito"
+
+
+@pytest.mark.parametrize(("key", "result"), [
+    ("failed", "none: the job failed, so it has no result video"),
+    ("moderation", "none: the job failed, so it has no result video"),
+    ("running", "no result URL yet (it comes with JobSuccess)"),
+])
+async def test_detail_pane_says_a_failed_job_will_have_no_result_url(clock, key, result):
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.table.select_job(IDS[key])
+        await pilot.press("enter")
+        body = app.screen.query_one(DetailPane).text
+        assert f"Result    {result}" in body.splitlines()
+
+
+def test_long_detail_lines_wrap_under_their_value_not_to_column_1(clock):
+    import io
+
+    from rich.console import Console
+
+    from tui.core.jobstate import LastError
+    from tui.monitor.themes import load_themes, shipped_themes_dir
+    from tui.monitor.widgets.detail_pane import LABEL_WIDTH, DetailContext, render_detail
+    from tui.monitor.widgets.state_style import StatePalette
+
+    theme = load_themes([shipped_themes_dir()]).themes["vclm-dark"]
+    palette = StatePalette.from_variables(dict(theme.theme.variables), theme.symbols)
+    record = next(r for r in sample_records(clock) if r.job_id == IDS["error"])
+    record.last_error = LastError("InternalError", "word " * 30, None, clock.time())
+    ctx = DetailContext(now=clock.time(), palette=palette, state="error", region="ap-guangzhou",
+                        endpoint_host=None, paused=False, polling=True)
+    out = io.StringIO()
+    Console(file=out, width=40, color_system=None).print(render_detail(record, ctx))
+    lines = out.getvalue().splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("Message"))
+    wrapped = lines[start + 1:start + 4]
+    assert all(line.startswith(" " * LABEL_WIDTH + "word") for line in wrapped), wrapped
+    reproduce = lines[lines.index("Reproduce") + 1:lines.index("Reproduce") + 3]
+    assert reproduce[0].startswith("  tccli vclm") and reproduce[1].startswith("  ") and reproduce[1].strip()

@@ -2,7 +2,10 @@
 
 Driven the same way by the TUI and by `check --wait`; it knows nothing about screens.
 Policy: jobs never polled and jobs asked to refresh go first; then the non-terminal job
-that is due and was polled longest ago. Terminal jobs are not polled again on their own.
+that is due and was polled longest ago. Terminal jobs are not polled again on their own,
+except to retry a query that failed (a finished job's error is retried, with backoff, until
+an answer clears it; one read from disk with an error is asked again once at start). While
+paused nothing is polled but the jobs explicitly refreshed one by one.
 A job whose query failed backs off on its own; a failure that hits every job (bad
 credentials, network down) holds the whole engine to one probe request at a time.
 """
@@ -94,6 +97,7 @@ class Poller:
         self._heap: list[tuple[int, float, int, str]] = []
         self._entries: dict[str, tuple[int, float, int, str]] = {}
         self._deferred: dict[str, tuple[int, float, int, str]] = {}  # due while an earlier poll was out
+        self._forced: list[str] = []  # jobs refreshed one by one while paused: polled anyway
         self._seq = itertools.count()
         self._error_streak: dict[str, int] = {}
         self._in_flight: set[str] = set()
@@ -135,7 +139,9 @@ class Poller:
         if record is None:
             record = JobRecord(job_id=job_id, label=label, added_at=self.clock.time())
         self.records[job_id] = record
-        if not record.terminal:
+        if not record.terminal or record.failing:
+            # a finished job whose last query failed (in an earlier run, perhaps) is asked
+            # again: the error must not outlive an answer the service would give now
             self._schedule(job_id, URGENT, self.clock.monotonic())
         self._publish(JobAdded(record, from_file))
         self._wake()
@@ -146,6 +152,8 @@ class Poller:
         self._entries.pop(job_id, None)
         self._deferred.pop(job_id, None)
         self._error_streak.pop(job_id, None)
+        if job_id in self._forced:
+            self._forced.remove(job_id)
         if record is not None:
             self._publish(JobRemoved(record, from_file))
         return record
@@ -194,7 +202,8 @@ class Poller:
             heapq.heappop(self._heap)
 
     def refresh(self, job_id: str | None = None) -> int:
-        """Poll now: one job (even a finished one, for a fresh URL) or every unfinished one."""
+        """Poll now: one job (even a finished one, for a fresh URL; even while paused) or every
+        unfinished, failing or stale one (those wait for resume while paused)."""
         now = self.clock.monotonic()
         if job_id is not None:
             targets = [job_id] if job_id in self.records else []
@@ -205,6 +214,8 @@ class Poller:
             if target not in self._in_flight:
                 self._schedule(target, URGENT, now)
                 count += 1
+                if job_id is not None and self.paused and target not in self._forced:
+                    self._forced.append(target)
         self._hold_until = 0.0  # the user asked: try now, even during an outage
         self._wake()
         return count
@@ -214,6 +225,7 @@ class Poller:
 
     def resume(self) -> None:
         self.paused = False
+        self._forced.clear()  # still queued first: nothing is lost
         self._wake()
 
     def _wake(self) -> None:
@@ -384,7 +396,17 @@ class Poller:
                 if (until is not None and until()) or (deadline is not None and now >= deadline):
                     break
                 if self.paused:
-                    await self._idle(remaining(None))
+                    forced = self._next_forced()
+                    if forced is None:
+                        await self._idle(remaining(None))
+                        continue
+                    # refreshed by hand while paused: polled now, still through the limiter
+                    await self._slots.acquire()
+                    await client.limiter.acquire()
+                    if self._stopping or forced not in self._entries or forced in self._in_flight:
+                        self._slots.release()
+                        continue
+                    self._dispatch(forced)
                     continue
                 if self._hold_until > now:
                     # an infinite hold waits for the probe's verdict, which wakes us; no clock can sleep forever
@@ -401,15 +423,7 @@ class Poller:
                 if job_id is None or self.paused or self._stopping:
                     self._slots.release()
                     continue
-                if self.problem is not None:
-                    # one probe at a time while everything fails; the next waits for its verdict
-                    self._hold_until = float("inf")
-                    self._probe = job_id
-                self._in_flight.add(job_id)
-                self._take(job_id)
-                task = asyncio.create_task(self._run_one(job_id))
-                self._tasks[task] = job_id
-                task.add_done_callback(lambda done: self._tasks.pop(done, None))
+                self._dispatch(job_id)
         finally:
             pending = dict(self._tasks)
             for task in pending:
@@ -426,6 +440,29 @@ class Poller:
                 self._probe = None
                 if self._hold_until == float("inf"):
                     self._hold_until = 0.0
+
+    def _next_forced(self) -> str | None:
+        """The next job refreshed by hand while paused that is still waiting to be polled."""
+        while self._forced:
+            job_id = self._forced[0]
+            if job_id in self._entries and job_id not in self._in_flight:
+                return job_id
+            self._forced.pop(0)
+        return None
+
+    def _dispatch(self, job_id: str) -> None:
+        """Start polling `job_id` (the caller holds a slot and the limiter admitted the request)."""
+        if job_id in self._forced:
+            self._forced.remove(job_id)
+        if self.problem is not None:
+            # one probe at a time while everything fails; the next waits for its verdict
+            self._hold_until = float("inf")
+            self._probe = job_id
+        self._in_flight.add(job_id)
+        self._take(job_id)
+        task = asyncio.create_task(self._run_one(job_id))
+        self._tasks[task] = job_id
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     async def _run_one(self, job_id: str) -> None:
         try:

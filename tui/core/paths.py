@@ -38,3 +38,8 @@ def demo_watchlist_path() -> Path:
 
 def user_themes_dir() -> Path:
     return config_dir() / "themes"
+
+
+def state_path() -> Path:
+    """What the monitor remembers between runs (the theme picked with `t`): never the config file."""
+    return data_dir() / "state.toml"

@@ -25,10 +25,11 @@ from tui.api.models import DEFAULT_HOST, is_terminal
 from tui.core.events import EngineEvent, HealthChanged, StateChanged
 from tui.core.formatting import inert, short_id
 from tui.core.jobstate import JobRecord
+from tui.core.preferences import remember_theme
 from tui.monitor.commands import MonitorCommands
 from tui.monitor.job_view import JobView
 from tui.monitor.keys import help_rows
-from tui.monitor.notices import finished_notice, health_banner
+from tui.monitor.notices import finished_notice, health_banner, quit_hint
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.screens.monitor import MonitorScreen
 from tui.monitor.setup import MonitorSetup
@@ -99,10 +100,7 @@ class VclmWatchApp(App[int]):
 
     def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
-        """A toast; also kept in `notices`, for the log and for tests.
-
-        Never markup by default: toasts quote ids, labels, paths and messages from outside.
-        """
+        """A toast, kept in `notices` too. Never markup by default: toasts quote outside text."""
         self.notices.append((str(severity), title, str(message)))
         log.info("notice [%s] %s: %s", severity, title, message)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
@@ -120,6 +118,7 @@ class VclmWatchApp(App[int]):
         return StatePalette.from_variables(variables, loaded.symbols if loaded else None)
 
     def _on_theme_changed(self, _theme: object) -> None:
+        remember_theme(self.theme)  # picked now: the next start uses it (tui.core.preferences)
         self.palette = self.palette_for_theme()
         self._redraw(full=True)
 
@@ -193,6 +192,9 @@ class VclmWatchApp(App[int]):
     async def action_quit(self) -> None:
         await self.shutdown()
         self.exit(0)
+
+    def action_help_quit(self) -> None:  # ctrl+c: Textual's own toast is markup, and ours are plain
+        self.notify(quit_hint(self.active_bindings), title="Do you want to quit?")
 
     # -- widgets -------------------------------------------------------------------------------
 
@@ -318,6 +320,7 @@ class VclmWatchApp(App[int]):
             if banner is not None:
                 banner.show(self.problems)
             table.show(update.order, self.poller.records, ctx, update.dirty)
+            self.monitor.show_empty_note(self.view.empty_note(len(update.order)))  # the table's screen
             self._draw_detail(now, update.states)
             self._draw_status(len(update.order))
 

@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
+from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord
 from tui.core.states import SORT_MODES, display_state, sort_key, stale_after
+from tui.monitor.keys import key_for
 
 FLASH_SECONDS = 2.0  # how long a transition highlights its row
 
@@ -112,6 +114,18 @@ class JobView:
         if active is None:
             active = sum(1 for r in self.records.values() if not r.terminal)
         return stale_after(self.min_interval, active, self.rate())
+
+    def empty_note(self, shown: int) -> str:
+        """What an empty table says instead of nothing ('' while it shows a row)."""
+        if shown:
+            return ""
+        if not self.records:
+            return f"No jobs yet — press {key_for('add_jobs')} to add, or `vclm-watch add ID`"
+        if self.filter_text.strip():
+            return f"No job matches '{inert(self.filter_text.strip(), 40)}' — {key_for('clear_filter')} clears the filter"
+        if self.hide_finished:
+            return f"Every job has finished and is hidden — {key_for('hide_finished')} shows them"
+        return ""
 
     def counts(self) -> dict[str, int]:
         """Jobs per display state, as of the last update (states with none left out)."""

@@ -65,3 +65,21 @@ def key_for(action: str) -> str:
 
 def help_rows() -> list[tuple[str, str]]:
     return [(shown_keys(key), key.help) for key in KEYS]
+
+
+# Moving through the job table: its own bindings (the arrows and page keys are DataTable's), and
+# the help screen's "In the table" rows, come from here. vi/less keys sit beside the arrows.
+TABLE_KEYS: tuple[Key, ...] = (
+    Key("down,j", "cursor_down", "Down", "next job", False, "jobs.down"),
+    Key("up,k", "cursor_up", "Up", "previous job", False, "jobs.up"),
+    Key("home,g", "scroll_top", "First job", "first job", False, "jobs.first"),
+    Key("end,G", "scroll_bottom", "Last job", "last job", False, "jobs.last"),
+    Key("pageup,pagedown", "", "", "a screen up / down", False, ""),
+)
+
+
+_ARROWS = {"down": "↓", "up": "↑", "pageup": "pgup", "pagedown": "pgdn"}
+
+
+def table_help_rows() -> list[tuple[str, str]]:
+    return [(", ".join(_ARROWS.get(k, k) for k in key.keys.split(",")), key.help) for key in TABLE_KEYS]

@@ -19,6 +19,7 @@ from tui.api.errors import ConfigError, VclmError
 from tui.core import paths
 from tui.core.engine import Poller
 from tui.core.jobstate import JobRecord
+from tui.core.preferences import remembered_theme
 from tui.core.settings import Settings, build_client, build_poller, default_settings, load_credentials, load_settings
 from tui.core.watchlist import WatchlistStore
 from tui.monitor.app import VclmWatchApp
@@ -74,7 +75,7 @@ def create_app(
         store=WatchlistStore(settings.watchlist_path) if store is _DEFAULT else store,  # type: ignore[arg-type]
         client=client, can_poll=can_poll, start_engine=start_engine and can_poll,
         credentials_note=note, startup_problem=startup_problem, endpoint_label=endpoint_label,
-        theme=theme or settings.config.theme or DEFAULT_THEME,
+        theme=theme or remembered_theme() or settings.config.theme or DEFAULT_THEME,  # see tui.core.preferences
         theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir(), paths.user_themes_dir()],
         bell=settings.config.bell if bell is None else bell,
         cursor_blink=cursor_blink, initial_records=list(records),

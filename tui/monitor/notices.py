@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from tui.api.models import FAILED_STATUS_CODES
 from tui.core.events import HealthChanged
 from tui.core.formatting import inert, short_id
@@ -37,3 +40,9 @@ def health_banner(event: HealthChanged) -> tuple[str, str]:
         detail += f" — {hint_for(code)}"
     detail += ". Polling is held to one probe at a time until it clears."
     return titles.get(event.problem or "", "Problem"), detail
+
+
+def quit_hint(active_bindings: Mapping[str, Any]) -> str:
+    """What ctrl+c says (it copies in a text field and does not quit): the key that quits."""
+    keys = [key for key, active in active_bindings.items() if active.binding.action in ("quit", "app.quit")]
+    return f"Press {keys[0]} to quit." if keys else "Press ctrl+q to quit."

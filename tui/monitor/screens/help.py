@@ -14,14 +14,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.core.states import STATE_NAMES, STATE_ORDER
+from tui.monitor.keys import table_help_rows
 from tui.monitor.widgets.state_style import StatePalette
 
 DIALOG_KEYS = (
     ("enter", "add / save / import (in a dialog)"),
     ("tab, shift+tab", "next / previous field"),
     ("escape", "close a dialog; in the filter: clear it"),
-    ("↑ ↓ pgup pgdn", "move in the table"),
-    ("home, end", "first / last job"),
     ("tab", "focus the detail pane (then arrows scroll it)"),
     ("ctrl+p", "command palette: every action, and themes"),
     ("ctrl+q", "quit from anywhere"),
@@ -34,6 +33,10 @@ def render_help(keys: Iterable[tuple[str, str]], palette: StatePalette) -> Table
     table.add_column()
     table.add_row(Text("Monitor keys", style=Style(bold=True, underline=True)), "")
     for key, description in keys:
+        table.add_row(Text(key), Text(description))
+    table.add_row("", "")
+    table.add_row(Text("In the table", style=Style(bold=True, underline=True)), "")
+    for key, description in table_help_rows():
         table.add_row(Text(key), Text(description))
     table.add_row("", "")
     table.add_row(Text("Everywhere", style=Style(bold=True, underline=True)), "")

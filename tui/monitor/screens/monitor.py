@@ -8,9 +8,9 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
+from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Static
 
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import inert
@@ -39,11 +39,14 @@ class MonitorScreen(Screen):
         super().__init__()
         self.columns = list(columns or ALL_COLUMNS)
         self.detail_visible = detail_visible
+        self.empty_note = ""  # what the table says while it has no row
 
     def compose(self) -> ComposeResult:
         yield ProblemBanner(id="banner")
         with Container(id="main"):
-            yield JobTable(self.columns, id="jobs")
+            with Vertical(id="jobs-pane"):
+                yield JobTable(self.columns, id="jobs")
+                yield Static(id="empty-note")
             yield DetailPane(id="detail", classes="-shown" if self.detail_visible else "")
         yield FilterBar(id="filter")
         yield StatusBar(id="status")
@@ -54,6 +57,19 @@ class MonitorScreen(Screen):
         refresh_view = getattr(self.app, "refresh_view", None)
         if refresh_view is not None:  # the app may have loaded jobs before this screen existed
             refresh_view()
+            # an empty table is never laid out with rows, which is what draws the first time:
+            # draw once more after this first refresh, so that its note shows at once
+            self.call_after_refresh(lambda: refresh_view() if not self.query_one(JobTable).row_count else None)
+
+    def show_empty_note(self, note: str) -> None:
+        """Say why the table is empty (no jobs, no match) under its header; '' hides it."""
+        if note == self.empty_note:
+            return
+        self.empty_note = note
+        widget = self.query_one("#empty-note", Static)
+        widget.update(Text(note))  # the filter text is the user's: never markup
+        widget.display = bool(note)
+        self.query_one(JobTable).set_class(bool(note), "-empty")
 
     @property
     def monitor_app(self) -> Any:

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 from rich.console import Group
 from rich.style import Style
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
 from tui.core.formatting import duration, inert, relative, timestamp
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
@@ -43,19 +45,50 @@ class DetailContext:
     polling: bool  # False when the engine cannot poll (no credentials)
 
 
-def _row(name: str, *parts: tuple[str, Style | str] | Text) -> Text:
-    line = Text(no_wrap=False, overflow="fold")
-    line.append(f"{name:<{LABEL_WIDTH}}", BOLD)
+class Row(Text):
+    """One line of the pane: a name column, then the value; a value too long for the pane wraps
+    under itself (a hanging indent), not back to column 1. As Text, `plain` is the whole line."""
+
+    def __init__(self, head: Text, body: Text, indent: int) -> None:
+        super().__init__(no_wrap=False, overflow="fold")
+        self.append_text(head)
+        self.append_text(body)
+        self.head, self.body, self.indent = head, body, indent
+
+    def __rich_console__(self, console, options):
+        grid = Table.grid(padding=0)
+        grid.add_column(width=self.indent, no_wrap=True)
+        grid.add_column(ratio=1, overflow="fold")
+        grid.add_row(self.head, self.body)
+        yield grid
+
+
+def _row(name: str, *parts: tuple[str, Style | str] | Text) -> Row:
+    body = Text(no_wrap=False, overflow="fold")
     for part in parts:
         if isinstance(part, Text):
-            line.append_text(part)
+            body.append_text(part)
         else:
-            line.append(inert(part[0], 2000), part[1])
-    return line
+            body.append(inert(part[0], 2000), part[1])
+    return Row(Text(f"{name:<{LABEL_WIDTH}}", style=BOLD), body, LABEL_WIDTH)
+
+
+def _indented(body: Text, indent: int = 2) -> Row:
+    """A line of a section (timeline, reproduce line, raw answer) whose wrapped part keeps its indent."""
+    return Row(Text(" " * indent), body, indent)
 
 
 def _heading(title: str) -> Text:
     return Text(f"\n{title}", style=BOLD)
+
+
+def _no_result(record: JobRecord) -> str:
+    """Why there is no result URL: a failed job never gets one; others may yet."""
+    if record.status_code in FAILED_STATUS_CODES:
+        return "none: the job failed, so it has no result video"
+    if record.status_code == JOB_SUCCESS:
+        return "none in the last answer; r asks again"
+    return "no result URL yet (it comes with JobSuccess)"
 
 
 def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
@@ -93,7 +126,7 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
         lines.append(_row("Result", validity))
         lines.append(_row("", (record.result_video_url, "underline")))
     else:
-        lines.append(_row("Result", ("no result URL yet", DIM)))
+        lines.append(_row("Result", (_no_result(record), DIM)))
     lines.append(_row("RequestId", (record.last_request_id or "—", "" if record.last_request_id else DIM)))
 
     # the last error
@@ -130,17 +163,17 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
     for index, transition in enumerate(record.history):
         following = record.history[index + 1].at if index + 1 < len(record.history) else None
         held = duration((following if following is not None else now) - transition.at)
-        line = Text(f"  {timestamp(transition.at)}  ")
+        line = Text(f"{timestamp(transition.at)}  ")
         if transition.from_code:
             line.append(inert(transition.from_code, 40), DIM)
             line.append(" → ", DIM)
         line.append(inert(transition.to_code, 40), BOLD)
         line.append(f"  {held}" + ("" if following is not None else " so far"), DIM)
-        lines.append(line)
+        lines.append(_indented(line))
 
     # reproduce and raw
     lines.append(_heading("Reproduce"))
-    lines.append(Text("  " + reproduce_line(record.job_id, ctx.region, ctx.endpoint_host)))
+    lines.append(_indented(Text(reproduce_line(record.job_id, ctx.region, ctx.endpoint_host))))
     lines.append(_heading("Raw last response"))
     if record.last_response is None:
         lines.append(Text("  none in this run", style=DIM))
@@ -149,7 +182,8 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
         if len(raw) > RAW_JSON_CHARS:
             raw = raw[:RAW_JSON_CHARS] + "\n…"
         for raw_line in raw.splitlines():
-            lines.append(Text("  " + inert(raw_line, 400)))
+            stripped = raw_line.lstrip(" ")  # JSON's own indent, kept on its wrapped lines too
+            lines.append(_indented(Text(inert(stripped, 400)), 2 + len(raw_line) - len(stripped)))
     return Group(*lines)
 
 

@@ -15,6 +15,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import duration, inert, relative, short_id
 from tui.core.jobstate import JobRecord
+from tui.monitor.keys import TABLE_KEYS
 from tui.monitor.widgets.state_style import StatePalette
 
 # key -> (title, minimum width, preferred width)
@@ -31,6 +32,8 @@ COLUMN_SPECS: dict[str, tuple[str, int, int]] = {
 # Dropped first when the table is too narrow for every column (all are in the detail pane).
 DROP_ORDER = ("message", "changed", "in_state", "error", "polled", "label")
 CELL_PADDING = 1
+ID_WIDTH = 32  # a whole JobId: the job column widens up to it with the terminal
+ID_STEP = 8  # ...in steps of at least this many characters
 # These columns go when keeping them would leave the label narrower than this.
 GIVE_WAY_TO_LABEL = (("message", 20), ("changed", 20), ("in_state", 14))
 FLASH = Style(reverse=True)
@@ -41,7 +44,9 @@ def plan_columns(wanted: Iterable[str], available: int) -> list[tuple[str, int]]
 
     Columns are dropped in DROP_ORDER until the rest fit at their minimum widths; the
     least useful ones also go when keeping them would leave the label cramped (the detail
-    pane shows them all).
+    pane shows them all). Spare room goes to the state, a readable label and error, then the
+    job id (up to the whole id; the message gives way when that lets it show whole), then
+    the rest.
     """
     wanted_set = set(wanted)
     columns = [key for key in ALL_COLUMNS if key in wanted_set]
@@ -57,8 +62,16 @@ def plan_columns(wanted: Iterable[str], available: int) -> list[tuple[str, int]]
             columns.remove(key)
     widths = {key: COLUMN_SPECS[key][1] for key in columns}
     spare = max(0, available - cost(columns))
-    for key, target in (("state", 0), ("label", 20), ("error", 18), ("label", 0), ("error", 0),
+    for key, target in (("state", 0), ("label", 20), ("error", 18), ("job", ID_WIDTH), ("label", 0), ("error", 0),
                         ("message", 0), ("label", 0)):
+        if key == "job" and "job" in widths:
+            room = ID_WIDTH - widths["job"]
+            if spare < room and "message" in widths and spare + widths["message"] + 2 * CELL_PADDING >= room:
+                # the whole id is worth more than the message's few cells (the detail pane has it)
+                spare += widths.pop("message") + 2 * CELL_PADDING
+                columns.remove("message")
+            if spare < ID_STEP:
+                continue  # a couple more characters of the id tell nothing: the label takes them
         if key not in widths or spare <= 0:
             continue
         room = (target or COLUMN_SPECS[key][2]) - widths[key]
@@ -154,9 +167,8 @@ class JobTable(DataTable):
     }
     """
 
-    BINDINGS = [  # rows, not columns, are what one moves through here
-        Binding("home", "scroll_top", "First job", show=False, id="jobs.first"),
-        Binding("end", "scroll_bottom", "Last job", show=False, id="jobs.last"),
+    BINDINGS = [  # rows, not columns, are what one moves through here; page keys are DataTable's
+        Binding(key.keys, key.action, key.footer, show=False, id=key.binding_id) for key in TABLE_KEYS if key.action
     ]
 
     REBUILD_OVER = 200  # removing more rows than this at once rebuilds (remove_row is O(rows))
