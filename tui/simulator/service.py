@@ -19,7 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import TASK_NOT_EXIST
@@ -39,7 +39,14 @@ from tui.api.models import (
     STYLE_STRENGTHS,
     SUBMIT_ACTION,
 )
-from tui.api.signing import SIGNED_HEADERS, parse_authorization, signature, utc_date
+from tui.api.signing import (
+    SIGNED_HEADERS,
+    V1_COMMON_FIELDS,
+    parse_authorization,
+    signature,
+    utc_date,
+    verify_v1,
+)
 from tui.simulator.faults import ANSWER_FAULTS, GATEWAY_FAULTS, SERVICE_FAULTS, Faults
 
 # Made-up credentials the simulator accepts when given no accounts. Not a secret of anyone's.
@@ -194,6 +201,89 @@ def _normalise_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -
     for name, value in pairs:
         out.setdefault(name.strip().lower(), value.strip())
     return out
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 1000
+
+
+@dataclass(slots=True)
+class _Request:
+    """One request as the service reads it: TC3 (headers and a JSON body) or signature v1 (every
+    field in a form body or the query string, no Authorization header)."""
+
+    method: str
+    path: str  # without the query string
+    headers: dict[str, str]
+    body: bytes
+    form: dict[str, str] | None = None  # v1: the fields, decoded; None: TC3
+    form_error: str | None = None  # why the v1 fields could not be read
+
+    @property
+    def v1(self) -> bool:
+        return self.form is not None
+
+    def _value(self, field_name: str, header: str) -> str:
+        if self.form is not None:
+            return self.form.get(field_name, "")
+        return self.headers.get(header, "")
+
+    def name_of(self, field_name: str) -> str:
+        """What the request calls a common parameter: `Version` in v1, `X-TC-Version` in TC3."""
+        return field_name if self.form is not None else f"X-TC-{field_name}"
+
+    @property
+    def action(self) -> str:
+        return self._value("Action", "x-tc-action")
+
+    @property
+    def version(self) -> str:
+        return self._value("Version", "x-tc-version")
+
+    @property
+    def region(self) -> str:
+        return self._value("Region", "x-tc-region")
+
+    @property
+    def language(self) -> str:
+        return self._value("Language", "x-tc-language")
+
+    def claimed_secret_id(self) -> str | None:
+        """The SecretId the request says it comes from (before any check), for the arrival counts."""
+        if self.form is not None:
+            return self.form.get("SecretId") or None
+        parsed = parse_authorization(self.headers.get("authorization", ""))
+        return parsed.secret_id if parsed is not None else None
+
+
+def _read_request(method: str, target: str, headers: dict[str, str], body: bytes) -> _Request:
+    """Split the target and, for a request without an Authorization header that is a GET with a
+    query string or a form-encoded POST, decode its signature v1 fields."""
+    method = method.upper()
+    path, _, query = target.partition("?")
+    request = _Request(method=method, path=path, headers=headers, body=body)
+    if "authorization" in headers:
+        return request
+    raw: bytes | None = None
+    if method == "GET" and query:
+        raw = query.encode("latin-1", errors="replace")
+    elif method == "POST" and headers.get("content-type", "").split(";")[0].strip().lower() == FORM_CONTENT_TYPE:
+        raw = body
+    if raw is None:
+        return request
+    request.form = {}
+    try:
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS,
+                          encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        request.form_error = "The parameters are not a valid form: URL-encoded UTF-8 name=value pairs expected."
+        return request
+    for name, value in pairs:
+        if name in request.form:
+            request.form_error = f"The parameter `{name[:40]}` is given more than once."
+            return request
+        request.form[name] = value
+    return request
+
 
 
 def _is_http_url(value: Any) -> bool:
@@ -407,24 +497,24 @@ class Simulator:
         body: bytes,
     ) -> SimAnswer:
         """The answer to a request that arrives now (no network delay)."""
-        normalised = _normalise_headers(headers)
+        request = _read_request(method, path, _normalise_headers(headers), body)
         with self._lock:
-            answer = self._respond(method, path, normalised, body)
+            answer = self._respond(request)
         if self.log is not None:
-            self.log(f"{normalised.get('x-tc-action') or '-'} {self._describe_answer(answer)}")
+            self.log(f"{request.action or '-'} {self._describe_answer(answer)}")
         return answer
 
-    def _respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> SimAnswer:
+    def _respond(self, request: _Request) -> SimAnswer:
         stats = self.stats
         stats.requests += 1
         now = self.clock.monotonic()
-        parsed = parse_authorization(headers.get("authorization", ""))
-        if parsed is not None:
-            arrivals = stats.arrivals.setdefault(parsed.secret_id, [])
+        claimed = request.claimed_secret_id()
+        if claimed:
+            arrivals = stats.arrivals.setdefault(claimed, [])
             arrivals.append(now)
             if len(arrivals) > ARRIVALS_KEPT:  # a long demo must not grow without bound
                 del arrivals[: ARRIVALS_KEPT // 2]
-        action = headers.get("x-tc-action", "")
+        action = request.action
         stats.actions[action] += 1
 
         fault = self.faults.draw(GATEWAY_FAULTS, self._fault_rng)
@@ -435,16 +525,18 @@ class Simulator:
         if fault == "drop":
             return SimAnswer(0, (), b"", drop=True, fault=fault)
 
-        if method.upper() != "POST":
-            return SimAnswer(405, TEXT_HEADERS + (("Allow", "POST"),), b"405 Method Not Allowed: POST / only\n")
-        if path.split("?", 1)[0] != "/":
+        # POST with TC3 or a v1 form; GET only with v1 parameters in the query string.
+        if request.method not in ("GET", "POST") or (request.method == "GET" and not request.v1):
+            return SimAnswer(405, TEXT_HEADERS + (("Allow", "GET, POST"),),
+                             b"405 Method Not Allowed: POST / (or GET / with signature v1 parameters) only\n")
+        if request.path != "/":
             return SimAnswer(404, TEXT_HEADERS, b"404 Not Found: the API is served at /\n")
 
         request_id = str(uuid.UUID(int=self._request_rng.getrandbits(128), version=4))
-        english = headers.get("x-tc-language", "").lower().startswith("en")
+        english = request.language.lower().startswith("en")
         describe_success = False
         try:
-            response = self._serve(headers, body, action)
+            response = self._serve(request, action)
             describe_success = action == DESCRIBE_ACTION
         except _Refusal as refusal:
             stats.errors[refusal.code] += 1
@@ -474,16 +566,19 @@ class Simulator:
         return SimAnswer(200, JSON_HEADERS, encoded, stall=stall, fault=fault,
                          request_id=request_id, error_code=error_code)
 
-    def _serve(self, headers: dict[str, str], body: bytes, action: str) -> dict[str, Any]:
+    def _serve(self, request: _Request, action: str) -> dict[str, Any]:
         """The service proper, in the real service's order of checks; raises _Refusal."""
-        secret_id = self._authenticate(headers, body)
-        version = headers.get("x-tc-version", "")
+        if request.form is not None:
+            secret_id = self._authenticate_v1(request)
+        else:
+            secret_id = self._authenticate(request.headers, request.body)
+        version = request.version
         if not version:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `X-TC-Version`.")
+            raise _Refusal("MissingParameter", f"The request is missing a required parameter `{request.name_of('Version')}`.")
         if version != API_VERSION:
             raise _Refusal("NoSuchVersion", f"The requested version `{version[:40]}` of service `{SERVICE}` does not exist.")
         if not action:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `X-TC-Action`.")
+            raise _Refusal("MissingParameter", f"The request is missing a required parameter `{request.name_of('Action')}`.")
         if action not in (DESCRIBE_ACTION, SUBMIT_ACTION):
             raise _Refusal("InvalidAction", f"The requested action `{action[:80]}` does not exist.")
         self._take_quota(secret_id)
@@ -498,13 +593,17 @@ class Simulator:
         if fault == "inner_error":
             raise _Refusal("FailedOperation.InnerError", "")
 
-        try:
-            params = json.loads(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise _Refusal("InvalidParameter", "The request body is not valid JSON.") from None
-        if not isinstance(params, dict):
-            raise _Refusal("InvalidParameter", "The request body must be a JSON object.")
-        region = headers.get("x-tc-region") or DEFAULT_REGION
+        params: Any
+        if request.form is not None:
+            params = {name: value for name, value in request.form.items() if name not in V1_COMMON_FIELDS}
+        else:
+            try:
+                params = json.loads(request.body.decode("utf-8")) if request.body.strip() else {}
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise _Refusal("InvalidParameter", "The request body is not valid JSON.") from None
+            if not isinstance(params, dict):
+                raise _Refusal("InvalidParameter", "The request body must be a JSON object.")
+        region = request.region or DEFAULT_REGION
         if action == SUBMIT_ACTION:
             return self._submit(params, secret_id, region)
         return self._describe(params, secret_id, region)
@@ -517,24 +616,8 @@ class Simulator:
                 "The Authorization header is malformed; expected `TC3-HMAC-SHA256 Credential=<SecretId>/"
                 "<date>/<service>/tc3_request, SignedHeaders=content-type;host, Signature=<hex>`.",
             )
-        account = self.accounts.get(parsed.secret_id)
-        if account is None:
-            raise _Refusal("AuthFailure.SecretIdNotFound",
-                           "The SecretId is not found, please ensure that your SecretId is correct.")
-        raw_timestamp = headers.get("x-tc-timestamp", "")
-        if not raw_timestamp:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `X-TC-Timestamp`.")
-        try:
-            timestamp = int(raw_timestamp)
-        except ValueError:
-            raise _Refusal("InvalidParameter", "X-TC-Timestamp must be a Unix time in seconds.") from None
-        server_time = int(self.clock.time())
-        if abs(server_time - timestamp) > MAX_CLOCK_SKEW_SECONDS:
-            raise _Refusal(
-                "AuthFailure.SignatureExpire",
-                f"Signature expired. Timestamp: {timestamp}; server time: {server_time}. "
-                f"They must be within {MAX_CLOCK_SKEW_SECONDS} seconds of each other.",
-            )
+        account = self._account(parsed.secret_id)
+        timestamp = self._check_timestamp(headers.get("x-tc-timestamp", ""), "X-TC-Timestamp")
         payload = body
         if headers.get("x-tc-content-sha256") == UNSIGNED_PAYLOAD:
             payload = UNSIGNED_PAYLOAD.encode("ascii")
@@ -550,9 +633,65 @@ class Simulator:
             valid = valid and hmac.compare_digest(expected, parsed.signature)
         if not valid:
             raise _Refusal("AuthFailure.SignatureFailure", SIGNATURE_FAILURE_MESSAGE)
-        if account.temporary and headers.get("x-tc-token", "") not in account.tokens:
-            raise _Refusal("AuthFailure.TokenFailure", "The token is invalid or has expired.")
+        self._check_token(account, headers.get("x-tc-token", ""))
         return parsed.secret_id
+
+    def _authenticate_v1(self, request: _Request) -> str:
+        """Signature v1: every parameter in the form (POST) or the query string (GET), signed with
+        HMAC-SHA256 or HMAC-SHA1 over METHOD + Host + path + the sorted raw parameters.
+
+        The same window of 5 minutes as TC3; a Nonce is required but, as with the service's
+        documented behaviour, a repeated one is not refused.
+        """
+        form = request.form
+        assert form is not None
+        if request.form_error is not None:
+            raise _Refusal("InvalidParameter", request.form_error)
+        secret_id = form.get("SecretId", "")
+        if not secret_id:
+            raise _Refusal("MissingParameter", "The request is missing a required parameter `SecretId`.")
+        account = self._account(secret_id)
+        self._check_timestamp(form.get("Timestamp", ""), "Timestamp")
+        nonce = form.get("Nonce", "")
+        if not nonce:
+            raise _Refusal("MissingParameter", "The request is missing a required parameter `Nonce`.")
+        if not nonce.isascii() or not nonce.isdigit():
+            raise _Refusal("InvalidParameter", "Nonce must be a positive integer.")
+        if not form.get("Signature"):
+            raise _Refusal("MissingParameter", "The request is missing a required parameter `Signature`.")
+        if not verify_v1(form, account.secret_key, method=request.method, host=request.headers.get("host", ""),
+                         path=request.path):
+            raise _Refusal("AuthFailure.SignatureFailure", SIGNATURE_FAILURE_MESSAGE)
+        self._check_token(account, form.get("Token", ""))
+        return secret_id
+
+    def _account(self, secret_id: str) -> Account:
+        account = self.accounts.get(secret_id)
+        if account is None:
+            raise _Refusal("AuthFailure.SecretIdNotFound",
+                           "The SecretId is not found, please ensure that your SecretId is correct.")
+        return account
+
+    def _check_timestamp(self, raw_timestamp: str, name: str) -> int:
+        if not raw_timestamp:
+            raise _Refusal("MissingParameter", f"The request is missing a required parameter `{name}`.")
+        try:
+            timestamp = int(raw_timestamp)
+        except ValueError:
+            raise _Refusal("InvalidParameter", f"{name} must be a Unix time in seconds.") from None
+        server_time = int(self.clock.time())
+        if abs(server_time - timestamp) > MAX_CLOCK_SKEW_SECONDS:
+            raise _Refusal(
+                "AuthFailure.SignatureExpire",
+                f"Signature expired. Timestamp: {timestamp}; server time: {server_time}. "
+                f"They must be within {MAX_CLOCK_SKEW_SECONDS} seconds of each other.",
+            )
+        return timestamp
+
+    @staticmethod
+    def _check_token(account: Account, token: str) -> None:
+        if account.temporary and token not in account.tokens:
+            raise _Refusal("AuthFailure.TokenFailure", "The token is invalid or has expired.")
 
     def _take_quota(self, secret_id: str) -> None:
         """Count a request against its SecretId at its arrival time; refused ones do not count."""
