@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import hmac
 import json
 import random
 import threading
@@ -19,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import TASK_NOT_EXIST
@@ -39,23 +38,15 @@ from tui.api.models import (
     STYLE_STRENGTHS,
     SUBMIT_ACTION,
 )
-from tui.api.signing import (
-    SIGNED_HEADERS,
-    V1_COMMON_FIELDS,
-    parse_authorization,
-    signature,
-    utc_date,
-    verify_v1,
-)
+from tui.api.signing import V1_COMMON_FIELDS
+from tui.simulator.auth import Account, Refusal, Request, authenticate, read_request
 from tui.simulator.faults import ANSWER_FAULTS, GATEWAY_FAULTS, SERVICE_FAULTS, Faults
 
 # Made-up credentials the simulator accepts when given no accounts. Not a secret of anyone's.
 DEFAULT_SECRET_ID = "AKIDsimulator0000000000000000000000"
 DEFAULT_SECRET_KEY = "simulator-secret-key-00000000000"
 
-MAX_CLOCK_SKEW_SECONDS = 300
 ARRIVALS_KEPT = 200_000  # per SecretId, for max_in_window: hours at the full quota
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 STATUS_MESSAGES = {
     JOB_INIT: "初始化中",
@@ -67,9 +58,6 @@ STATUS_MESSAGES = {
 FATES = (JOB_SUCCESS, JOB_FAILED, JOB_MODERATION_FAILED)
 
 RATE_LIMIT_MESSAGE = "Request frequency exceeds the limit of this action."
-SIGNATURE_FAILURE_MESSAGE = (
-    "The provided credentials could not be validated. Please check your signature is correct."
-)
 
 # Codes whose message follows X-TC-Language (zh-CN, the default, or en-US).
 LOCALISED_MESSAGES = {
@@ -85,18 +73,6 @@ BAD_GATEWAY_BODY = (
 JSON_HEADERS = (("Content-Type", "application/json"),)
 HTML_HEADERS = (("Content-Type", "text/html"),)
 TEXT_HEADERS = (("Content-Type", "text/plain; charset=utf-8"),)
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """One SecretId's key; with `tokens` it is temporary and every request must carry one of them."""
-
-    secret_key: str = field(repr=False)
-    tokens: frozenset[str] = field(default=frozenset(), repr=False)
-
-    @property
-    def temporary(self) -> bool:
-        return bool(self.tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,104 +162,12 @@ class SimStats:
         return best
 
 
-class _Refusal(Exception):
-    """An error answer of the service proper."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-
-
 def _normalise_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, value in pairs:
         out.setdefault(name.strip().lower(), value.strip())
     return out
-
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-MAX_FORM_FIELDS = 1000
-
-
-@dataclass(slots=True)
-class _Request:
-    """One request as the service reads it: TC3 (headers and a JSON body) or signature v1 (every
-    field in a form body or the query string, no Authorization header)."""
-
-    method: str
-    path: str  # without the query string
-    headers: dict[str, str]
-    body: bytes
-    form: dict[str, str] | None = None  # v1: the fields, decoded; None: TC3
-    form_error: str | None = None  # why the v1 fields could not be read
-
-    @property
-    def v1(self) -> bool:
-        return self.form is not None
-
-    def _value(self, field_name: str, header: str) -> str:
-        if self.form is not None:
-            return self.form.get(field_name, "")
-        return self.headers.get(header, "")
-
-    def name_of(self, field_name: str) -> str:
-        """What the request calls a common parameter: `Version` in v1, `X-TC-Version` in TC3."""
-        return field_name if self.form is not None else f"X-TC-{field_name}"
-
-    @property
-    def action(self) -> str:
-        return self._value("Action", "x-tc-action")
-
-    @property
-    def version(self) -> str:
-        return self._value("Version", "x-tc-version")
-
-    @property
-    def region(self) -> str:
-        return self._value("Region", "x-tc-region")
-
-    @property
-    def language(self) -> str:
-        return self._value("Language", "x-tc-language")
-
-    def claimed_secret_id(self) -> str | None:
-        """The SecretId the request says it comes from (before any check), for the arrival counts."""
-        if self.form is not None:
-            return self.form.get("SecretId") or None
-        parsed = parse_authorization(self.headers.get("authorization", ""))
-        return parsed.secret_id if parsed is not None else None
-
-
-def _read_request(method: str, target: str, headers: dict[str, str], body: bytes) -> _Request:
-    """Split the target and, for a request without an Authorization header that is a GET with a
-    query string or a form-encoded POST, decode its signature v1 fields."""
-    method = method.upper()
-    path, _, query = target.partition("?")
-    request = _Request(method=method, path=path, headers=headers, body=body)
-    if "authorization" in headers:
-        return request
-    raw: bytes | None = None
-    if method == "GET" and query:
-        raw = query.encode("latin-1", errors="replace")
-    elif method == "POST" and headers.get("content-type", "").split(";")[0].strip().lower() == FORM_CONTENT_TYPE:
-        raw = body
-    if raw is None:
-        return request
-    request.form = {}
-    try:
-        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS,
-                          encoding="utf-8", errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        request.form_error = "The parameters are not a valid form: URL-encoded UTF-8 name=value pairs expected."
-        return request
-    for name, value in pairs:
-        if name in request.form:
-            request.form_error = f"The parameter `{name[:40]}` is given more than once."
-            return request
-        request.form[name] = value
-    return request
-
 
 
 def _is_http_url(value: Any) -> bool:
@@ -497,14 +381,14 @@ class Simulator:
         body: bytes,
     ) -> SimAnswer:
         """The answer to a request that arrives now (no network delay)."""
-        request = _read_request(method, path, _normalise_headers(headers), body)
+        request = read_request(method, path, _normalise_headers(headers), body)
         with self._lock:
             answer = self._respond(request)
         if self.log is not None:
             self.log(f"{request.action or '-'} {self._describe_answer(answer)}")
         return answer
 
-    def _respond(self, request: _Request) -> SimAnswer:
+    def _respond(self, request: Request) -> SimAnswer:
         stats = self.stats
         stats.requests += 1
         now = self.clock.monotonic()
@@ -538,7 +422,7 @@ class Simulator:
         try:
             response = self._serve(request, action)
             describe_success = action == DESCRIBE_ACTION
-        except _Refusal as refusal:
+        except Refusal as refusal:
             stats.errors[refusal.code] += 1
             if refusal.code.startswith("RequestLimitExceeded"):
                 stats.rate_limited += 1
@@ -566,32 +450,29 @@ class Simulator:
         return SimAnswer(200, JSON_HEADERS, encoded, stall=stall, fault=fault,
                          request_id=request_id, error_code=error_code)
 
-    def _serve(self, request: _Request, action: str) -> dict[str, Any]:
-        """The service proper, in the real service's order of checks; raises _Refusal."""
-        if request.form is not None:
-            secret_id = self._authenticate_v1(request)
-        else:
-            secret_id = self._authenticate(request.headers, request.body)
+    def _serve(self, request: Request, action: str) -> dict[str, Any]:
+        """The service proper, in the real service's order of checks; raises Refusal."""
+        secret_id = authenticate(request, self.accounts, int(self.clock.time()))
         version = request.version
         if not version:
-            raise _Refusal("MissingParameter", f"The request is missing a required parameter `{request.name_of('Version')}`.")
+            raise Refusal("MissingParameter", f"The request is missing a required parameter `{request.name_of('Version')}`.")
         if version != API_VERSION:
-            raise _Refusal("NoSuchVersion", f"The requested version `{version[:40]}` of service `{SERVICE}` does not exist.")
+            raise Refusal("NoSuchVersion", f"The requested version `{version[:40]}` of service `{SERVICE}` does not exist.")
         if not action:
-            raise _Refusal("MissingParameter", f"The request is missing a required parameter `{request.name_of('Action')}`.")
+            raise Refusal("MissingParameter", f"The request is missing a required parameter `{request.name_of('Action')}`.")
         if action not in (DESCRIBE_ACTION, SUBMIT_ACTION):
-            raise _Refusal("InvalidAction", f"The requested action `{action[:80]}` does not exist.")
+            raise Refusal("InvalidAction", f"The requested action `{action[:80]}` does not exist.")
         self._take_quota(secret_id)
 
         fault = self.faults.draw(SERVICE_FAULTS, self._fault_rng)
         if fault is not None:
             self.stats.faults[fault] += 1
         if fault == "rate_limit":
-            raise _Refusal("RequestLimitExceeded", RATE_LIMIT_MESSAGE)
+            raise Refusal("RequestLimitExceeded", RATE_LIMIT_MESSAGE)
         if fault == "internal_error":
-            raise _Refusal("InternalError", "An internal error has occurred. Retry your request later.")
+            raise Refusal("InternalError", "An internal error has occurred. Retry your request later.")
         if fault == "inner_error":
-            raise _Refusal("FailedOperation.InnerError", "")
+            raise Refusal("FailedOperation.InnerError", "")
 
         params: Any
         if request.form is not None:
@@ -600,98 +481,13 @@ class Simulator:
             try:
                 params = json.loads(request.body.decode("utf-8")) if request.body.strip() else {}
             except (UnicodeDecodeError, ValueError, RecursionError):
-                raise _Refusal("InvalidParameter", "The request body is not valid JSON.") from None
+                raise Refusal("InvalidParameter", "The request body is not valid JSON.") from None
             if not isinstance(params, dict):
-                raise _Refusal("InvalidParameter", "The request body must be a JSON object.")
+                raise Refusal("InvalidParameter", "The request body must be a JSON object.")
         region = request.region or DEFAULT_REGION
         if action == SUBMIT_ACTION:
             return self._submit(params, secret_id, region)
         return self._describe(params, secret_id, region)
-
-    def _authenticate(self, headers: dict[str, str], body: bytes) -> str:
-        parsed = parse_authorization(headers.get("authorization", ""))
-        if parsed is None:
-            raise _Refusal(
-                "AuthFailure.InvalidAuthorization",
-                "The Authorization header is malformed; expected `TC3-HMAC-SHA256 Credential=<SecretId>/"
-                "<date>/<service>/tc3_request, SignedHeaders=content-type;host, Signature=<hex>`.",
-            )
-        account = self._account(parsed.secret_id)
-        timestamp = self._check_timestamp(headers.get("x-tc-timestamp", ""), "X-TC-Timestamp")
-        payload = body
-        if headers.get("x-tc-content-sha256") == UNSIGNED_PAYLOAD:
-            payload = UNSIGNED_PAYLOAD.encode("ascii")
-        # The signer rebuilds only what the official SDK signs: content-type;host for vclm.
-        valid = parsed.service == SERVICE and parsed.signed_headers == SIGNED_HEADERS
-        if valid:
-            try:
-                valid = parsed.date == utc_date(timestamp)
-                expected = signature(account.secret_key, headers.get("host", ""), payload, timestamp,
-                                     content_type=headers.get("content-type", ""))
-            except (OverflowError, OSError, ValueError):  # a timestamp no date can hold
-                valid, expected = False, ""
-            valid = valid and hmac.compare_digest(expected, parsed.signature)
-        if not valid:
-            raise _Refusal("AuthFailure.SignatureFailure", SIGNATURE_FAILURE_MESSAGE)
-        self._check_token(account, headers.get("x-tc-token", ""))
-        return parsed.secret_id
-
-    def _authenticate_v1(self, request: _Request) -> str:
-        """Signature v1: every parameter in the form (POST) or the query string (GET), signed with
-        HMAC-SHA256 or HMAC-SHA1 over METHOD + Host + path + the sorted raw parameters.
-
-        The same window of 5 minutes as TC3; a Nonce is required but, as with the service's
-        documented behaviour, a repeated one is not refused.
-        """
-        form = request.form
-        assert form is not None
-        if request.form_error is not None:
-            raise _Refusal("InvalidParameter", request.form_error)
-        secret_id = form.get("SecretId", "")
-        if not secret_id:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `SecretId`.")
-        account = self._account(secret_id)
-        self._check_timestamp(form.get("Timestamp", ""), "Timestamp")
-        nonce = form.get("Nonce", "")
-        if not nonce:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `Nonce`.")
-        if not nonce.isascii() or not nonce.isdigit():
-            raise _Refusal("InvalidParameter", "Nonce must be a positive integer.")
-        if not form.get("Signature"):
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `Signature`.")
-        if not verify_v1(form, account.secret_key, method=request.method, host=request.headers.get("host", ""),
-                         path=request.path):
-            raise _Refusal("AuthFailure.SignatureFailure", SIGNATURE_FAILURE_MESSAGE)
-        self._check_token(account, form.get("Token", ""))
-        return secret_id
-
-    def _account(self, secret_id: str) -> Account:
-        account = self.accounts.get(secret_id)
-        if account is None:
-            raise _Refusal("AuthFailure.SecretIdNotFound",
-                           "The SecretId is not found, please ensure that your SecretId is correct.")
-        return account
-
-    def _check_timestamp(self, raw_timestamp: str, name: str) -> int:
-        if not raw_timestamp:
-            raise _Refusal("MissingParameter", f"The request is missing a required parameter `{name}`.")
-        try:
-            timestamp = int(raw_timestamp)
-        except ValueError:
-            raise _Refusal("InvalidParameter", f"{name} must be a Unix time in seconds.") from None
-        server_time = int(self.clock.time())
-        if abs(server_time - timestamp) > MAX_CLOCK_SKEW_SECONDS:
-            raise _Refusal(
-                "AuthFailure.SignatureExpire",
-                f"Signature expired. Timestamp: {timestamp}; server time: {server_time}. "
-                f"They must be within {MAX_CLOCK_SKEW_SECONDS} seconds of each other.",
-            )
-        return timestamp
-
-    @staticmethod
-    def _check_token(account: Account, token: str) -> None:
-        if account.temporary and token not in account.tokens:
-            raise _Refusal("AuthFailure.TokenFailure", "The token is invalid or has expired.")
 
     def _take_quota(self, secret_id: str) -> None:
         """Count a request against its SecretId at its arrival time; refused ones do not count."""
@@ -701,40 +497,40 @@ class Simulator:
             hits.popleft()
         if len(hits) >= self.quota:
             self.stats.quota_rejections += 1
-            raise _Refusal("RequestLimitExceeded", RATE_LIMIT_MESSAGE)
+            raise Refusal("RequestLimitExceeded", RATE_LIMIT_MESSAGE)
         hits.append(now)
 
     def _submit(self, params: dict[str, Any], secret_id: str, region: str) -> dict[str, Any]:
         for name in ("StyleId", "VideoUrl"):
             if params.get(name) is None:
-                raise _Refusal("MissingParameter", f"The request is missing a required parameter `{name}`.")
+                raise Refusal("MissingParameter", f"The request is missing a required parameter `{name}`.")
         style_id = params["StyleId"]
         if style_id not in STYLE_IDS:
-            raise _Refusal("InvalidParameterValue.StyleNotExist",
+            raise Refusal("InvalidParameterValue.StyleNotExist",
                            f"StyleId `{str(style_id)[:40]}` does not exist; one of {', '.join(STYLE_IDS)}.")
         strength = params.get("StyleStrength")
         strength = "medium" if strength is None else strength
         if strength not in STYLE_STRENGTHS:
-            raise _Refusal("InvalidParameterValue.StyleStrengthNotExist",
+            raise Refusal("InvalidParameterValue.StyleStrengthNotExist",
                            f"StyleStrength `{str(strength)[:40]}` does not exist; one of {', '.join(STYLE_STRENGTHS)}.")
         video_url = params["VideoUrl"]
         if not _is_http_url(video_url):
-            raise _Refusal("InvalidParameterValue.UrlIllegal", "VideoUrl must be an http or https URL.")
+            raise Refusal("InvalidParameterValue.UrlIllegal", "VideoUrl must be an http or https URL.")
         job = self._new_job(style_id, strength, video_url, owner=secret_id, region=region)
         return {"JobId": job.job_id}
 
     def _describe(self, params: dict[str, Any], secret_id: str, region: str) -> dict[str, Any]:
         job_id = params.get("JobId")
         if job_id is None:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `JobId`.")
+            raise Refusal("MissingParameter", "The request is missing a required parameter `JobId`.")
         if not isinstance(job_id, str):
-            raise _Refusal("InvalidParameter", "JobId must be a string.")
+            raise Refusal("InvalidParameter", "JobId must be a string.")
         job = self.jobs.get(job_id.strip().lower())
         if job is None or (job.owner is not None and (job.owner != secret_id or job.region != region)):
-            raise _Refusal(TASK_NOT_EXIST, "")
+            raise Refusal(TASK_NOT_EXIST, "")
         if job.inner_errors_left > 0:
             job.inner_errors_left -= 1
-            raise _Refusal("FailedOperation.InnerError", "")
+            raise Refusal("FailedOperation.InnerError", "")
         status = job.status_at(self.sim_now())
         return {
             "JobId": job.job_id,
