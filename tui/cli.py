@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list the saved watchlist with last known states (no network)")
     headless.add_ls_arguments(ls)
     add_common_options(ls, subcommand=True)
+
+    from tui.headless import submit as submit_command
+
+    submit = sub.add_parser("submit", help="submit a video for stylization and print its JobId (--add watches it)")
+    submit_command.add_submit_arguments(submit)
+    add_common_options(submit, subcommand=True)
     return parser
 
 
@@ -62,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.simulator import command as simulate_command
 
         return simulate_command.run(args)
+    if args.command == "submit":
+        from tui.headless import submit as submit_command
+
+        return submit_command.run(args)
     if args.command in ("check", "add", "remove", "ls"):
         from tui.headless import commands as headless
 

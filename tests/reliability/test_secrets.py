@@ -274,7 +274,7 @@ def test_check_json_output_never_shows_the_key_or_token(tmp_path: Path, revoked:
     assert_no_secret(err)
 
 
-def test_the_simulator_banner_masks_a_key_it_was_not_given_on_the_command_line() -> None:
+def test_the_simulator_banner_masks_a_key_of_the_user_s() -> None:
     sim = Simulator(accounts={SECRET_ID: Account(SECRET_KEY, frozenset({TOKEN}))})
     assert_no_secret("\n".join(simulate_command.banner_lines(sim, "http://127.0.0.1:1", show_key=False)))
 

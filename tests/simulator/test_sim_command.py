@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import queue
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -111,16 +113,45 @@ def test_simulate_exits_cleanly_on_a_signal(spawn, signum):
     assert process.stop(signum) == 0
 
 
-def test_simulate_prints_url_credentials_and_a_line_to_paste(spawn):
+def test_simulate_prints_url_credentials_and_lines_to_paste(spawn):
     process = spawn("--seed", "1")
-    lines = process.read_lines(4)
+    lines = process.read_lines(5)
     process.stop()
     base_url = BASE_URL.search(lines[0]).group(0)
     assert int(BASE_URL.search(lines[0]).group(1)) > 0
-    assert DEFAULT_SECRET_ID in lines[1] and mask(DEFAULT_SECRET_KEY) in lines[1]
-    assert DEFAULT_SECRET_KEY not in "\n".join(lines)
-    assert f"vclm-watch --endpoint {base_url}" in lines[2]
-    assert "TENCENTCLOUD_SECRET_ID=" in lines[3] and "TENCENTCLOUD_SECRET_KEY=" in lines[3]
+    # the built-in credentials are made up: shown in full, so that the lines work as printed
+    assert DEFAULT_SECRET_ID in lines[1] and DEFAULT_SECRET_KEY in lines[1]
+    assert lines[2] == f"paste: export TENCENTCLOUD_SECRET_ID={DEFAULT_SECRET_ID} TENCENTCLOUD_SECRET_KEY={DEFAULT_SECRET_KEY}"
+    assert f"vclm-watch --endpoint {base_url} submit --add " in lines[3]
+    assert f"vclm-watch --endpoint {base_url}" in lines[4]
+
+
+def _as_commands(lines: list[str]) -> tuple[dict[str, str], list[list[str]]]:
+    """The banner's paste line as environment, and its `vclm-watch` lines as argv for this checkout."""
+    env = dict(item.split("=", 1) for item in shlex.split(lines[2].removeprefix("paste: export ")))
+    commands = []
+    for line in lines[3:5]:
+        argv = shlex.split(line.removeprefix("then:"), comments=True)
+        assert argv[0] == "vclm-watch"
+        commands.append([sys.executable, "-m", "tui", *argv[1:]])
+    return env, commands
+
+
+def test_the_printed_lines_submit_a_job_to_the_watchlist_as_pasted(spawn, isolated_home):
+    process = spawn("--seed", "2")
+    lines = process.read_lines(5)
+    env, (submit, monitor) = _as_commands(lines)
+    run_env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    done = subprocess.run(submit, cwd=REPO, env=run_env, capture_output=True, text=True, timeout=60)
+    listed = subprocess.run([sys.executable, "-m", "tui", "ls", "--json"], cwd=REPO, env=run_env,
+                            capture_output=True, text=True, timeout=60)
+    checked = subprocess.run([sys.executable, "-m", "tui", *monitor[3:], "check", "--json", done.stdout.strip()],
+                             cwd=REPO, env=run_env, capture_output=True, text=True, timeout=60)
+    process.stop()
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(row)["JobId"] for row in listed.stdout.splitlines()] == [done.stdout.strip()]
+    assert json.loads(checked.stdout)["Error"] is None, checked.stdout + checked.stderr
+    assert monitor[3:] == ["--endpoint", BASE_URL.search(lines[0]).group(0)]
 
 
 # -- options, in-process ---------------------------------------------------------------------
@@ -170,15 +201,29 @@ def test_given_credentials_replace_the_built_in_ones():
 
 @pytest.mark.parametrize(
     ("argv", "shown"),
-    [((), False), (("--show-key",), True), (("--secret-id", "AKIDmine", "--secret-key", "typed-on-the-line"), True)],
+    [((), True), (("--show-key",), True), (("--secret-id", "AKIDmine", "--secret-key", "users-own-key-1234"), False),
+     (("--secret-id", "AKIDmine", "--secret-key", "users-own-key-1234", "--show-key"), True)],
+    ids=["made-up key", "made-up key, --show-key", "user's key", "user's key, --show-key"],
 )
-def test_the_key_is_masked_unless_given_on_the_command_line(argv, shown):
+def test_only_a_key_of_the_user_s_is_masked_unless_show_key(argv, shown):
     args = parse(*argv)
     sim = build_simulator(args)
     (secret_id, account), = sim.accounts.items()
     text = "\n".join(banner_lines(sim, "http://127.0.0.1:8000", show_key=shows_key(args)))
     assert (account.secret_key in text) is shown
     assert mask(account.secret_key) in text or shown
+
+
+def test_a_token_is_masked_unless_show_key():
+    args = parse("--token", "sts-token-of-the-user")
+    text = "\n".join(banner_lines(build_simulator(args), "http://127.0.0.1:8000", show_key=shows_key(args)))
+    assert "sts-token-of-the-user" not in text and DEFAULT_SECRET_KEY in text
+    assert "TENCENTCLOUD_TOKEN=<the token above>" in text
+
+
+def test_the_banner_says_how_to_create_a_job():
+    text = "\n".join(banner_lines(build_simulator(parse()), "http://127.0.0.1:8000", show_key=False))
+    assert "vclm-watch --endpoint http://127.0.0.1:8000 submit --add https://" in text
 
 
 @pytest.mark.parametrize(

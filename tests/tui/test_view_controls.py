@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from tuikit import IDS, cell_text, ready, sample_records, toasts, until, view_app, visible_ids
 
+from tui.api.client import resolve_endpoint
+from tui.core.settings import default_settings
+from tui.monitor.launch import create_app
 from tui.monitor.screens.help import HelpScreen
+from tui.monitor.themes import shipped_themes_dir
 from tui.monitor.widgets.detail_pane import DetailPane
 from tui.monitor.widgets.status_bar import StatusBar
 
@@ -121,6 +125,26 @@ async def test_copy_keys_put_text_on_the_clipboard_with_a_toast(clock, key, expe
         await pilot.press(key)
         assert app.clipboard == expected
         assert any(t.startswith(f"Copied {what}") for t in toasts(app))
+
+
+@pytest.mark.parametrize(("endpoint", "suffix"), [
+    (None, ""),
+    ("vclm.ap-beijing.tencentcloudapi.com", " --endpoint vclm.ap-beijing.tencentcloudapi.com"),
+    # tccli takes a bare host as https: the simulator's plain http must keep its scheme
+    ("http://127.0.0.1:38555", " --endpoint http://127.0.0.1:38555"),
+])
+async def test_the_copied_tccli_line_names_the_endpoint_as_tccli_reaches_it(clock, endpoint, suffix):
+    settings = default_settings()
+    settings.endpoint = resolve_endpoint(endpoint)
+    app = create_app(settings, clock=clock, store=None, records=sample_records(clock), theme_dirs=[shipped_themes_dir()],
+                     cursor_blink=False, credentials=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.table.select_job(IDS["success"])
+        await pilot.press("x")
+        await pilot.press("enter")
+        assert app.clipboard == f"tccli vclm DescribeVideoStylizationJob --region ap-guangzhou --JobId {IDS['success']}{suffix}"
+        assert app.clipboard in app.screen.query_one(DetailPane).text
 
 
 async def test_copy_request_id_prefers_the_failed_query_s_request_id(clock):

@@ -325,9 +325,9 @@ class VclmWatchApp(App[int]):
             self._draw_status(len(update.order))
 
     def endpoint_host(self) -> str | None:
-        """The endpoint to name in a reproduce line: only one that is not the default."""
-        host = self.settings.endpoint.host
-        return None if host == DEFAULT_HOST or self.setup.endpoint_label else host
+        """The endpoint URL to name in a reproduce line: only one that is not the default."""
+        endpoint = self.settings.endpoint
+        return None if endpoint.host == DEFAULT_HOST or self.setup.endpoint_label else str(endpoint)
 
     def _draw_detail(self, now: float, states) -> None:
         pane = self._widget(DetailPane)

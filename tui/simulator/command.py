@@ -145,8 +145,9 @@ def build_simulator(args: argparse.Namespace, *, clock: Clock = SYSTEM_CLOCK,
 
 
 def shows_key(args: argparse.Namespace) -> bool:
-    """A key typed on the command line is already in the shell's history; any other is masked."""
-    return bool(args.sim_secret_key) or bool(args.sim_show_key)
+    """A key given with --secret-key is the user's own and is masked unless --show-key; the
+    built-in one is made up (not a secret of anyone's) and always shown, so the lines to paste work."""
+    return bool(args.sim_show_key)
 
 
 def mask(secret: str) -> str:
@@ -156,26 +157,35 @@ def mask(secret: str) -> str:
     return secret[:4] + "*" * (len(secret) - 6) + secret[-2:]
 
 
+SAMPLE_VIDEO_URL = "https://media.example.invalid/input.mp4"  # the simulator takes any http(s) URL
+
+
 def banner_lines(simulator: Simulator, base_url: str, *, show_key: bool) -> list[str]:
-    """What `simulate` prints first: the URL (on the first line), credentials, a line to paste."""
+    """What `simulate` prints first: the URL (on the first line), credentials, lines to paste."""
     (secret_id, account), = simulator.accounts.items()
-    key = account.secret_key if show_key else mask(account.secret_key)
+    made_up = secret_id == DEFAULT_SECRET_ID and account.secret_key == DEFAULT_SECRET_KEY
+    shown = show_key or made_up
     token = next(iter(account.tokens), None)
+    masked = [name for name, hidden in (("SecretKey", not shown), ("token", bool(token) and not show_key)) if hidden]
+    if masked:
+        note = f" ({' and '.join(masked)} masked; --show-key prints {'them' if len(masked) > 1 else 'it'})"
+    else:
+        note = " (made up: not a secret)" if made_up else ""
     lines = [
         f"VCLM simulator serving at {base_url} (seed {simulator.seed}, speed {simulator.speed:g}x, "
         f"quota {simulator.quota} per {simulator.quota_window:g} s per SecretId; Ctrl-C stops it)",
-        f"accepts SecretId {secret_id} with SecretKey {key}"
-        + (f" and token {token if show_key else mask(token)}" if token else "")
-        + ("" if show_key else " (key masked; --show-key prints it)"),
+        f"accepts SecretId {secret_id} with SecretKey {account.secret_key if shown else mask(account.secret_key)}"
+        + (f" and token {token if show_key else mask(token)}" if token else "") + note,
     ]
-    env = f"{ENV_SECRET_ID}={secret_id}"
-    if show_key:
-        env += f" {ENV_SECRET_KEY}={account.secret_key}" + (f" {ENV_TOKEN}={token}" if token else "")
-        lines.append(f"paste: {env} vclm-watch --endpoint {base_url}")
-    else:
-        lines.append(f"paste: vclm-watch --endpoint {base_url}")
-        lines.append(f"  with {env} and {ENV_SECRET_KEY}=<the SecretKey above>"
-                     + (f" {ENV_TOKEN}=<the token above>" if token else "") + " in the environment")
+    key = account.secret_key if shown else "<the SecretKey above>"
+    env = f"export {ENV_SECRET_ID}={secret_id} {ENV_SECRET_KEY}={key}"
+    if token:
+        env += f" {ENV_TOKEN}={token if show_key else '<the token above>'}"
+    lines += [
+        f"paste: {env}",
+        f"then:  vclm-watch --endpoint {base_url} submit --add {SAMPLE_VIDEO_URL}   # a new job, on your watchlist",
+        f"       vclm-watch --endpoint {base_url}   # the monitor",
+    ]
     return lines
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import hmac
 import json
 import random
 import threading
@@ -39,16 +38,15 @@ from tui.api.models import (
     STYLE_STRENGTHS,
     SUBMIT_ACTION,
 )
-from tui.api.signing import SIGNED_HEADERS, parse_authorization, signature, utc_date
+from tui.api.signing import V1_COMMON_FIELDS
+from tui.simulator.auth import Account, Refusal, Request, authenticate, read_request
 from tui.simulator.faults import ANSWER_FAULTS, GATEWAY_FAULTS, SERVICE_FAULTS, Faults
 
 # Made-up credentials the simulator accepts when given no accounts. Not a secret of anyone's.
 DEFAULT_SECRET_ID = "AKIDsimulator0000000000000000000000"
 DEFAULT_SECRET_KEY = "simulator-secret-key-00000000000"
 
-MAX_CLOCK_SKEW_SECONDS = 300
 ARRIVALS_KEPT = 200_000  # per SecretId, for max_in_window: hours at the full quota
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 STATUS_MESSAGES = {
     JOB_INIT: "初始化中",
@@ -60,9 +58,6 @@ STATUS_MESSAGES = {
 FATES = (JOB_SUCCESS, JOB_FAILED, JOB_MODERATION_FAILED)
 
 RATE_LIMIT_MESSAGE = "Request frequency exceeds the limit of this action."
-SIGNATURE_FAILURE_MESSAGE = (
-    "The provided credentials could not be validated. Please check your signature is correct."
-)
 
 # Codes whose message follows X-TC-Language (zh-CN, the default, or en-US).
 LOCALISED_MESSAGES = {
@@ -78,18 +73,6 @@ BAD_GATEWAY_BODY = (
 JSON_HEADERS = (("Content-Type", "application/json"),)
 HTML_HEADERS = (("Content-Type", "text/html"),)
 TEXT_HEADERS = (("Content-Type", "text/plain; charset=utf-8"),)
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """One SecretId's key; with `tokens` it is temporary and every request must carry one of them."""
-
-    secret_key: str = field(repr=False)
-    tokens: frozenset[str] = field(default=frozenset(), repr=False)
-
-    @property
-    def temporary(self) -> bool:
-        return bool(self.tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,15 +160,6 @@ class SimStats:
                 first = bisect.bisect_right(times, t - window, 0, i + 1)
                 best = max(best, i + 1 - first)
         return best
-
-
-class _Refusal(Exception):
-    """An error answer of the service proper."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
 
 
 def _normalise_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -407,24 +381,24 @@ class Simulator:
         body: bytes,
     ) -> SimAnswer:
         """The answer to a request that arrives now (no network delay)."""
-        normalised = _normalise_headers(headers)
+        request = read_request(method, path, _normalise_headers(headers), body)
         with self._lock:
-            answer = self._respond(method, path, normalised, body)
+            answer = self._respond(request)
         if self.log is not None:
-            self.log(f"{normalised.get('x-tc-action') or '-'} {self._describe_answer(answer)}")
+            self.log(f"{request.action or '-'} {self._describe_answer(answer)}")
         return answer
 
-    def _respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> SimAnswer:
+    def _respond(self, request: Request) -> SimAnswer:
         stats = self.stats
         stats.requests += 1
         now = self.clock.monotonic()
-        parsed = parse_authorization(headers.get("authorization", ""))
-        if parsed is not None:
-            arrivals = stats.arrivals.setdefault(parsed.secret_id, [])
+        claimed = request.claimed_secret_id()
+        if claimed:
+            arrivals = stats.arrivals.setdefault(claimed, [])
             arrivals.append(now)
             if len(arrivals) > ARRIVALS_KEPT:  # a long demo must not grow without bound
                 del arrivals[: ARRIVALS_KEPT // 2]
-        action = headers.get("x-tc-action", "")
+        action = request.action
         stats.actions[action] += 1
 
         fault = self.faults.draw(GATEWAY_FAULTS, self._fault_rng)
@@ -435,18 +409,20 @@ class Simulator:
         if fault == "drop":
             return SimAnswer(0, (), b"", drop=True, fault=fault)
 
-        if method.upper() != "POST":
-            return SimAnswer(405, TEXT_HEADERS + (("Allow", "POST"),), b"405 Method Not Allowed: POST / only\n")
-        if path.split("?", 1)[0] != "/":
+        # POST with TC3 or a v1 form; GET only with v1 parameters in the query string.
+        if request.method not in ("GET", "POST") or (request.method == "GET" and not request.v1):
+            return SimAnswer(405, TEXT_HEADERS + (("Allow", "GET, POST"),),
+                             b"405 Method Not Allowed: POST / (or GET / with signature v1 parameters) only\n")
+        if request.path != "/":
             return SimAnswer(404, TEXT_HEADERS, b"404 Not Found: the API is served at /\n")
 
         request_id = str(uuid.UUID(int=self._request_rng.getrandbits(128), version=4))
-        english = headers.get("x-tc-language", "").lower().startswith("en")
+        english = request.language.lower().startswith("en")
         describe_success = False
         try:
-            response = self._serve(headers, body, action)
+            response = self._serve(request, action)
             describe_success = action == DESCRIBE_ACTION
-        except _Refusal as refusal:
+        except Refusal as refusal:
             stats.errors[refusal.code] += 1
             if refusal.code.startswith("RequestLimitExceeded"):
                 stats.rate_limited += 1
@@ -474,85 +450,44 @@ class Simulator:
         return SimAnswer(200, JSON_HEADERS, encoded, stall=stall, fault=fault,
                          request_id=request_id, error_code=error_code)
 
-    def _serve(self, headers: dict[str, str], body: bytes, action: str) -> dict[str, Any]:
-        """The service proper, in the real service's order of checks; raises _Refusal."""
-        secret_id = self._authenticate(headers, body)
-        version = headers.get("x-tc-version", "")
+    def _serve(self, request: Request, action: str) -> dict[str, Any]:
+        """The service proper, in the real service's order of checks; raises Refusal."""
+        secret_id = authenticate(request, self.accounts, int(self.clock.time()))
+        version = request.version
         if not version:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `X-TC-Version`.")
+            raise Refusal("MissingParameter", f"The request is missing a required parameter `{request.name_of('Version')}`.")
         if version != API_VERSION:
-            raise _Refusal("NoSuchVersion", f"The requested version `{version[:40]}` of service `{SERVICE}` does not exist.")
+            raise Refusal("NoSuchVersion", f"The requested version `{version[:40]}` of service `{SERVICE}` does not exist.")
         if not action:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `X-TC-Action`.")
+            raise Refusal("MissingParameter", f"The request is missing a required parameter `{request.name_of('Action')}`.")
         if action not in (DESCRIBE_ACTION, SUBMIT_ACTION):
-            raise _Refusal("InvalidAction", f"The requested action `{action[:80]}` does not exist.")
+            raise Refusal("InvalidAction", f"The requested action `{action[:80]}` does not exist.")
         self._take_quota(secret_id)
 
         fault = self.faults.draw(SERVICE_FAULTS, self._fault_rng)
         if fault is not None:
             self.stats.faults[fault] += 1
         if fault == "rate_limit":
-            raise _Refusal("RequestLimitExceeded", RATE_LIMIT_MESSAGE)
+            raise Refusal("RequestLimitExceeded", RATE_LIMIT_MESSAGE)
         if fault == "internal_error":
-            raise _Refusal("InternalError", "An internal error has occurred. Retry your request later.")
+            raise Refusal("InternalError", "An internal error has occurred. Retry your request later.")
         if fault == "inner_error":
-            raise _Refusal("FailedOperation.InnerError", "")
+            raise Refusal("FailedOperation.InnerError", "")
 
-        try:
-            params = json.loads(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise _Refusal("InvalidParameter", "The request body is not valid JSON.") from None
-        if not isinstance(params, dict):
-            raise _Refusal("InvalidParameter", "The request body must be a JSON object.")
-        region = headers.get("x-tc-region") or DEFAULT_REGION
+        params: Any
+        if request.form is not None:
+            params = {name: value for name, value in request.form.items() if name not in V1_COMMON_FIELDS}
+        else:
+            try:
+                params = json.loads(request.body.decode("utf-8")) if request.body.strip() else {}
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise Refusal("InvalidParameter", "The request body is not valid JSON.") from None
+            if not isinstance(params, dict):
+                raise Refusal("InvalidParameter", "The request body must be a JSON object.")
+        region = request.region or DEFAULT_REGION
         if action == SUBMIT_ACTION:
             return self._submit(params, secret_id, region)
         return self._describe(params, secret_id, region)
-
-    def _authenticate(self, headers: dict[str, str], body: bytes) -> str:
-        parsed = parse_authorization(headers.get("authorization", ""))
-        if parsed is None:
-            raise _Refusal(
-                "AuthFailure.InvalidAuthorization",
-                "The Authorization header is malformed; expected `TC3-HMAC-SHA256 Credential=<SecretId>/"
-                "<date>/<service>/tc3_request, SignedHeaders=content-type;host, Signature=<hex>`.",
-            )
-        account = self.accounts.get(parsed.secret_id)
-        if account is None:
-            raise _Refusal("AuthFailure.SecretIdNotFound",
-                           "The SecretId is not found, please ensure that your SecretId is correct.")
-        raw_timestamp = headers.get("x-tc-timestamp", "")
-        if not raw_timestamp:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `X-TC-Timestamp`.")
-        try:
-            timestamp = int(raw_timestamp)
-        except ValueError:
-            raise _Refusal("InvalidParameter", "X-TC-Timestamp must be a Unix time in seconds.") from None
-        server_time = int(self.clock.time())
-        if abs(server_time - timestamp) > MAX_CLOCK_SKEW_SECONDS:
-            raise _Refusal(
-                "AuthFailure.SignatureExpire",
-                f"Signature expired. Timestamp: {timestamp}; server time: {server_time}. "
-                f"They must be within {MAX_CLOCK_SKEW_SECONDS} seconds of each other.",
-            )
-        payload = body
-        if headers.get("x-tc-content-sha256") == UNSIGNED_PAYLOAD:
-            payload = UNSIGNED_PAYLOAD.encode("ascii")
-        # The signer rebuilds only what the official SDK signs: content-type;host for vclm.
-        valid = parsed.service == SERVICE and parsed.signed_headers == SIGNED_HEADERS
-        if valid:
-            try:
-                valid = parsed.date == utc_date(timestamp)
-                expected = signature(account.secret_key, headers.get("host", ""), payload, timestamp,
-                                     content_type=headers.get("content-type", ""))
-            except (OverflowError, OSError, ValueError):  # a timestamp no date can hold
-                valid, expected = False, ""
-            valid = valid and hmac.compare_digest(expected, parsed.signature)
-        if not valid:
-            raise _Refusal("AuthFailure.SignatureFailure", SIGNATURE_FAILURE_MESSAGE)
-        if account.temporary and headers.get("x-tc-token", "") not in account.tokens:
-            raise _Refusal("AuthFailure.TokenFailure", "The token is invalid or has expired.")
-        return parsed.secret_id
 
     def _take_quota(self, secret_id: str) -> None:
         """Count a request against its SecretId at its arrival time; refused ones do not count."""
@@ -562,40 +497,40 @@ class Simulator:
             hits.popleft()
         if len(hits) >= self.quota:
             self.stats.quota_rejections += 1
-            raise _Refusal("RequestLimitExceeded", RATE_LIMIT_MESSAGE)
+            raise Refusal("RequestLimitExceeded", RATE_LIMIT_MESSAGE)
         hits.append(now)
 
     def _submit(self, params: dict[str, Any], secret_id: str, region: str) -> dict[str, Any]:
         for name in ("StyleId", "VideoUrl"):
             if params.get(name) is None:
-                raise _Refusal("MissingParameter", f"The request is missing a required parameter `{name}`.")
+                raise Refusal("MissingParameter", f"The request is missing a required parameter `{name}`.")
         style_id = params["StyleId"]
         if style_id not in STYLE_IDS:
-            raise _Refusal("InvalidParameterValue.StyleNotExist",
+            raise Refusal("InvalidParameterValue.StyleNotExist",
                            f"StyleId `{str(style_id)[:40]}` does not exist; one of {', '.join(STYLE_IDS)}.")
         strength = params.get("StyleStrength")
         strength = "medium" if strength is None else strength
         if strength not in STYLE_STRENGTHS:
-            raise _Refusal("InvalidParameterValue.StyleStrengthNotExist",
+            raise Refusal("InvalidParameterValue.StyleStrengthNotExist",
                            f"StyleStrength `{str(strength)[:40]}` does not exist; one of {', '.join(STYLE_STRENGTHS)}.")
         video_url = params["VideoUrl"]
         if not _is_http_url(video_url):
-            raise _Refusal("InvalidParameterValue.UrlIllegal", "VideoUrl must be an http or https URL.")
+            raise Refusal("InvalidParameterValue.UrlIllegal", "VideoUrl must be an http or https URL.")
         job = self._new_job(style_id, strength, video_url, owner=secret_id, region=region)
         return {"JobId": job.job_id}
 
     def _describe(self, params: dict[str, Any], secret_id: str, region: str) -> dict[str, Any]:
         job_id = params.get("JobId")
         if job_id is None:
-            raise _Refusal("MissingParameter", "The request is missing a required parameter `JobId`.")
+            raise Refusal("MissingParameter", "The request is missing a required parameter `JobId`.")
         if not isinstance(job_id, str):
-            raise _Refusal("InvalidParameter", "JobId must be a string.")
+            raise Refusal("InvalidParameter", "JobId must be a string.")
         job = self.jobs.get(job_id.strip().lower())
         if job is None or (job.owner is not None and (job.owner != secret_id or job.region != region)):
-            raise _Refusal(TASK_NOT_EXIST, "")
+            raise Refusal(TASK_NOT_EXIST, "")
         if job.inner_errors_left > 0:
             job.inner_errors_left -= 1
-            raise _Refusal("FailedOperation.InnerError", "")
+            raise Refusal("FailedOperation.InnerError", "")
         status = job.status_at(self.sim_now())
         return {
             "JobId": job.job_id,

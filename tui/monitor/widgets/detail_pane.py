@@ -26,11 +26,15 @@ DIM = Style(dim=True)
 BOLD = Style(bold=True)
 
 
-def reproduce_line(job_id: str, region: str, endpoint_host: str | None = None) -> str:
-    """The same query with Tencent's own CLI."""
+def reproduce_line(job_id: str, region: str, endpoint: str | None = None) -> str:
+    """The same query with Tencent's own CLI (its 3.0.12xx releases know the action).
+
+    `endpoint`: the endpoint URL, when not the default. tccli's --endpoint takes a bare host as
+    https, and reaches plain http (the simulator) only when given the scheme.
+    """
     line = f"tccli vclm DescribeVideoStylizationJob --region {region} --JobId {job_id}"
-    if endpoint_host:
-        line += f" --endpoint {endpoint_host}"
+    if endpoint:
+        line += f" --endpoint {endpoint.removeprefix('https://')}"
     return line
 
 
@@ -40,7 +44,7 @@ class DetailContext:
     palette: StatePalette
     state: str  # the selected job's display state (decided by the view model)
     region: str
-    endpoint_host: str | None  # only when not the default host
+    endpoint_host: str | None  # the endpoint URL, only when not the default
     paused: bool
     polling: bool  # False when the engine cannot poll (no credentials)
 
