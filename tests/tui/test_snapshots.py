@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from tuikit import IDS, ready, view_app
 
+from tui.monitor.notices import finished_notice
 from tui.monitor.themes import SHIPPED_THEMES
 
 WIDE = (130, 32)
@@ -63,3 +64,28 @@ def test_no_credentials_banner_keeps_the_saved_watchlist_visible(snap_compare, c
 
 def test_help_screen(snap_compare, clock):
     assert snap_compare(view_app(clock), terminal_size=(80, 40), run_before=ready, press=["question_mark"])
+
+
+def test_80x24_with_toasts_showing(snap_compare, clock):
+    """Two toasts at most, above the status bar: the rate, the sort and the credentials stay in view."""
+    app = view_app(clock)
+    app.setup.credentials_note = "AKID…0000 from the demo (made-up simulator credentials)"
+
+    async def finish_a_job(pilot):
+        await ready(pilot)
+        record = app.poller.records[IDS["failed"]]
+        title, message, severity = finished_notice([(record, "JobFailed")], app.palette.symbol)
+        app.notify(message, title=title, severity=severity, kind="finished")
+        for mode in ("state", "age"):
+            app.notify(f"Sorted by {mode}.", timeout=5)
+        for _ in range(5):
+            await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=finish_a_job)
+
+
+def test_16_colours(snap_compare, clock, monkeypatch):
+    """TERM=xterm: everything in the 16 ANSI colours, each state in its own (the theme's `ansi`)."""
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("COLORTERM")
+    assert snap_compare(view_app(clock), terminal_size=WIDE, run_before=ready)
