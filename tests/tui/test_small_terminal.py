@@ -173,3 +173,19 @@ async def test_a_burst_of_toasts_shows_as_at_most_two_above_the_status_bar(clock
     assert len(shown) == 2, texts
     assert any("JobFailed" in text for text in texts) and any("Finished jobs hidden." in text for text in texts)
     assert all(not region.overlaps(bar) and not region.overlaps(footer) for _text, region in shown)
+
+
+@pytest.mark.anyio
+async def test_toasts_leave_a_dialog_s_hint_line_in_view(clock):
+    app = view_app(clock)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await ready(pilot)
+        await pilot.press("a")
+        app.notify("✘ ink-wash short (fails while processing): JobFailed", title="Job finished", severity="warning")
+        app.notify("Sorted by age.")
+        for _ in range(5):
+            await pilot.pause()
+        hints = [hint.region for hint in app.screen.query(".hint")]
+        shown = _toast_regions(app)
+    assert len(shown) == 2 and hints
+    assert all(not region.overlaps(hint) for _text, region in shown for hint in hints)
