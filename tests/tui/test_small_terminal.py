@@ -189,3 +189,31 @@ async def test_toasts_leave_a_dialog_s_hint_line_in_view(clock):
         shown = _toast_regions(app)
     assert len(shown) == 2 and hints
     assert all(not region.overlaps(hint) for _text, region in shown for hint in hints)
+
+
+def test_a_burst_is_posted_once_after_every_toast_of_it_was_counted():
+    shelf, posted, calls = ToastShelf(clock=_Clock()), [], []
+
+    def clear() -> None:
+        posted.clear()
+
+    def post(message, **_kw) -> None:
+        posted.append(message)
+
+    def later(callback, *args) -> bool:
+        calls.append((callback, args))
+        return True
+
+    shelf.show(_toast("✘ a: JobFailed", "finished", "warning"), post=post, clear=clear, later=later)
+    callback, args = calls.pop()
+    callback(*args)
+    for mode in ("state", "age", "added"):
+        shelf.show(_toast(f"Sorted by {mode}."), post=post, clear=clear, later=later)
+    assert len(calls) == 1  # one flush for the burst
+    callback, args = calls.pop()
+    callback(*args)
+    assert posted == ["✘ a: JobFailed", "Sorted by added."]
+    shelf.show(_toast("Sorted by state."), post=post, clear=clear, later=later)
+    callback, args = calls.pop()
+    callback(*args)
+    assert posted == ["✘ a: JobFailed", "Sorted by state."]  # cleared, and the live ones posted again

@@ -105,7 +105,8 @@ class ToastShelf:
         self.add(toast)
         if not self.scheduled:
             self.scheduled = True
-            later(self.flush, post, clear)
+            if later(self.flush, post, clear) is False:  # the app is closing: nothing will flush
+                self.scheduled = False
 
     def flush(self, post: Callable[..., object], clear: Callable[[], object]) -> None:
         self.scheduled = False
