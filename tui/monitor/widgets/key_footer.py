@@ -35,10 +35,12 @@ class KeyFooter(Footer):
     def __init__(self, rank: dict[str, int], **kwargs) -> None:
         super().__init__(**kwargs)
         self.rank = rank
-        self._composed_width = 0
+        self._composed_width: int | None = None  # the width the keys were last chosen for
 
     def compose(self) -> ComposeResult:
         widgets = list(super().compose())
+        if not widgets:  # the screen's bindings are not ready yet
+            return
         keys = [w for w in widgets if hasattr(w, "key_display") and not w.has_class("-command-palette")]
         fixed = sum(_key_width(w) for w in widgets if w.has_class("-command-palette"))
         self._composed_width = self.size.width
@@ -55,5 +57,5 @@ class KeyFooter(Footer):
                 if hasattr(w, "key_display") and not w.has_class("-command-palette")]
 
     def on_resize(self, event: events.Resize) -> None:
-        if event.size.width != self._composed_width and self._composed_width:
+        if self._composed_width is not None and event.size.width != self._composed_width:
             self.call_after_refresh(self.recompose)
