@@ -3,8 +3,9 @@
 A theme sets Textual's colours and, for every display state, a colour (a theme variable
 such as `$state-running`, usable in TCSS), a symbol, so states stay distinguishable
 without colour, and an ANSI colour (one of the 16, distinct across states) for 16-colour
-terminals, where the other colours are rounded to the nearest of the 16 and would merge. Shipped themes come from the package (`tui/bundled_themes` in a wheel) or
-the repository's `themes/` (a source checkout); user themes from the config directory.
+terminals, where the other colours are rounded to the nearest of the 16 and would merge.
+Shipped themes come from the package (`tui/bundled_themes` in a wheel) or the repository's
+`themes/` (a source checkout); user themes from the config directory.
 A broken file is reported and skipped, never fatal.
 """
 
