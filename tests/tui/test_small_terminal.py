@@ -160,10 +160,11 @@ async def test_a_burst_of_toasts_shows_as_at_most_two_above_the_status_bar(clock
     app = view_app(clock)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await ready(pilot)
-        app.notify("✘ ink-wash short: JobFailed", title="Job finished", severity="warning")
+        # long timeouts: toasts expire in real time, and a loaded machine may be slow
+        app.notify("✘ ink-wash short: JobFailed", title="Job finished", severity="warning", timeout=60)
         for mode in ("added", "state", "age", "last change"):  # in one go, as keys typed ahead arrive
-            app.notify(f"Sorted by {mode}.", timeout=2)
-        app.notify("Finished jobs hidden.", timeout=2)
+            app.notify(f"Sorted by {mode}.", timeout=60)
+        app.notify("Finished jobs hidden.", timeout=60)
         for _ in range(5):
             await pilot.pause()
         shown = _toast_regions(app)
@@ -181,8 +182,9 @@ async def test_toasts_leave_a_dialog_s_hint_line_in_view(clock):
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await ready(pilot)
         await pilot.press("a")
-        app.notify("✘ ink-wash short (fails while processing): JobFailed", title="Job finished", severity="warning")
-        app.notify("Sorted by age.")
+        app.notify("✘ ink-wash short (fails while processing): JobFailed", title="Job finished", severity="warning",
+                   timeout=60)
+        app.notify("Sorted by age.", timeout=60)
         for _ in range(5):
             await pilot.pause()
         hints = [hint.region for hint in app.screen.query(".hint")]

@@ -75,9 +75,9 @@ def test_80x24_with_toasts_showing(snap_compare, clock):
         await ready(pilot)
         record = app.poller.records[IDS["failed"]]
         title, message, severity = finished_notice([(record, "JobFailed")], app.palette.symbol)
-        app.notify(message, title=title, severity=severity, kind="finished")
+        app.notify(message, title=title, severity=severity, kind="finished", timeout=60)  # long: a slow run
         for mode in ("state", "age"):
-            app.notify(f"Sorted by {mode}.", timeout=5)
+            app.notify(f"Sorted by {mode}.", timeout=60)
         for _ in range(5):
             await pilot.pause()
 
