@@ -12,9 +12,12 @@ from tui.api.clock import FakeClock
 
 @pytest.fixture(autouse=True)
 def deterministic(monkeypatch, isolated_home):
-    """UTC timestamps, colours on, and the user's config never found (isolated_home: tests/conftest.py)."""
+    """UTC timestamps, a truecolour terminal, and the user's config never found (isolated_home: tests/conftest.py)."""
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TEXTUAL_COLOR_SYSTEM", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")  # read by each App's console when it is built
+    monkeypatch.setenv("COLORTERM", "truecolor")
     time.tzset()
     yield isolated_home
     monkeypatch.undo()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from tuikit import IDS, ready, view_app
 
+from tui.monitor.notices import finished_notice
 from tui.monitor.themes import SHIPPED_THEMES
 
 WIDE = (130, 32)
@@ -71,3 +72,28 @@ def test_an_empty_watchlist_at_80x24_says_how_to_add_a_job(snap_compare, clock):
             await pilot.pause()
 
     assert snap_compare(view_app(clock, records=[]), terminal_size=(80, 24), run_before=settle)
+
+
+def test_80x24_with_toasts_showing(snap_compare, clock):
+    """Two toasts at most, above the status bar: the rate, the sort and the credentials stay in view."""
+    app = view_app(clock)
+    app.setup.credentials_note = "AKID…0000 from the demo (made-up simulator credentials)"
+
+    async def finish_a_job(pilot):
+        await ready(pilot)
+        record = app.poller.records[IDS["failed"]]
+        title, message, severity = finished_notice([(record, "JobFailed")], app.palette.symbol)
+        app.notify(message, title=title, severity=severity, kind="finished", timeout=60)  # long: a slow run
+        for mode in ("state", "age"):
+            app.notify(f"Sorted by {mode}.", timeout=60)
+        for _ in range(5):
+            await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=finish_a_job)
+
+
+def test_16_colours(snap_compare, clock, monkeypatch):
+    """TERM=xterm: everything in the 16 ANSI colours, each state in its own (the theme's `ansi`)."""
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("COLORTERM")
+    assert snap_compare(view_app(clock), terminal_size=WIDE, run_before=ready)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import deque
 from collections.abc import Iterable
 from typing import TypeVar
@@ -26,14 +27,15 @@ from tui.core.events import EngineEvent, HealthChanged, StateChanged
 from tui.core.formatting import inert, short_id
 from tui.core.jobstate import JobRecord
 from tui.core.preferences import remember_theme
+from tui.monitor.colours import colour_depth, depth_filters
 from tui.monitor.commands import MonitorCommands
 from tui.monitor.job_view import JobView
 from tui.monitor.keys import help_rows
-from tui.monitor.notices import finished_notice, health_banner, quit_hint
+from tui.monitor.notices import Toast, ToastShelf, finished_notice, health_banner, quit_hint
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.screens.monitor import MonitorScreen
 from tui.monitor.setup import MonitorSetup
-from tui.monitor.themes import LoadedTheme, fallback_state_colors, load_themes, pick_theme
+from tui.monitor.themes import fallback_state_colors, pick_theme, register_themes
 from tui.monitor.watchlist_sync import WatchlistSync
 from tui.monitor.widgets.detail_pane import DetailContext, DetailPane
 from tui.monitor.widgets.job_table import JobTable, RowContext
@@ -90,20 +92,21 @@ class VclmWatchApp(App[int]):
         self._closed = False
         self.problems: dict[str, tuple[str, str]] = {}  # banner slot -> (title, detail)
         self.notices: deque[tuple[str, str, str]] = deque(maxlen=100)  # (severity, title, message) of toasts
-        loaded = load_themes(list(setup.theme_dirs))
-        self.theme_problems: list[str] = list(loaded.problems)
-        self.vclm_themes: dict[str, LoadedTheme] = loaded.themes
-        for item in loaded.themes.values():
-            self.register_theme(item.theme)
+        self.toasts = ToastShelf()
+        self.colour_depth = colour_depth(self.console.color_system, os.environ)  # 'none', '16', '256', 'truecolor'
+        self.no_color = self.no_color or self.colour_depth == "none"  # Textual's :nocolor styles apply
+        self.vclm_themes, self.theme_problems = register_themes(self, setup.theme_dirs)
         self.theme = pick_theme(setup.theme, set(self.available_themes), self.theme_problems)
         self.palette = self.palette_for_theme()
 
     def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
-               markup: bool = False) -> None:
-        """A toast, kept in `notices` too. Never markup by default: toasts quote outside text."""
+               markup: bool = False, kind: str = "") -> None:
+        """A toast, kept in `notices` too; it replaces a live one of its `kind` (default: title), at
+        most two show (`ToastShelf`). No markup by default: toasts quote text from outside."""
         self.notices.append((str(severity), title, str(message)))
         log.info("notice [%s] %s: %s", severity, title, message)
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        toast = Toast(str(message), title, str(severity), timeout or self.NOTIFICATION_TIMEOUT, markup, kind or title)
+        self.toasts.show(toast, post=super().notify, clear=self.clear_notifications, later=self.call_later)
 
     # -- theme --------------------------------------------------------------------------------
 
@@ -112,10 +115,10 @@ class VclmWatchApp(App[int]):
         return fallback_state_colors(self.current_theme)
 
     def palette_for_theme(self) -> StatePalette:
-        theme = self.current_theme
-        variables = {**fallback_state_colors(theme), **theme.to_color_system().generate(), **theme.variables}
-        loaded = self.vclm_themes.get(theme.name)
-        return StatePalette.from_variables(variables, loaded.symbols if loaded else None)
+        return StatePalette.for_theme(self.current_theme, self.vclm_themes.get(self.current_theme.name), self.colour_depth)
+
+    def get_line_filters(self):  # with 16 colours or none, draw every colour as the terminal will show it
+        return [*super().get_line_filters(), *depth_filters(self.colour_depth)]
 
     def _on_theme_changed(self, _theme: object) -> None:
         remember_theme(self.theme)  # picked now: the next start uses it (tui.core.preferences)
@@ -284,7 +287,7 @@ class VclmWatchApp(App[int]):
             return
         try:
             title, message, severity = finished_notice(finished, self.palette.symbol)
-            self.notify(message, title=title, severity=severity)  # type: ignore[arg-type]
+            self.notify(message, title=title, severity=severity, kind="finished")  # type: ignore[arg-type]
             if self.setup.bell:
                 self.bell()
         except Exception as exc:  # noqa: BLE001 - nothing escapes a timer

@@ -11,7 +11,7 @@ class Key(NamedTuple):
     action: str  # the App action the key runs
     footer: str  # the footer's word for it
     help: str  # what the help screen and the palette say it does
-    in_footer: bool
+    in_footer: bool  # no longer read: FOOTER_ORDER says which keys the footer shows, and in which order of need
     binding_id: str
     command: str = ""  # its name in the command palette ("" when the palette has no entry)
     on_screen: bool = False  # the main screen runs it (it works on the screen's widgets), not the App
@@ -47,6 +47,15 @@ KEYS: tuple[Key, ...] = (
     Key("q", "quit", "Quit", "save the watchlist and quit", True, "monitor.quit"),
 )
 
+# The footer shows as many keys as fit the width, the most useful first (binding ids); every key
+# is also in the help (?) and the command palette (ctrl+p).
+FOOTER_ORDER = (
+    "monitor.help", "monitor.quit", "monitor.add", "monitor.filter", "monitor.sort", "monitor.remove", "monitor.undo",
+    "monitor.label", "monitor.hide_finished", "monitor.copy_job_id", "monitor.refresh", "monitor.pause",
+    "monitor.detail", "monitor.refresh_all", "monitor.copy_url", "monitor.copy_reproduce", "monitor.copy_request_id",
+    "monitor.import", "monitor.theme",
+)
+
 KEY_NAMES = {"slash": "/", "question_mark": "?", "delete": "del", "escape": "esc"}
 
 
@@ -65,6 +74,17 @@ def key_for(action: str) -> str:
 
 def help_rows() -> list[tuple[str, str]]:
     return [(shown_keys(key), key.help) for key in KEYS]
+
+
+def bound_action(key: Key) -> str:
+    """The action as the main screen binds it: its own, or the App's."""
+    return key.action if key.on_screen else f"app.{key.action}"
+
+
+def footer_rank() -> dict[str, int]:
+    """Bound action -> its place in FOOTER_ORDER (0 shows first)."""
+    actions = {key.binding_id: bound_action(key) for key in KEYS}
+    return {actions[binding_id]: n for n, binding_id in enumerate(FOOTER_ORDER) if binding_id in actions}
 
 
 # Moving through the job table: its own bindings (the arrows and page keys are DataTable's), and

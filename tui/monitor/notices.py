@@ -1,8 +1,11 @@
-"""The words of the monitor's toasts and banners about jobs and the service (pure: no Textual)."""
+"""The words of the monitor's toasts and banners about jobs and the service, and which toasts
+stay on screen (pure: no Textual)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from tui.api.models import FAILED_STATUS_CODES
@@ -46,3 +49,77 @@ def quit_hint(active_bindings: Mapping[str, Any]) -> str:
     """What ctrl+c says (it copies in a text field and does not quit): the key that quits."""
     keys = [key for key, active in active_bindings.items() if active.binding.action in ("quit", "app.quit")]
     return f"Press {keys[0]} to quit." if keys else "Press ctrl+q to quit."
+
+
+SEVERITY_RANK = {"information": 0, "warning": 1, "error": 2}
+
+
+@dataclass
+class Toast:
+    message: str
+    title: str
+    severity: str
+    timeout: float
+    markup: bool
+    kind: str  # a new toast replaces a live one of its kind ("" for untitled status lines)
+    shown_at: float = 0.0
+
+    def left(self, now: float) -> float:
+        return self.shown_at + self.timeout - now
+
+
+@dataclass
+class ToastShelf:
+    """Which toasts are on screen, so a burst never buries the screen: a new toast replaces the
+    live one of its kind (unless that one is more severe), and at most `limit` show at once,
+    the oldest of the least severe giving way first.
+
+    Toasts reach the screen in one go per burst (`show` schedules one `flush`), after every
+    toast of the burst was counted: Textual posts each toast as a message, so clearing the
+    screen's toasts in between would miss those still on their way.
+    """
+
+    limit: int = 2
+    clock: Callable[[], float] = time.monotonic  # toasts expire in real time
+    live: list[Toast] = field(default_factory=list)
+    fresh: list[Toast] = field(default_factory=list)  # counted, not posted yet
+    gave_way: bool = False  # one that was posted gave way: clear the screen's toasts and post the live ones
+    scheduled: bool = False
+
+    def add(self, toast: Toast) -> None:
+        now = self.clock()
+        toast.shown_at = now
+        live = [t for t in self.live if t.left(now) > 0]
+        rank = SEVERITY_RANK.get
+        kept = [t for t in live if t.kind != toast.kind or rank(t.severity, 0) > rank(toast.severity, 0)]
+        while len(kept) >= self.limit:
+            kept.remove(min(kept, key=lambda t: (rank(t.severity, 0), t.shown_at)))
+        self.gave_way = self.gave_way or any(t not in kept and t not in self.fresh for t in live)
+        self.fresh = [t for t in self.fresh if t in kept] + [toast]
+        self.live = kept + [toast]
+
+    def take(self) -> tuple[list[Toast], bool]:
+        """(the toasts to post now, whether to clear the screen's toasts first)."""
+        shown, clear_first = (list(self.live), True) if self.gave_way else (self.fresh, False)
+        self.fresh, self.gave_way = [], False
+        now = self.clock()
+        return [t for t in shown if t.left(now) > 0], clear_first
+
+    def show(self, toast: Toast, *, post: Callable[..., object], clear: Callable[[], object],
+             later: Callable[..., object]) -> None:
+        """Count `toast`, and have `later` (App.call_later) put the burst on screen through `post`
+        (App.notify's arguments) after `clear` when one gave way."""
+        self.add(toast)
+        if not self.scheduled:
+            self.scheduled = True
+            if later(self.flush, post, clear) is False:  # the app is closing: nothing will flush
+                self.scheduled = False
+
+    def flush(self, post: Callable[..., object], clear: Callable[[], object]) -> None:
+        self.scheduled = False
+        now = self.clock()
+        shown, clear_first = self.take()
+        if clear_first:
+            clear()
+        for item in shown:
+            post(item.message, title=item.title, severity=item.severity, timeout=item.left(now), markup=item.markup)

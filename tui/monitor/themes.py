@@ -1,9 +1,11 @@
 """Theme files: TOML data validated into a textual Theme plus the per-state symbols.
 
 A theme sets Textual's colours and, for every display state, a colour (a theme variable
-such as `$state-running`, usable in TCSS) and a symbol, so states stay distinguishable
-without colour. Shipped themes come from the package (`tui/bundled_themes` in a wheel) or
-the repository's `themes/` (a source checkout); user themes from the config directory.
+such as `$state-running`, usable in TCSS), a symbol, so states stay distinguishable
+without colour, and an ANSI colour (one of the 16, distinct across states) for 16-colour
+terminals, where the other colours are rounded to the nearest of the 16 and would merge.
+Shipped themes come from the package (`tui/bundled_themes` in a wheel) or the repository's
+`themes/` (a source checkout); user themes from the config directory.
 A broken file is reported and skipped, never fatal.
 """
 
@@ -21,6 +23,7 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from tui.core.states import DEFAULT_SYMBOLS, OPTIONAL_STATE_KEYS, STATE_KEYS
+from tui.monitor.colours import ANSI_NAMES, backdrop_ansi, derive_ansi
 
 DEFAULT_THEME = "vclm-dark"
 SHIPPED_THEMES = ("vclm-dark", "vclm-light", "vclm-high-contrast", "vclm-okabe-ito")
@@ -38,6 +41,7 @@ class LoadedTheme:
     theme: Theme
     symbols: dict[str, str]
     source: str  # where it came from, for messages
+    ansi: dict[str, str] = field(default_factory=dict)  # state -> one of the 16 ANSI colours, distinct
 
     @property
     def name(self) -> str:
@@ -65,6 +69,12 @@ def _check_symbol(value: Any, where: str) -> str:
         raise ThemeError(f"{where} must be a non-empty string")
     if any(unicodedata.category(ch).startswith("C") for ch in value) or cell_len(value) != 1:
         raise ThemeError(f"{where}: {value[:10]!r} must be one printable character one cell wide")
+    return value
+
+
+def _check_ansi(value: Any, where: str) -> str:
+    if value not in ANSI_NAMES:
+        raise ThemeError(f"{where}: {str(value)[:40]!r} is not one of the 16 ANSI colours ({', '.join(ANSI_NAMES)})")
     return value
 
 
@@ -99,24 +109,33 @@ def parse_theme(data: dict[str, Any], source: str) -> LoadedTheme:
         raise ThemeError(f"{source}: unknown state(s) {', '.join(bad)} (known: {', '.join(STATE_KEYS + OPTIONAL_STATE_KEYS)})")
     variables: dict[str, str] = {}
     symbols: dict[str, str] = dict(DEFAULT_SYMBOLS)
+    ansi: dict[str, str] = {}
     for key in STATE_KEYS + OPTIONAL_STATE_KEYS:
         entry = states.get(key)
         if entry is None:
             if key in STATE_KEYS:
                 raise ThemeError(f"{source}: states.{key} is required (a table with color and symbol)")
             continue
-        if not isinstance(entry, dict) or set(entry) - {"color", "symbol"}:
-            raise ThemeError(f"{source}: states.{key} must be a table with only 'color' and 'symbol'")
+        if not isinstance(entry, dict) or set(entry) - {"color", "symbol", "ansi"}:
+            raise ThemeError(f"{source}: states.{key} must be a table with only 'color', 'symbol' and 'ansi'")
         if "color" not in entry or "symbol" not in entry:
             raise ThemeError(f"{source}: states.{key} needs both 'color' and 'symbol'")
         variables[f"state-{key}"] = _check_color(entry["color"], f"{source}: states.{key}.color")
         symbols[key] = _check_symbol(entry["symbol"], f"{source}: states.{key}.symbol")
+        if "ansi" in entry:
+            ansi[key] = _check_ansi(entry["ansi"], f"{source}: states.{key}.ansi")
     seen: dict[str, str] = {}
     for key in STATE_KEYS:
         if symbols[key] in seen:
             raise ThemeError(f"{source}: states.{key} and states.{seen[symbols[key]]} share the symbol "
                              f"{symbols[key]!r}; states must stay distinguishable without colour")
         seen[symbols[key]] = key
+    by_colour: dict[str, str] = {}
+    for key, colour in ansi.items():
+        if colour in by_colour:
+            raise ThemeError(f"{source}: states.{key} and states.{by_colour[colour]} share the ANSI colour {colour!r}; "
+                             "on a 16-colour terminal they would look alike")
+        by_colour[colour] = key
 
     extra = data.get("variables", {})
     if not isinstance(extra, dict):
@@ -127,7 +146,10 @@ def parse_theme(data: dict[str, Any], source: str) -> LoadedTheme:
         variables[key] = value
 
     theme = Theme(name=name.strip(), dark=dark, variables=variables, **checked)
-    return LoadedTheme(theme=theme, symbols=symbols, source=source)
+    state_colors = {key: variables[f"state-{key}"] for key in STATE_KEYS + OPTIONAL_STATE_KEYS
+                    if f"state-{key}" in variables}
+    backdrop = backdrop_ansi(theme.to_color_system().generate(), dark)
+    return LoadedTheme(theme=theme, symbols=symbols, source=source, ansi=derive_ansi(state_colors, ansi, backdrop))
 
 
 def load_theme_file(path: Path) -> LoadedTheme:
@@ -200,3 +222,11 @@ def pick_theme(wanted: str, available: set[str], problems: list[str]) -> str:
     fallback = DEFAULT_THEME if DEFAULT_THEME in available else "textual-dark"
     problems.append(f"theme {wanted!r} is not available; using {fallback}")
     return fallback
+
+
+def register_themes(app: Any, dirs: list[Path | None]) -> tuple[dict[str, LoadedTheme], list[str]]:
+    """Load the theme files of `dirs` and register them with the App: (themes by name, problems)."""
+    loaded = load_themes(list(dirs))
+    for item in loaded.themes.values():
+        app.register_theme(item.theme)
+    return loaded.themes, list(loaded.problems)

@@ -10,17 +10,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import inert
-from tui.monitor.keys import KEY_NAMES, KEYS
+from tui.monitor.keys import FOOTER_ORDER, KEY_NAMES, KEYS, bound_action, footer_rank
 from tui.monitor.screens.add_jobs import AddJobsScreen, AddRequest
 from tui.monitor.screens.import_file import ImportFileScreen
 from tui.monitor.screens.label import LabelScreen
 from tui.monitor.widgets.detail_pane import DetailPane, reproduce_line
 from tui.monitor.widgets.filter_bar import FilterBar
 from tui.monitor.widgets.job_table import JobTable
+from tui.monitor.widgets.key_footer import KeyFooter
 from tui.monitor.widgets.problem_banner import ProblemBanner
 from tui.monitor.widgets.status_bar import StatusBar
 
@@ -29,7 +30,7 @@ class MonitorScreen(Screen):
     # '/' is a priority binding: it moves the focus before the keys typed right after it
     # are dispatched (a normal binding runs too late, and they would be taken as commands).
     BINDINGS = [
-        Binding(key.keys, key.action if key.on_screen else f"app.{key.action}", key.footer, show=key.in_footer,
+        Binding(key.keys, bound_action(key), key.footer, show=key.binding_id in FOOTER_ORDER,
                 id=key.binding_id, tooltip=key.help,
                 key_display=KEY_NAMES.get(key.keys.split(",")[0]), priority=key.keys == "slash")
         for key in KEYS
@@ -50,7 +51,7 @@ class MonitorScreen(Screen):
             yield DetailPane(id="detail", classes="-shown" if self.detail_visible else "")
         yield FilterBar(id="filter")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyFooter(footer_rank())
 
     def on_mount(self) -> None:
         self.query_one(JobTable).focus()
@@ -84,6 +85,7 @@ class MonitorScreen(Screen):
             bar.insert_text_at_cursor("/")
             return
         bar.display = True  # inline style: applies at once, unlike a class
+        self.add_class("-filtering")  # toasts move up over the filter line
         bar.cursor_blink = self.monitor_app.setup.cursor_blink
         # at once, not via call_later: keys typed right after '/' must land in the filter
         self.set_focus(bar)
@@ -92,12 +94,14 @@ class MonitorScreen(Screen):
         bar = self.query_one(FilterBar)
         bar.value = ""
         bar.display = False
+        self.remove_class("-filtering")
         self.monitor_app.filter_jobs("")
         self.action_focus_table()
 
     def show_filter(self, text: str) -> None:
         bar = self.query_one(FilterBar)
         bar.display = True
+        self.add_class("-filtering")
         bar.value = text
 
     def action_focus_table(self) -> None:

@@ -1,4 +1,5 @@
-"""How a display state looks in the theme in force: its symbol and its colour."""
+"""How a display state looks in the theme in force: its symbol and its colour (the theme's
+truecolour, its ANSI colour on a 16-colour terminal, none on a terminal without colour)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from dataclasses import dataclass, field
 from rich.style import Style
 from rich.text import Text
 from textual.color import Color, ColorParseError
+from textual.theme import Theme
 
 from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord
 from tui.core.states import DEFAULT_SYMBOLS
+from tui.monitor.colours import ansi_color, backdrop_ansi, derive_ansi
+from tui.monitor.themes import LoadedTheme, fallback_state_colors
 
 
 @dataclass
@@ -21,7 +25,24 @@ class StatePalette:
     styles: dict[str, Style] = field(default_factory=dict)
 
     @classmethod
-    def from_variables(cls, variables: dict[str, str], symbols: dict[str, str] | None) -> StatePalette:
+    def for_theme(cls, theme: Theme, loaded: LoadedTheme | None, depth: str = "truecolor") -> StatePalette:
+        """The palette of a Textual theme (one of ours when `loaded` is given) drawn in `depth` colours."""
+        variables = {**fallback_state_colors(theme), **theme.to_color_system().generate(), **theme.variables}
+        return cls.from_variables(variables, loaded.symbols if loaded else None, loaded.ansi if loaded else None,
+                                  depth, theme.dark)
+
+    @classmethod
+    def from_variables(cls, variables: dict[str, str], symbols: dict[str, str] | None,
+                       ansi: dict[str, str] | None = None, depth: str = "truecolor", dark: bool = True) -> StatePalette:
+        """The palette of a theme's variables (`state-<key>` colours); with `depth` "16" the
+        states take their ANSI colours (`ansi`, derived where missing), with "none" no colour."""
+        symbols = {**DEFAULT_SYMBOLS, **(symbols or {})}
+        if depth == "none":
+            return cls(symbols=symbols)
+        if depth == "16":
+            state_colors = {key: variables.get(f"state-{key}", "") for key in DEFAULT_SYMBOLS}
+            fallback = derive_ansi(state_colors, ansi or {}, backdrop_ansi(variables, dark))
+            return cls(symbols=symbols, styles={key: Style(color=ansi_color(name)) for key, name in fallback.items()})
         background = _parse(variables.get("background", ""))
         styles: dict[str, Style] = {}
         for key in DEFAULT_SYMBOLS:
@@ -32,7 +53,7 @@ class StatePalette:
             if color.a < 1 and background is not None:
                 color = background + color
             styles[key] = Style(color=color.rich_color)
-        return cls(symbols={**DEFAULT_SYMBOLS, **(symbols or {})}, styles=styles)
+        return cls(symbols=symbols, styles=styles)
 
     def symbol(self, key: str) -> str:
         return self.symbols.get(key, "?")

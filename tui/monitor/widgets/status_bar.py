@@ -35,41 +35,100 @@ class StatusInfo:
     credentials: str = ""
 
 
-def render_status(info: StatusInfo, palette: StatePalette) -> Text:
+@dataclass
+class Part:
+    """A piece of a status line; when the line is too wide, parts give way by `rank` (lowest
+    first): each takes its next shorter form, the last form may be empty (dropped)."""
+
+    forms: list[Text]
+    rank: int = 99  # 99: never gives way
+
+
+def _text(*pieces: tuple[str, Style | str] | str) -> Text:
+    text = Text()
+    for piece in pieces:
+        text.append(*piece) if isinstance(piece, tuple) else text.append(piece)
+    return text
+
+
+def _cut(text: Text, width: int) -> Text:
+    cut = text.copy()
+    cut.truncate(width, overflow="ellipsis")
+    return cut
+
+
+def fit_line(parts: list[Part], width: int | None) -> Text:
+    """The parts on one line, shortened by rank until the line fits `width` cells."""
+    chosen = [0] * len(parts)
+    if width is not None:
+        def total() -> int:
+            return sum(part.forms[chosen[n]].cell_len for n, part in enumerate(parts))
+
+        for n in sorted(range(len(parts)), key=lambda n: parts[n].rank):
+            if total() <= width or parts[n].rank == 99:
+                break
+            while chosen[n] < len(parts[n].forms) - 1 and total() > width:
+                chosen[n] += 1
     line = Text(no_wrap=True, overflow="ellipsis", end="")
+    for n, part in enumerate(parts):
+        line.append_text(part.forms[chosen[n]])
+    if width is not None and line.cell_len > width:
+        line.truncate(width, overflow="ellipsis")
+    return line
+
+
+def _activity(info: StatusInfo, palette: StatePalette) -> list[Part]:
+    """Line 1: jobs per state, the rate (with its cut back and the pause), the sort and the view."""
+    counts = Text()
     if info.total == 0:
-        line.append("no jobs", DIM)
+        counts.append("no jobs", DIM)
     for key in STATE_ORDER:
         count = info.counts.get(key, 0)
         if count:
-            line.append(f"{palette.symbol(key)}{count} ", palette.style(key))
+            counts.append(f"{palette.symbol(key)}{count} ", palette.style(key))
+    parts = [Part([counts])]
     if info.shown != info.total:
-        line.append(f"({info.shown}/{info.total} shown)", DIM)
-    line.append(*SEP)
+        parts.append(Part([_text((f"({info.shown}/{info.total} shown)", DIM)), _text((f"({info.shown})", DIM))], 5))
     if not info.polling:
-        line.append("not polling", Style(bold=True) + palette.style("error"))
+        parts.append(Part([_text(SEP, ("not polling", Style(bold=True) + palette.style("error")))]))
     else:
-        line.append(f"{info.measured_rate:.1f}/{QUOTA_PER_SECOND} req/s")
+        parts.append(Part([_text(SEP, f"{info.measured_rate:.1f}/{QUOTA_PER_SECOND} req/s")]))
         if info.cut_back:
-            line.append(f" ▼cut to {info.pace:.1f}", Style(bold=True) + palette.style("unknown"))
+            style = Style(bold=True) + palette.style("unknown")
+            parts.append(Part([_text((f" ▼cut to {info.pace:.1f}", style)), _text((f" ▼{info.pace:.1f}", style))], 7))
         if info.paused:
-            line.append(" ⏸ PAUSED", Style(bold=True, reverse=True))
-    line.append(*SEP)
-    line.append(f"sort:{info.sort}")
+            parts.append(Part([_text((" ⏸ PAUSED", Style(bold=True, reverse=True)))]))
+    parts.append(Part([_text(SEP, f"sort:{info.sort}")]))
     if info.hide_finished:
-        line.append(" · finished hidden")
+        parts.append(Part([_text(" · finished hidden"), _text(" · hiding done"), _text()], 3))
     if info.filter_text:
-        line.append(" · filter:")
-        line.append(inert(info.filter_text, 30), Style(bold=True))
+        shown = inert(info.filter_text, 30)
+        forms = [_text(" · filter:", (shown, Style(bold=True)))]
+        forms += [_text(" · filter:", (_cut(Text(shown), n).plain, Style(bold=True))) for n in (12, 6) if len(shown) > n]
+        parts.append(Part(forms + [_text()], 4))  # the filter bar shows it too
+    return parts
+
+
+def _whereabouts(info: StatusInfo) -> list[Part]:
+    """Line 2: region, endpoint and credentials; the credentials' source goes first, then the
+    endpoint is cut, then the word 'credentials'; the region and the key's ends stay."""
+    endpoint = inert(info.endpoint, 80)
+    credentials = inert(info.credentials, 120)
+    key, _sep, _source = credentials.partition(" from ")
+    return [
+        Part([_text((inert(info.region, 40), Style(bold=True)))]),
+        Part([_text(" @ ", endpoint)] + [_text(" @ ", _cut(Text(endpoint), n).plain) for n in (32, 20, 12)
+                                         if len(endpoint) > n], 2),
+        Part([_text(SEP, ("credentials: ", DIM))] + [_text(SEP, ("key ", DIM))], 3),
+        Part([Text(credentials)] + ([Text(key)] if key != credentials else []), 1),
+    ]
+
+
+def render_status(info: StatusInfo, palette: StatePalette, width: int | None = None) -> Text:
+    """Both status lines, each fitted to `width` cells (None: as long as they come)."""
+    line = fit_line(_activity(info, palette), width)
     line.append("\n")
-    where = Text(no_wrap=True, overflow="ellipsis", end="")
-    where.append(inert(info.region, 40), Style(bold=True))
-    where.append(" @ ")
-    where.append(inert(info.endpoint, 80))
-    where.append(*SEP)
-    where.append("credentials: ", DIM)
-    where.append(inert(info.credentials, 120))
-    line.append_text(where)
+    line.append_text(fit_line(_whereabouts(info), width))
     return line
 
 
@@ -86,12 +145,18 @@ class StatusBar(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self._last: tuple | None = None
+        self._palette: StatePalette | None = None
         self.info = StatusInfo()
 
     def show(self, info: StatusInfo, palette: StatePalette) -> None:
-        text = render_status(info, palette)
+        width = self.content_size.width or None  # None until laid out; on_resize draws again
+        text = render_status(info, palette, width)
         key = (text.plain, tuple(text.spans))
-        self.info = info
+        self.info, self._palette = info, palette
         if key != self._last:
             self._last = key
             self.update(text)
+
+    def on_resize(self) -> None:
+        if self._palette is not None:
+            self.show(self.info, self._palette)
