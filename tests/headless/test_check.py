@@ -56,7 +56,8 @@ def test_exit_status(sim, cli, kinds, options, expected):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("options", [["--rate", "25"], ["--rate", "fast"], [], ["--endpoint", "http://example.com"]])
+@pytest.mark.parametrize("options", [["--rate", "25"], ["--rate", "fast"], [], ["--endpoint", "http://example.com"],
+                                     ["--endpoint", "127.0.0.1:38555"], ["--region", "bad region!"]])
 def test_usage_errors_are_one_line_on_stderr_and_query_nothing(sim, shell, options):
     args = ["check", "--endpoint", sim.url, *options, sim.job(JOB_SUCCESS)]
     if not options:

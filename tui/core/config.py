@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from tui.api.client import resolve_endpoint
+from tui.api.credentials import check_region
 from tui.api.errors import ConfigError
 from tui.api.ratelimit import DEFAULT_TARGET_RATE, validate_rate
 
@@ -62,6 +64,13 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
     try:
         config.rate = validate_rate(config.rate)
     except ConfigError as exc:  # say which file holds the bad rate
+        raise ConfigError(f"{source}: {exc}") from None
+    try:  # refused when read, with the file named, rather than when the first request goes out
+        if config.region:
+            check_region(config.region, "config")
+        if config.endpoint:
+            resolve_endpoint(config.endpoint)
+    except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     for key in ("min_interval", "connect_timeout", "read_timeout"):
         if not getattr(config, key) > 0:
