@@ -202,12 +202,13 @@ def test_dash_with_no_ids_in_the_text_is_a_usage_error(sim, shell):
     assert sim.simulator.stats.requests == 0
 
 
-def test_near_miss_ids_on_stdin_are_reported_and_skipped(sim, shell):
+def test_near_miss_ids_on_stdin_are_reported_skipped_and_make_the_exit_status_2(sim, shell):
     job = sim.job(JOB_SUCCESS)
     result = shell("check", "--endpoint", sim.url, "--json", "-", stdin=f"{job}\ntruncated {job[:30]}\n")
-    assert result.code == 0
+    assert result.code == 2, "as for a malformed id given as an argument"
     assert "near-miss" in result.stderr and job[:30] in result.stderr
-    assert len(result.lines()) == 1
+    assert "were not checked (exit status 2)" in result.stderr
+    assert [json.loads(line)["JobId"] for line in result.lines()] == [job], "the well-formed ids are still checked"
 
 
 # -- --wait ---------------------------------------------------------------------------------------

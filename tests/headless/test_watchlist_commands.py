@@ -143,6 +143,13 @@ def test_ls_text_is_a_plain_table_when_piped(shell, watchlist):
     assert "FailedOperation.InnerError" in lines[2]
 
 
+def test_ls_says_a_job_never_polled_is_not_polled_yet_and_json_keeps_null(shell, watchlist):
+    shell("add", "--watchlist", str(watchlist), A)
+    text = shell("ls", "--watchlist", str(watchlist))
+    assert "not polled yet" in text.lines()[1] and "pending" not in text.stdout
+    assert _ls_json(shell, watchlist)[0]["StatusCode"] is None
+
+
 def test_ls_of_no_watchlist_says_it_is_empty(shell, watchlist):
     result = shell("ls", "--watchlist", str(watchlist))
     assert (result.code, result.stdout) == (0, "")

@@ -80,11 +80,16 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                              "(with --json, one object per change, with \"Event\": \"StateChanged\")")
     parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
                         help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
+    parser.add_argument("--wide", action="store_true",
+                        help="on a terminal, show every column (RequestId too) and cut nothing; by default the table "
+                             "fits the terminal's width, long values cut with '…' (piped output and --json "
+                             "are never cut)")
     parser.description = textwrap.fill(
         "Query each job once through the same engine as the monitor (same rate limit and retries) and print "
         "one row per job: a table on a terminal, plain aligned text when piped, or JSON Lines with --json. "
         "Without --wait, --timeout is the read timeout of one request; with --wait it is the overall deadline. "
-        "Ids read with '-' that are nearly ids (a hex run of the wrong length) are reported and skipped.", 78
+        "Ids read with '-' that are nearly ids (a hex run of the wrong length) are reported and skipped, "
+        "the others checked, and the exit status is then 2, as for a malformed id given as an argument.", 78
     )
 
 
@@ -107,6 +112,10 @@ def add_ls_arguments(parser: argparse.ArgumentParser) -> None:
                              "ResultVideoUrl, RequestId, Error, AddedAt, LastPolled)")
     parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
                         help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
+    parser.add_argument("--wide", action="store_true",
+                        help="on a terminal, show every column (LastPolled too) and cut nothing; by default the table "
+                             "fits the terminal's width, long values cut with '…' (piped output and --json "
+                             "are never cut)")
 
 
 # -- ids from the shell --------------------------------------------------------------------------
@@ -115,6 +124,7 @@ def add_ls_arguments(parser: argparse.ArgumentParser) -> None:
 class GivenIds:
     ids: list[str] = field(default_factory=list)  # canonical, first-seen order, unique
     warnings: list[str] = field(default_factory=list)
+    near_misses: list[str] = field(default_factory=list)  # hex runs of the wrong length on stdin, skipped
 
 
 def _quoted_list(items: list[str], limit: int = 5) -> str:
@@ -134,6 +144,7 @@ def gather_ids(tokens: list[str], stdin: TextIO | None) -> GivenIds:
         text = _read_all(stdin)
         found = extract_job_ids(text)
         if found.malformed:
+            given.near_misses = list(found.malformed)
             given.warnings.append(f"skipped {len(found.malformed)} near-miss id(s) on standard input "
                                   f"(not 32 hex characters): {_quoted_list(found.malformed)}")
         if not found.ids:
@@ -284,12 +295,18 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         for record in result.records:
             printer.json_line(check_row(record))
     else:
-        printer.table(CHECK_COLUMNS, result.records)
+        printer.table(CHECK_COLUMNS, result.records, wide=args.wide)
     if result.aborted_by is not None:
         streams.note("error", f"stopped early, every job would fail alike: {result.aborted_by}")
     elif result.timed_out:
         unfinished = sum(1 for r in result.records if not r.terminal and r.job_id not in result.permanent)
         streams.note("", f"--timeout {args.timeout:g} s ran out with {unfinished} job(s) unfinished")
+    if given.near_misses:
+        # As a malformed id in the arguments would: a script must not read "all done" from a
+        # run that left one of its ids unchecked.
+        streams.note("error", f"{len(given.near_misses)} near-miss id(s) from standard input were not checked "
+                              f"(exit status {int(Verdict.USAGE)}): {_quoted_list(given.near_misses)}")
+        return int(Verdict.USAGE)
     return int(result.verdict)
 
 
@@ -374,7 +391,7 @@ def _ls(args: argparse.Namespace, streams: Streams) -> int:
         for record in records:
             printer.json_line(ls_row(record))
     elif records:
-        printer.table(LS_COLUMNS, records)
+        printer.table(LS_COLUMNS, records, wide=args.wide)
     else:
         streams.note("", f"the watchlist {settings.watchlist_path} is empty")
     return 0
