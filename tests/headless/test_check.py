@@ -265,7 +265,9 @@ def test_wait_in_text_prints_one_line_per_transition_then_the_table(sim, cli, fa
 
 def test_wait_ends_early_when_every_unfinished_job_is_refused_for_good(sim, cli, fast_polling):
     ids = [sim.job(JOB_SUCCESS), sim.simulator.phantom_job_id()]
-    result = cli("check", "--endpoint", sim.url, "--wait", "--timeout", "25", *fast_polling, *ids, timeout=15)
+    # an unknown id is refused for good once its grace (here half a second) is over
+    result = cli("check", "--endpoint", sim.url, "--wait", "--timeout", "25", "--not-found-grace", "0.5",
+                 *fast_polling, *ids, timeout=15)
     assert result.code == 3
 
 

@@ -53,7 +53,7 @@ WATCHLIST_KEYS = ["version", "jobs", "id", "label", "status_code", "status_msg",
                   "url_received_at", "state_since", "last_change", "last_polled", "last_request_id", "poll_count",
                   "last_error", "code", "message", "request_id", "at", "history", "from", "to"]
 CONFIG_KEYS = ["region", "endpoint", "regional_endpoint", "profile", "rate", "min_interval", "connect_timeout",
-               "read_timeout", "theme", "bell", "columns", "watchlist"]
+               "read_timeout", "not_found_grace", "theme", "bell", "columns", "watchlist"]
 THEME_KEYS = ["name", "dark", "colors", "states", "variables", "description", "primary", "secondary", "accent",
               "background", "init", "running", "success", "failed", "moderation", "unknown", "error", "stale",
               "pending", "color", "symbol"]

@@ -26,6 +26,7 @@ class Config:
     min_interval: float = 2.0  # seconds between two polls of the same unfinished job, at least
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
+    not_found_grace: float = 60.0  # check --wait: seconds an unknown id (TaskNotExist) is asked again
     theme: str = "vclm-dark"
     bell: bool = False
     columns: list[str] = field(default_factory=lambda: list(ALL_COLUMNS))
@@ -42,6 +43,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "min_interval": (int, float),
     "connect_timeout": (int, float),
     "read_timeout": (int, float),
+    "not_found_grace": (int, float),
     "theme": (str,),
     "bell": (bool,),
     "columns": (list,),
@@ -72,6 +74,8 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
             resolve_endpoint(config.endpoint)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    if not config.not_found_grace >= 0 or not _finite(config.not_found_grace):
+        raise ConfigError(f"{source}: not_found_grace must be a finite number of seconds, 0 or more")
     for key in ("min_interval", "connect_timeout", "read_timeout"):
         if not getattr(config, key) > 0:
             raise ConfigError(f"{source}: {key} must be above 0")

@@ -76,8 +76,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                              "and PolledAt (ISO 8601 UTC)")
     parser.add_argument("--wait", action="store_true",
                         help="keep polling unfinished jobs until every one is finished (or refused for good, e.g. "
-                             "TaskNotExist) or --timeout SECONDS runs out, printing each state change as it happens "
-                             "(with --json, one object per change, with \"Event\": \"StateChanged\")")
+                             "an id still unknown after --not-found-grace) or --timeout SECONDS runs out, printing "
+                             "each state change as it happens (with --json, one object per change, with "
+                             "\"Event\": \"StateChanged\")")
+    parser.add_argument("--not-found-grace", type=float, metavar="SECONDS",
+                        help="with --wait, how long an id the service calls unknown (FailedOperation.TaskNotExist, "
+                             "as a just-submitted one can briefly be) is asked again, with backoff, before it counts "
+                             "as unqueryable (default: the config's not_found_grace, 60; 0 gives up at once)")
     parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
                         help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
     parser.add_argument("--wide", action="store_true",
@@ -263,7 +268,10 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         streams.note("warning", warning)
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be a number of seconds above 0, not {args.timeout:g}")
+    if args.not_found_grace is not None and not 0 <= args.not_found_grace < float("inf"):
+        raise UsageError(f"--not-found-grace must be a number of seconds, 0 or more, not {args.not_found_grace:g}")
     settings = load_settings(args, streams.env)
+    grace = settings.config.not_found_grace if args.not_found_grace is None else args.not_found_grace
     credentials = load_credentials(settings, streams.env)
     printer = Printer(streams.stdout, color=args.color, env=streams.env)
     broken: list[BaseException] = []
@@ -286,6 +294,7 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
             return await check_jobs(
                 client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
                 min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
+                not_found_grace=grace,
             )
 
     result = asyncio.run(query())
