@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any

@@ -21,7 +21,7 @@ from tui.api.errors import ConfigError
 from tui.core.jobids import extract_job_ids
 from tui.core.jobstate import JobRecord
 from tui.core.settings import build_client, load_credentials, load_settings
-from tui.core.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
+from tui.core.watchlist import WatchlistError, WatchlistStore
 from tui.headless.check import CheckResult, Verdict, check_jobs
 from tui.headless.output import (
     CHECK_COLUMNS,
@@ -48,16 +48,16 @@ REMOVE_EPILOG = """\
 exit status of `remove`:
   0  at least one of the ids was in the watchlist and is removed (the others are reported on stderr)
   1  none of the ids was in the watchlist: nothing changed
-  2  usage or configuration error (malformed id, a watchlist from a newer version or that cannot
-     be written): nothing changed
-A watchlist file that cannot be parsed is moved aside (the message says where), as the monitor does.
+  2  usage or configuration error (malformed id, a watchlist from a newer version, one that does
+     not parse, or one that cannot be written): nothing changed
+A watchlist file that does not parse is left as it is: the message gives its line and column to fix.
 """
 
 ADD_EPILOG = """\
 Ids already in the watchlist are skipped and reported; the exit status is still 0.
 exit status of `add`: 0 done; 2 usage or configuration error (malformed id, a watchlist from a
-newer version or that cannot be written): nothing written. A watchlist file that cannot be parsed
-is moved aside (the message says where) and a new one started, as the monitor does.
+newer version, one that does not parse, or one that cannot be written): nothing written. A
+watchlist file that does not parse is left as it is: the message gives its line and column to fix.
 A running monitor on the same watchlist picks the new ids up within a few seconds.
 """
 
@@ -321,17 +321,6 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
 
 # -- the watchlist commands ------------------------------------------------------------------------
 
-def _update_watchlist(store: WatchlistStore, change, streams: Streams) -> list[JobRecord]:
-    try:
-        return store.update(change)
-    except WatchlistTooNew:
-        raise
-    except WatchlistCorrupt as exc:
-        # The unreadable file was moved aside (as the monitor does); carry on with an empty one.
-        streams.note("warning", str(exc))
-        return store.update(change)
-
-
 def _add(args: argparse.Namespace, streams: Streams) -> int:
     given = gather_ids(args.ids, streams.stdin)
     for warning in given.warnings:
@@ -358,7 +347,7 @@ def _add(args: argparse.Namespace, streams: Streams) -> int:
                 added.append(job_id)
         return records
 
-    _update_watchlist(store, change, streams)
+    store.update(change)  # a file that does not parse: WatchlistUnparsable, exit 2, nothing written
     for job_id in added:
         streams.stdout.write(f"added {job_id}" + (f"  ({label})" if label else "") + "\n")
     for job_id in skipped:
@@ -380,7 +369,7 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
         removed[:] = [record.job_id for record in records if record.job_id in wanted]
         return [record for record in records if record.job_id not in wanted]
 
-    _update_watchlist(store, change, streams)
+    store.update(change)  # a file that does not parse: WatchlistUnparsable, exit 2, nothing written
     gone = set(removed)
     for job_id in given.ids:
         if job_id in gone:

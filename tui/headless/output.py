@@ -20,8 +20,8 @@ from rich.text import Text
 
 from tui.core.events import StateChanged
 from tui.core.formatting import inert
-from tui.core.states import CODE_KEYS, DEFAULT_SYMBOLS
 from tui.core.jobstate import JobRecord, LastError
+from tui.core.states import CODE_KEYS, DEFAULT_SYMBOLS
 
 COLOR_CHOICES = ("auto", "always", "never")
 
