@@ -220,3 +220,22 @@ def test_the_table_uses_the_monitors_state_symbols():
     assert f"{DEFAULT_SYMBOLS['success']} JobSuccess" in lines[1]
     assert f"{DEFAULT_SYMBOLS['moderation']} JobModerationFailed" in lines[2]
     assert f"{DEFAULT_SYMBOLS['pending']} not polled yet" in lines[3]
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, "JobInit"), ("JobRunning", "JobModerationFailed")])
+def test_a_state_change_on_an_80_column_terminal_fits_one_line(before, after):
+    from tui.core.events import StateChanged
+
+    record = JobRecord(job_id="d" * 32, status_code=after, status_msg="审核失败: " + "a long reason " * 8)
+    stream = _Tty()
+    printer = Printer(stream, color="never", env={"COLUMNS": "80"})
+    printer.transition(StateChanged(record, before, after, 1_764_000_000.0))
+    (line,) = stream.getvalue().splitlines()
+    assert cell_len(line) <= 80 and line.startswith("16:00:00Z  " + "d" * 32)
+    assert after in line
+    if before is None:  # room left for the message: cut to fit (else it is left to the table)
+        assert "审核失败" in line and line.endswith("…")
+    wide = _Tty()
+    Printer(wide, color="never", env={"COLUMNS": "80"}, wide=True).transition(
+        StateChanged(record, before, after, 1_764_000_000.0))
+    assert "2025-11-24T16:00:00.000Z" in wide.getvalue() and "a long reason " * 7 in wide.getvalue()

@@ -273,7 +273,7 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     settings = load_settings(args, streams.env)
     grace = settings.config.not_found_grace if args.not_found_grace is None else args.not_found_grace
     credentials = load_credentials(settings, streams.env)
-    printer = Printer(streams.stdout, color=args.color, env=streams.env)
+    printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     broken: list[BaseException] = []
 
     def on_transition(event) -> None:
@@ -304,7 +304,7 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         for record in result.records:
             printer.json_line(check_row(record))
     else:
-        printer.table(CHECK_COLUMNS, result.records, wide=args.wide)
+        printer.table(CHECK_COLUMNS, result.records)
     if result.aborted_by is not None:
         streams.note("error", f"stopped early, every job would fail alike: {result.aborted_by}")
     elif result.timed_out:
@@ -384,12 +384,12 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
 def _ls(args: argparse.Namespace, streams: Streams) -> int:
     settings = load_settings(args, streams.env)
     records = WatchlistStore(settings.watchlist_path).peek()
-    printer = Printer(streams.stdout, color=args.color, env=streams.env)
+    printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     if args.json:
         for record in records:
             printer.json_line(ls_row(record))
     elif records:
-        printer.table(LS_COLUMNS, records, wide=args.wide)
+        printer.table(LS_COLUMNS, records)
     else:
         streams.note("", f"the watchlist {settings.watchlist_path} is empty")
     return 0

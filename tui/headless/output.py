@@ -226,8 +226,10 @@ def wants_colour(stream: TextIO, color: str = "auto", env: Mapping[str, str] | N
 class Printer:
     """Writes results to one stream (stdout), in the form the stream and the options call for."""
 
-    def __init__(self, stream: TextIO, *, color: str = "auto", env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, stream: TextIO, *, color: str = "auto", env: Mapping[str, str] | None = None,
+                 wide: bool = False) -> None:
         self.stream = stream
+        self.wide = wide  # on a terminal: every column, nothing cut
         self.terminal, self.colour = wants_colour(stream, color, env)
         encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
         self.unicode = encoding in ("utf8", "utf16", "utf32", "gb18030")
@@ -256,10 +258,11 @@ class Printer:
         self.stream.write(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         self.stream.flush()
 
-    def table(self, columns: Sequence[Column], records: Sequence[JobRecord], *, wide: bool = False) -> None:
+    def table(self, columns: Sequence[Column], records: Sequence[JobRecord], *, wide: bool | None = None) -> None:
         """One line per job under a header, columns aligned. Piped (for grep, awk and files) and
         with --wide nothing is cut. On a terminal the table fits its width: the wide-only columns
         are left out and long values (messages, URLs) are cut with a marker, never ids or states."""
+        wide = self.wide if wide is None else wide
         if self.terminal and not wide:
             columns = [column for column in columns if not column.wide_only]
         header = [Cell(column.header, "bold") for column in columns]
@@ -298,8 +301,18 @@ class Printer:
         message = printable(record.status_msg, 200)
         if self.terminal:
             symbol, _, style = status_look(record)
+            if not self.wide:  # the time of day (UTC) is enough on screen, and the message is cut to fit
+                at = at[11:19] + "Z" if len(at) > 19 else at
             text = Text.assemble((at, "dim"), "  ", record.job_id, "  ", (before, "dim"), " → ",
-                                 (f"{symbol} {after}", style), "  ", message)
+                                 (f"{symbol} {after}", style))
+            if message:
+                room = self.width - text.cell_len - GAP
+                if self.wide or room >= MIN_CUT:
+                    cut = Text(message)
+                    if not self.wide and cut.cell_len > room:
+                        cut.truncate(room, overflow="ellipsis")
+                    text.append("  ")
+                    text.append_text(cut)
             self.console.print(text, soft_wrap=True)
         else:
             self.stream.write(f"{at}  {record.job_id}  {before} -> {after}  {message}".rstrip() + "\n")

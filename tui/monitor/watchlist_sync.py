@@ -84,8 +84,8 @@ class WatchlistSync:
         log.error("%s", exc)
         self._set_problem(UNPARSABLE, inert(
             f"{exc.location}: {exc.reason}. Fix the file (or delete it to start empty): it is picked up "
-            "within seconds once it parses. Until then nothing is written to it; jobs added here are "
-            "kept and saved then.", 600))
+            "within seconds once it parses. Until then nothing is written to it: jobs added here are "
+            "saved once it parses, not if you quit first.", 600))
 
     # -- load ----------------------------------------------------------------------------------
 
