@@ -55,8 +55,10 @@ async def test_a_file_with_a_syntax_error_opens_read_only_with_a_banner_and_is_p
         title, detail = app.problems["watchlist"]
         assert title == UNPARSABLE and f"{watchlist}, line 4" in detail and "Fix the file" in detail
         app.add_jobs([added])
-        app.tick_now()
+        for _ in range(2 * SYNC_EVERY_TICKS):
+            app.tick_now()
         app.save_now(force=True)
+        assert app.problems["watchlist"] == (title, detail), "the banner stays until the file is fixed"
         assert watchlist.read_text() == broken, "never written while it does not parse"
         assert list(watchlist.parent.glob("*.corrupt-*")) == []
         watchlist.write_text(broken.replace('"unclosed\n', '"fixed"\n'))

@@ -63,6 +63,7 @@ def test_a_file_with_a_syntax_error_is_reported_with_its_line_and_never_written(
     poller.add(B)  # the user adds a job meanwhile
     _ticks(sync, 12)
     sync.save(force=True)
+    assert seen.problems[SLOT] == (title, detail), "the banner stays while the file is unchanged"
     assert path.read_text() == BROKEN, "never written while it does not parse"
     assert {p.name for p in tmp_path.iterdir()} <= {"watchlist.toml", "watchlist.toml.lock"}, "nothing moved aside"
 

@@ -158,7 +158,7 @@ class WatchlistSync:
         except (WatchlistError, OSError) as exc:
             log.error("syncing the watchlist failed: %s", exc)
             return
-        if self._current_problem == UNPARSABLE:
+        if self._current_problem == UNPARSABLE and not self.waiting_for_fix:  # (unchanged: still broken)
             self._set_problem(None)
             self._notice("The watchlist file parses again: it is read and saved as usual.",
                          title="Watchlist fixed")
