@@ -182,14 +182,10 @@ def fit_widths(widths: Sequence[int], whole: Sequence[bool], available: int) -> 
     while True:
         cuttable = [i for i in shown if not whole[i]]
         fixed = sum(widths[i] for i in shown if whole[i]) + GAP * (len(shown) - 1)
-
-        def used(cap: int) -> int:
-            return fixed + sum(min(widths[i], cap) for i in cuttable)  # noqa: B023 - used at once
-
         cap = max((widths[i] for i in cuttable), default=0)
-        while cap > MIN_CUT and used(cap) > available:
+        while cap > MIN_CUT and fixed + sum(min(widths[i], cap) for i in cuttable) > available:
             cap -= 1
-        if used(cap) <= available or not cuttable:
+        if fixed + sum(min(widths[i], cap) for i in cuttable) <= available or not cuttable:
             return [min(w, cap) if i in shown and not whole[i] else (w if i in shown else None)
                     for i, w in enumerate(widths)]
         shown.remove(cuttable[-1])
