@@ -276,3 +276,9 @@ def test_wait_timeout_reports_the_unfinished_jobs(sim, cli, fast_polling):
                  sim.job(JOB_SUCCESS), sim.job(running=True))
     assert result.code == 4
     assert "ran out with 1 job(s) unfinished" in result.stderr
+
+
+def test_a_well_formed_region_the_service_does_not_serve_is_refused_by_it(sim, shell):
+    result = shell("check", "--endpoint", sim.url, "--region", "xx-nowhere-1", sim.job(JOB_SUCCESS))
+    assert result.code == 3
+    assert "UnsupportedRegion" in result.stdout + result.stderr
