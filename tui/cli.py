@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
+import re
 import sys
+import typing
 from collections.abc import Sequence
 
 from tui import __version__
@@ -14,13 +18,37 @@ exit status of `check`:
   0  every job is JobSuccess
   1  at least one job is JobFailed or JobModerationFailed
   2  usage or configuration error: malformed id, no credentials, rate over 20, bad option
+     (a near-miss id read with '-' is skipped and reported, the others checked, and the status is 2)
   3  at least one job could not be queried (API or transport error after retries), none failed
   4  at least one job still pending at exit (no --wait, or the timeout ran out), none failed or unqueryable
 """
 
 
+_INVALID_CHOICE = re.compile(r"^argument (?P<arg>[^:]+): invalid choice: (?P<value>'.*?') \(choose from (?P<choices>.*)\)$")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, plus the nearest choice for a mistyped one: `vclm-watch chek` suggests `check`."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        found = _INVALID_CHOICE.match(message)
+        if found:
+            try:
+                value = ast.literal_eval(found["value"])
+                choices = [str(c) for c in ast.literal_eval(f"[{found['choices']}]")]
+            except (ValueError, SyntaxError):
+                value, choices = None, []
+            near = difflib.get_close_matches(str(value), choices, n=1) if value is not None else []
+            if found["arg"] == "COMMAND":
+                message = f"unknown command {value!r}" + (f"; did you mean {near[0]!r}?" if near else "") \
+                    + f" (commands: {', '.join(choices)})"
+            elif near:
+                message += f"; did you mean {near[0]!r}?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vclm-watch",
         description="Watch Tencent Cloud VCLM video-stylization jobs. With no command, opens the monitor.",
         epilog="Try it with no account: vclm-watch --demo",

@@ -123,3 +123,30 @@ def test_region_resolution_order(isolated_home, option, env_region, profile_regi
         write_tccli(isolated_home, region=profile_region)
     env = env_for(isolated_home, **({"TENCENTCLOUD_REGION": env_region} if env_region else {}))
     assert resolve_region(option=option, config_region=config_region, env=env) == expected
+
+
+BAD_REGIONS = ["bad region!", "AP-GUANGZHOU", "guangzhou", "ap-guangzhou.evil.example", "ap-guangzhou\r\nX: 1"]
+
+
+@pytest.mark.parametrize("region", BAD_REGIONS)
+@pytest.mark.parametrize("source", ["option", "environment", "tccli profile", "config file"])
+def test_a_malformed_region_is_refused_naming_where_it_came_from(isolated_home, region, source):
+    env = env_for(isolated_home, **({"TENCENTCLOUD_REGION": region} if source == "environment" else {}))
+    if source == "tccli profile":
+        write_tccli(isolated_home, region=region)
+    with pytest.raises(ConfigError) as info:
+        resolve_region(option=region if source == "option" else None,
+                       config_region=region if source == "config file" else None, env=env)
+    message = str(info.value)
+    assert "bad region" in message and "ap-guangzhou" in message
+    assert {"option": "--region", "environment": "TENCENTCLOUD_REGION"}.get(source, source) in message
+
+
+def test_a_malformed_region_in_the_config_file_is_refused_naming_the_file(tmp_path):
+    from tui.core.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text('region = "bad region!"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "bad region" in str(info.value)

@@ -25,7 +25,6 @@ def test_regional_host_on_request():
     ("http://127.5.6.7", "127.5.6.7"),
     ("http://[::1]:8080", "[::1]:8080"),
     ("https://vclm.example.com:8443", "vclm.example.com:8443"),
-    ("vclm.ap-beijing.tencentcloudapi.com", "vclm.ap-beijing.tencentcloudapi.com"),
 ])
 def test_signed_host_is_the_urls_host_and_port(url, host):
     assert resolve_endpoint(url).host == host
@@ -44,3 +43,25 @@ def test_bad_endpoints_are_config_errors(url):
     with pytest.raises(ConfigError) as info:
         resolve_endpoint(url)
     assert "endpoint" in str(info.value) or "plain http" in str(info.value)
+
+
+@pytest.mark.parametrize(("url", "meant"), [
+    ("127.0.0.1:38555", "http://127.0.0.1:38555"),
+    ("localhost:8080", "http://localhost:8080"),
+    ("vclm.ap-beijing.tencentcloudapi.com", "https://vclm.ap-beijing.tencentcloudapi.com"),
+    ("example.com:443", "https://example.com:443"),
+])
+def test_an_endpoint_without_a_scheme_is_refused_with_the_one_it_likely_meant(url, meant):
+    with pytest.raises(ConfigError) as info:
+        resolve_endpoint(url)
+    assert "scheme" in str(info.value) and repr(meant) in str(info.value)
+
+
+def test_a_config_file_endpoint_without_a_scheme_is_refused_naming_the_file(tmp_path):
+    from tui.core.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text('endpoint = "127.0.0.1:38555"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "'http://127.0.0.1:38555'" in str(info.value)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tui.core.jobstate import JobRecord
-from tui.core.watchlist import WatchlistStore
+from tui.core.watchlist import WatchlistStore, WatchlistUnparsable, dumps
 
 
 def test_a_watchlist_is_read_even_where_no_lock_file_can_be_made(tmp_path):
@@ -40,33 +42,37 @@ def test_a_save_after_another_writer_still_merges_its_change(tmp_path):
 
 
 def _corrupt(path):
-    path.write_text("this is [not toml", encoding="utf-8")
+    path.write_text("this is [not toml", encoding="utf-8")  # line 1, column 6: "=" expected after the key "this"
 
 
-def test_a_file_corrupted_under_a_running_monitor_is_written_back_not_emptied(tmp_path):
+def test_a_file_broken_under_a_running_monitor_is_never_written_over_and_merges_once_fixed(tmp_path):
     path = tmp_path / "watchlist.toml"
     store = WatchlistStore(path)
     mine = [JobRecord(job_id=c * 32) for c in "abc"]
     store.save(mine)
     _corrupt(path)
-    result = store.save(mine)
+    with pytest.raises(WatchlistUnparsable):
+        store.save(mine + [JobRecord(job_id="d" * 32)])
+    assert path.read_text(encoding="utf-8") == "this is [not toml"
+    path.write_text(dumps(mine), encoding="utf-8")  # fixed by hand
+    result = store.save(mine + [JobRecord(job_id="d" * 32)])
     assert result.removed == []
-    assert sorted(r.job_id for r in WatchlistStore(path).load()) == [c * 32 for c in "abc"]
-    assert list(tmp_path.glob("watchlist.toml.corrupt-*"))
+    assert sorted(r.job_id for r in WatchlistStore(path).load()) == [c * 32 for c in "abcd"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["watchlist.toml", "watchlist.toml.lock"]
 
 
-def test_sync_reports_a_corrupt_file_and_the_next_save_writes_everything_back(tmp_path):
-    import pytest
-
-    from tui.core.watchlist import WatchlistCorrupt
-
+def test_sync_reports_a_broken_file_with_its_line_and_a_deleted_one_lets_the_next_save_write_everything(tmp_path):
     path = tmp_path / "watchlist.toml"
     store = WatchlistStore(path)
     mine = [JobRecord(job_id=c * 32) for c in "ab"]
     store.save(mine)
     _corrupt(path)
-    with pytest.raises(WatchlistCorrupt):
+    with pytest.raises(WatchlistUnparsable) as caught:
         store.sync(mine)
+    assert (caught.value.line, caught.value.column) == (1, 6)
+    assert store.sync(mine).removed == [], "an unchanged broken file is not read again"
+    path.unlink()
+    assert store.sync(mine).removed == []
     assert store.save(mine).removed == []
     assert len(WatchlistStore(path).load()) == 2
 

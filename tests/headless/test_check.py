@@ -56,7 +56,8 @@ def test_exit_status(sim, cli, kinds, options, expected):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("options", [["--rate", "25"], ["--rate", "fast"], [], ["--endpoint", "http://example.com"]])
+@pytest.mark.parametrize("options", [["--rate", "25"], ["--rate", "fast"], [], ["--endpoint", "http://example.com"],
+                                     ["--endpoint", "127.0.0.1:38555"], ["--region", "bad region!"]])
 def test_usage_errors_are_one_line_on_stderr_and_query_nothing(sim, shell, options):
     args = ["check", "--endpoint", sim.url, *options, sim.job(JOB_SUCCESS)]
     if not options:
@@ -201,12 +202,13 @@ def test_dash_with_no_ids_in_the_text_is_a_usage_error(sim, shell):
     assert sim.simulator.stats.requests == 0
 
 
-def test_near_miss_ids_on_stdin_are_reported_and_skipped(sim, shell):
+def test_near_miss_ids_on_stdin_are_reported_skipped_and_make_the_exit_status_2(sim, shell):
     job = sim.job(JOB_SUCCESS)
     result = shell("check", "--endpoint", sim.url, "--json", "-", stdin=f"{job}\ntruncated {job[:30]}\n")
-    assert result.code == 0
+    assert result.code == 2, "as for a malformed id given as an argument"
     assert "near-miss" in result.stderr and job[:30] in result.stderr
-    assert len(result.lines()) == 1
+    assert "were not checked (exit status 2)" in result.stderr
+    assert [json.loads(line)["JobId"] for line in result.lines()] == [job], "the well-formed ids are still checked"
 
 
 # -- --wait ---------------------------------------------------------------------------------------
@@ -263,7 +265,9 @@ def test_wait_in_text_prints_one_line_per_transition_then_the_table(sim, cli, fa
 
 def test_wait_ends_early_when_every_unfinished_job_is_refused_for_good(sim, cli, fast_polling):
     ids = [sim.job(JOB_SUCCESS), sim.simulator.phantom_job_id()]
-    result = cli("check", "--endpoint", sim.url, "--wait", "--timeout", "25", *fast_polling, *ids, timeout=15)
+    # an unknown id is refused for good once its grace (here half a second) is over
+    result = cli("check", "--endpoint", sim.url, "--wait", "--timeout", "25", "--not-found-grace", "0.5",
+                 *fast_polling, *ids, timeout=15)
     assert result.code == 3
 
 
@@ -272,3 +276,9 @@ def test_wait_timeout_reports_the_unfinished_jobs(sim, cli, fast_polling):
                  sim.job(JOB_SUCCESS), sim.job(running=True))
     assert result.code == 4
     assert "ran out with 1 job(s) unfinished" in result.stderr
+
+
+def test_a_well_formed_region_the_service_does_not_serve_is_refused_by_it(sim, shell):
+    result = shell("check", "--endpoint", sim.url, "--region", "xx-nowhere-1", sim.job(JOB_SUCCESS))
+    assert result.code == 3
+    assert "UnsupportedRegion" in result.stdout + result.stderr

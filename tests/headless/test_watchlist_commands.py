@@ -78,14 +78,30 @@ def test_add_needs_no_credentials_and_no_network(shell, watchlist):
     assert result.code == 0, result.stderr
 
 
-def test_add_to_an_unreadable_watchlist_moves_it_aside_and_says_where(shell, watchlist):
+BROKEN = f'version = 1\n[[jobs]]\nid = "{B}"\n[[jobs]\nid = "{C}"\n'  # line 4, column 7: an unclosed header
+
+
+@pytest.mark.parametrize("command", [["add", A], ["add", "--label", "x", B], ["remove", B]])
+def test_add_and_remove_refuse_a_watchlist_that_does_not_parse_and_leave_it_as_it_is(shell, watchlist, command):
     watchlist.parent.mkdir(parents=True)
-    watchlist.write_text("this is [not toml")
+    watchlist.write_text(BROKEN)
+    result = shell(command[0], "--watchlist", str(watchlist), *command[1:])
+    assert result.code == 2
+    assert result.stdout == ""
+    assert f"{watchlist}:4:7" in result.stderr and "Fix it" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert watchlist.read_text() == BROKEN
+    assert sorted(p.name for p in watchlist.parent.iterdir()) == ["watchlist.toml", "watchlist.toml.lock"]
+
+
+def test_add_refuses_a_bad_entry_naming_its_line(shell, watchlist):
+    watchlist.parent.mkdir(parents=True)
+    text = f'version = 1\n\n[[jobs]]\nid = "{B}"\n\n[[jobs]]\nid = "{B[:20]}"\n'
+    watchlist.write_text(text)
     result = shell("add", "--watchlist", str(watchlist), A)
-    assert result.code == 0
-    assert "moved to" in result.stderr
-    assert _ids_on_disk(watchlist) == [A]
-    assert len(list(watchlist.parent.glob("watchlist.toml.corrupt-*"))) == 1
+    assert result.code == 2
+    assert f"{watchlist}:6:1" in result.stderr and "job #2" in result.stderr
+    assert watchlist.read_text() == text
 
 
 # -- remove ---------------------------------------------------------------------------------------
@@ -143,6 +159,13 @@ def test_ls_text_is_a_plain_table_when_piped(shell, watchlist):
     assert "FailedOperation.InnerError" in lines[2]
 
 
+def test_ls_says_a_job_never_polled_is_not_polled_yet_and_json_keeps_null(shell, watchlist):
+    shell("add", "--watchlist", str(watchlist), A)
+    text = shell("ls", "--watchlist", str(watchlist))
+    assert "not polled yet" in text.lines()[1] and "pending" not in text.stdout
+    assert _ls_json(shell, watchlist)[0]["StatusCode"] is None
+
+
 def test_ls_of_no_watchlist_says_it_is_empty(shell, watchlist):
     result = shell("ls", "--watchlist", str(watchlist))
     assert (result.code, result.stdout) == (0, "")
@@ -156,6 +179,7 @@ def test_ls_leaves_an_unreadable_watchlist_where_it_is(shell, watchlist):
     result = shell("ls", "--watchlist", str(watchlist))
     assert result.code == 2
     assert "cannot be read" in result.stderr and "Traceback" not in result.stderr
+    assert f"{watchlist}:1:13" in result.stderr
     assert watchlist.read_text() == "jobs = 'oops"
     assert list(watchlist.parent.glob("*.corrupt-*")) == []
 

@@ -19,10 +19,10 @@ from watchlist_writer import KILL_POINTS, generation, generation_of, job_id
 
 from tui.core.jobstate import JobRecord
 from tui.core.watchlist import (
-    WatchlistCorrupt,
     WatchlistError,
     WatchlistStore,
     WatchlistTooNew,
+    WatchlistUnparsable,
     dumps,
     loads,
 )
@@ -274,14 +274,20 @@ def test_a_newer_file_appearing_under_a_running_monitor_is_not_overwritten(tmp_p
     assert path.read_text(encoding="utf-8") == NEWER
 
 
-def test_an_unreadable_file_is_moved_aside_with_its_bytes_not_overwritten(tmp_path: Path) -> None:
+def test_an_unreadable_file_keeps_its_bytes_and_the_error_says_where_to_look(tmp_path: Path) -> None:
     path = tmp_path / "watchlist.toml"
     garbage = b"version = 1\n[[jobs]\nid = \xff\xfe broken"
     path.write_bytes(garbage)
-    with pytest.raises(WatchlistCorrupt) as caught:
-        WatchlistStore(path).load()
-    assert caught.value.moved_to is not None and caught.value.moved_to.read_bytes() == garbage
-    assert str(caught.value.moved_to) in str(caught.value)
+    store = WatchlistStore(path)
+    with pytest.raises(WatchlistUnparsable) as caught:
+        store.load()
+    assert f"{path}:3:6" in str(caught.value)
+    with pytest.raises(WatchlistUnparsable):
+        store.update(lambda records: records + [JobRecord(job_id="e" * 32)])
+    with pytest.raises(WatchlistUnparsable):
+        store.save([JobRecord(job_id="e" * 32)])
+    assert path.read_bytes() == garbage
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["watchlist.toml", "watchlist.toml.lock"]
 
 
 # -- two writers at once ---------------------------------------------------------------------------

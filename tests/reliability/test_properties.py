@@ -29,7 +29,15 @@ from tui.api.retry import RetryPolicy
 from tui.core.config import ALL_COLUMNS, Config, load_config, parse_config
 from tui.core.engine import Poller
 from tui.core.jobids import extract_job_ids
-from tui.core.watchlist import MAX_HISTORY, MAX_TEXT, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew, loads
+from tui.core.watchlist import (
+    MAX_HISTORY,
+    MAX_TEXT,
+    WatchlistError,
+    WatchlistStore,
+    WatchlistTooNew,
+    WatchlistUnparsable,
+    loads,
+)
 from tui.monitor.themes import LoadedTheme, ThemeError, load_theme_file, parse_theme
 
 # Modest for the default run; VCLM_PROPERTY_EXAMPLES=5000 for a deep search before a release.
@@ -53,7 +61,7 @@ WATCHLIST_KEYS = ["version", "jobs", "id", "label", "status_code", "status_msg",
                   "url_received_at", "state_since", "last_change", "last_polled", "last_request_id", "poll_count",
                   "last_error", "code", "message", "request_id", "at", "history", "from", "to"]
 CONFIG_KEYS = ["region", "endpoint", "regional_endpoint", "profile", "rate", "min_interval", "connect_timeout",
-               "read_timeout", "theme", "bell", "columns", "watchlist"]
+               "read_timeout", "not_found_grace", "theme", "bell", "columns", "watchlist"]
 THEME_KEYS = ["name", "dark", "colors", "states", "variables", "description", "primary", "secondary", "accent",
               "background", "init", "running", "success", "failed", "moderation", "unknown", "error", "stale",
               "pending", "color", "symbol"]
@@ -229,19 +237,19 @@ def test_the_watchlist_parser_gives_records_or_a_documented_error(text: str) -> 
 @given(raw=st.binary(max_size=300) | toml_text(WATCHLIST_KEYS).map(str.encode))
 @example(raw=f"version = {HUGE_INTEGER}".encode())
 @example(raw=f"jobs = {DEEP_NESTING}".encode())
-def test_loading_any_watchlist_file_gives_records_or_keeps_the_file_aside(raw: bytes) -> None:
+def test_loading_any_watchlist_file_gives_records_or_a_located_error_and_leaves_the_file_as_it_was(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         path = Path(workdir) / "watchlist.toml"
         path.write_bytes(raw)
         try:
             WatchlistStore(path).load()
-        except WatchlistCorrupt as error:
-            assert error.moved_to is not None and error.moved_to.read_bytes() == raw
-            assert not path.exists()
+        except WatchlistUnparsable as error:
+            assert str(path) in str(error)
+            assert error.line is None or (error.line >= 1 and (error.column or 1) >= 1)
         except WatchlistTooNew:
-            assert path.read_bytes() == raw
-        else:
-            assert path.read_bytes() == raw
+            pass
+        assert path.read_bytes() == raw
+        assert sorted(p.name for p in Path(workdir).iterdir()) == ["watchlist.toml", "watchlist.toml.lock"]
 
 
 @PROPERTY

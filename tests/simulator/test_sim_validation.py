@@ -159,3 +159,12 @@ async def test_jobs_made_in_python_are_visible_to_every_account(sim, make_client
 async def test_only_post_to_the_root_is_served(sim, method, path, status):
     answer = await sim.handle(method, path, {"Host": "127.0.0.1"}, b"")
     assert answer.status == status
+
+
+async def test_a_well_formed_region_the_service_does_not_serve_is_unsupported(sim, make_client):
+    job = sim.create_job()
+    async with make_client(region="xx-nowhere-1") as nowhere:
+        with pytest.raises(ApiError) as caught:
+            await nowhere.describe_job(job)
+    assert caught.value.code == "UnsupportedRegion"
+    assert "xx-nowhere-1" in caught.value.message

@@ -32,6 +32,16 @@ def test_a_bad_config_file_stops_with_status_2_and_names_the_file(tmp_path, caps
     assert started == []
 
 
+@pytest.mark.parametrize(("options", "expected"), [
+    (["--region", "bad region!"], "bad region 'bad region!' (from --region)"),
+    (["--endpoint", "127.0.0.1:38555"], "did you mean 'http://127.0.0.1:38555'?"),
+])
+def test_a_malformed_region_or_endpoint_stops_the_monitor_at_once_with_status_2(capsys, started, options, expected):
+    assert tui.monitor.launch.run_monitor(build_parser().parse_args(options)) == 2
+    assert expected in capsys.readouterr().err
+    assert started == []
+
+
 def test_without_credentials_the_monitor_still_opens_but_does_not_poll(started):
     assert tui.monitor.launch.run_monitor(build_parser().parse_args([])) == 0
     (app,) = started

@@ -7,7 +7,7 @@ from tuikit import cell_text, ready, sim_app, toasts, visible_ids
 
 from tui.core.jobstate import JobRecord
 from tui.core.watchlist import WatchlistStore, dumps
-from tui.monitor.watchlist_sync import SYNC_EVERY_TICKS
+from tui.monitor.watchlist_sync import SYNC_EVERY_TICKS, UNPARSABLE
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)
@@ -42,20 +42,33 @@ async def test_round_trip_keeps_ids_labels_states_and_history_and_marks_them_sta
         assert cell_text(second, running, "state") == "● JobRunning"
 
 
-async def test_a_corrupt_file_is_moved_aside_reported_and_never_overwritten(clock, simulator, watchlist):
+async def test_a_file_with_a_syntax_error_opens_read_only_with_a_banner_and_is_picked_up_once_fixed(
+        clock, simulator, watchlist):
+    job, added = simulator.create_job(), simulator.create_job()
+    broken = f'version = 1\n[[jobs]]\nid = "{job}"\nlabel = "unclosed\n'
     watchlist.parent.mkdir(parents=True)
-    watchlist.write_text("this is [not toml\n")
+    watchlist.write_text(broken)
     app = sim_app(clock, simulator, watchlist)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert app.poller.records == {}
-        moved = list(watchlist.parent.glob("watchlist.toml.corrupt-*"))
-        assert len(moved) == 1 and moved[0].read_text() == "this is [not toml\n"
-        assert "cannot be read" in app.problems["watchlist"][1]
-        assert any(str(moved[0]) in t for t in toasts(app))
-        app.add_jobs([simulator.create_job()])
-    assert moved[0].read_text() == "this is [not toml\n"  # the damaged copy is kept as it was
-    assert len(WatchlistStore(watchlist).load()) == 1
+        title, detail = app.problems["watchlist"]
+        assert title == UNPARSABLE and f"{watchlist}, line 4" in detail and "Fix the file" in detail
+        app.add_jobs([added])
+        for _ in range(2 * SYNC_EVERY_TICKS):
+            app.tick_now()
+        app.save_now(force=True)
+        assert app.problems["watchlist"] == (title, detail), "the banner stays until the file is fixed"
+        assert watchlist.read_text() == broken, "never written while it does not parse"
+        assert list(watchlist.parent.glob("*.corrupt-*")) == []
+        watchlist.write_text(broken.replace('"unclosed\n', '"fixed"\n'))
+        for _ in range(SYNC_EVERY_TICKS):
+            app.tick_now()
+        await pilot.pause()
+        assert "watchlist" not in app.problems
+        assert sorted(visible_ids(app)) == sorted([job, added])
+        assert cell_text(app, job, "label") == "fixed"
+    assert sorted(r.job_id for r in WatchlistStore(watchlist).load()) == sorted([job, added])
 
 
 async def test_a_file_from_a_newer_version_is_refused_and_left_untouched(clock, simulator, watchlist):

@@ -129,7 +129,7 @@ async def test_copy_keys_put_text_on_the_clipboard_with_a_toast(clock, key, expe
 
 @pytest.mark.parametrize(("endpoint", "suffix"), [
     (None, ""),
-    ("vclm.ap-beijing.tencentcloudapi.com", " --endpoint vclm.ap-beijing.tencentcloudapi.com"),
+    ("https://vclm.ap-beijing.tencentcloudapi.com", " --endpoint vclm.ap-beijing.tencentcloudapi.com"),
     # tccli takes a bare host as https: the simulator's plain http must keep its scheme
     ("http://127.0.0.1:38555", " --endpoint http://127.0.0.1:38555"),
 ])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from tui.api.models import (
     API_VERSION,
     DEFAULT_HOST,
     DESCRIBE_ACTION,
+    REGION_RE,
     SUBMIT_ACTION,
     JobStatus,
     SubmittedJob,
@@ -27,7 +27,6 @@ from tui.api.ratelimit import RateLimiter
 from tui.api.retry import RetryPolicy
 from tui.api.signing import signed_headers
 
-_REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")  # ap-guangzhou, na-siliconvalley, ap-shanghai-fsi
 MAX_RESPONSE_BYTES = 1 << 20  # an answer is a few hundred bytes; anything past this is garbage
 
 try:
@@ -59,20 +58,30 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
+def _with_scheme(text: str) -> str:
+    """The endpoint a scheme-less one most likely meant: http to loopback (the simulator), else https."""
+    try:
+        hostname = urlsplit("//" + text).hostname or ""
+    except ValueError:
+        hostname = ""
+    return ("http://" if _is_loopback(hostname) else "https://") + text
+
+
 def resolve_endpoint(endpoint: str | None = None, region: str | None = None, *, regional: bool = False) -> Endpoint:
     """The URL to post to: an explicit override, the regional host, or the default host.
 
     Signed requests go over plain http only to a loopback address (the simulator).
     """
     if not endpoint:
-        if regional and region and not _REGION_RE.match(region):
+        if regional and region and not REGION_RE.match(region):
             # it becomes part of a host name: "x@evil.example#" would send signed requests elsewhere
             raise ConfigError(f"bad region {region[:60]!r}: expected a region name such as ap-guangzhou")
         host = f"vclm.{region}.tencentcloudapi.com" if regional and region else DEFAULT_HOST
         return Endpoint(url=f"https://{host}/", host=host, scheme="https")
     text = endpoint.strip()
     if "://" not in text:
-        text = "https://" + text
+        # Guessing https for "127.0.0.1:38555" would time out against the simulator 20 s later.
+        raise ConfigError(f"bad endpoint {endpoint!r}: it needs a scheme; did you mean {_with_scheme(text)!r}?")
     try:
         parts = urlsplit(text)
         port = parts.port

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui.api.errors import ConfigError
-from tui.api.models import DEFAULT_REGION
+from tui.api.models import DEFAULT_REGION, REGION_RE
 
 ENV_SECRET_ID = "TENCENTCLOUD_SECRET_ID"
 ENV_SECRET_KEY = "TENCENTCLOUD_SECRET_KEY"
@@ -129,8 +129,25 @@ def resolve_region(
     config_region: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
-    """(region, where it came from): option, environment, tccli profile, config file, default."""
-    env = os.environ if env is None else env
+    """(region, where it came from): option, environment, tccli profile, config file, default.
+
+    A region not of a region's form (`ap-guangzhou`) is a ConfigError naming where it came from.
+    """
+    region, source = _find_region(option=option, profile=profile, config_region=config_region,
+                                  env=os.environ if env is None else env)
+    check_region(region, source)
+    return region, source
+
+
+def check_region(region: str, source: str) -> None:
+    if not REGION_RE.match(region):
+        where = {"option": "--region", "environment": ENV_REGION}.get(source, source)
+        raise ConfigError(f"bad region {region[:60]!r} (from {where}): a region is lower-case letters, "
+                          "digits and hyphens, such as ap-guangzhou or na-siliconvalley")
+
+
+def _find_region(*, option: str | None, profile: str | None, config_region: str | None,
+                 env: Mapping[str, str]) -> tuple[str, str]:
     if option:
         return option, "option"
     if env.get(ENV_REGION):

@@ -10,6 +10,8 @@ SERVICE = "vclm"
 API_VERSION = "2024-05-23"
 DEFAULT_HOST = "vclm.tencentcloudapi.com"
 DEFAULT_REGION = "ap-guangzhou"
+# A region's form: ap-guangzhou, na-siliconvalley, ap-shanghai-fsi (it becomes part of a host name)
+REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 QUOTA_PER_SECOND = 20
 
 DESCRIBE_ACTION = "DescribeVideoStylizationJob"

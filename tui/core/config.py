@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from tui.api.client import resolve_endpoint
+from tui.api.credentials import check_region
 from tui.api.errors import ConfigError
 from tui.api.ratelimit import DEFAULT_TARGET_RATE, validate_rate
 
@@ -24,6 +26,7 @@ class Config:
     min_interval: float = 2.0  # seconds between two polls of the same unfinished job, at least
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
+    not_found_grace: float = 60.0  # check --wait: seconds an unknown id (TaskNotExist) is asked again
     theme: str = "vclm-dark"
     bell: bool = False
     columns: list[str] = field(default_factory=lambda: list(ALL_COLUMNS))
@@ -40,6 +43,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "min_interval": (int, float),
     "connect_timeout": (int, float),
     "read_timeout": (int, float),
+    "not_found_grace": (int, float),
     "theme": (str,),
     "bell": (bool,),
     "columns": (list,),
@@ -63,6 +67,15 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
         config.rate = validate_rate(config.rate)
     except ConfigError as exc:  # say which file holds the bad rate
         raise ConfigError(f"{source}: {exc}") from None
+    try:  # refused when read, with the file named, rather than when the first request goes out
+        if config.region:
+            check_region(config.region, "config")
+        if config.endpoint:
+            resolve_endpoint(config.endpoint)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if not config.not_found_grace >= 0 or not _finite(config.not_found_grace):
+        raise ConfigError(f"{source}: not_found_grace must be a finite number of seconds, 0 or more")
     for key in ("min_interval", "connect_timeout", "read_timeout"):
         if not getattr(config, key) > 0:
             raise ConfigError(f"{source}: {key} must be above 0")

@@ -4,8 +4,9 @@ Several processes may share one file (a TUI and `vclm-watch add` from a shell). 
 takes an exclusive lock on a sidecar `.lock` file, re-reads what is on disk and merges it
 with what this process changed since it last synced, so nobody's change is lost. The file is
 replaced by rename after fsync: a reader sees the old version or the new one, never half.
-A file that cannot be parsed is moved aside, never overwritten; a file from a newer version
-of the program is refused and left alone.
+A file that cannot be parsed (a TOML syntax error, a bad entry) is someone's to fix: it is
+never moved, replaced or written over, and the error names its line and column. A file from
+a newer version of the program is refused and left alone too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import fcntl
 import glob
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
@@ -40,10 +42,23 @@ class WatchlistError(Exception):
     """The watchlist file cannot be used; the message says why and what was done."""
 
 
-class WatchlistCorrupt(WatchlistError):
-    def __init__(self, message: str, moved_to: Path | None) -> None:
-        super().__init__(message)
-        self.moved_to = moved_to
+class WatchlistUnparsable(WatchlistError):
+    """The file is not a watchlist this program can read: a TOML syntax error, a bad entry, bytes
+    that are not UTF-8. It was left as it is, and nothing is written to it until it parses."""
+
+    def __init__(self, path: Path, reason: str, line: int | None = None, column: int | None = None) -> None:
+        self.path, self.reason, self.line, self.column = path, reason, line, column
+        where = f"{path}:{line}:{column}" if line is not None else str(path)
+        super().__init__(f"watchlist {where} cannot be read: {reason}. Fix it there (or delete the file to "
+                         "start an empty watchlist); it was left as it is, and nothing is written to it until "
+                         "it parses")
+
+    @property
+    def location(self) -> str:
+        """Where to look: line and column when known."""
+        if self.line is None:
+            return str(self.path)
+        return f"{self.path}, line {self.line}" + (f", column {self.column}" if self.column else "")
 
 
 class WatchlistTooNew(WatchlistError):
@@ -170,9 +185,56 @@ def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
         raise ValueError(f"{source}: 'jobs' must be an array of tables")
     records: dict[str, JobRecord] = {}
     for index, item in enumerate(jobs):
-        record = record_from_toml(item, f"{source}: job #{index + 1}")
+        try:
+            record = record_from_toml(item, f"job #{index + 1}")
+        except ValueError as exc:
+            raise BadEntry(f"{source}: {exc}", index, str(exc)) from None
         records.setdefault(record.job_id, record)
     return list(records.values())
+
+
+class BadEntry(ValueError):
+    """One job entry of an otherwise valid TOML file is malformed; `index` counts from 0."""
+
+    def __init__(self, message: str, index: int, detail: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.detail = detail  # the message without the file's name
+
+
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_AT_END = " (at end of document)"
+_JOBS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(?:jobs|\"jobs\"|'jobs')[ \t]*\]\]", re.MULTILINE)
+
+
+def unparsable(path: Path, raw: bytes, exc: BaseException) -> WatchlistUnparsable:
+    """The error for a file that does not parse, with the line and column to look at when known."""
+    line: int | None = None
+    column: int | None = None
+    reason = _short(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        reason = "it is not UTF-8 text"
+    elif isinstance(exc, tomllib.TOMLDecodeError):
+        found = _TOML_AT.search(reason)
+        if found:
+            line, column = int(found[1]), int(found[2])
+            reason = reason[:found.start()]
+        elif reason.endswith(_AT_END):
+            last_lines = raw.decode("utf-8", errors="replace").split("\n")
+            line, column = len(last_lines), len(last_lines[-1]) + 1
+            reason = reason[:-len(_AT_END)] + " at the end of the file"
+        reason = f"not valid TOML ({reason})"
+    elif isinstance(exc, BadEntry):
+        reason = exc.detail
+        text = raw.decode("utf-8", errors="replace")
+        headers = list(_JOBS_HEADER.finditer(text))
+        if exc.index < len(headers):  # the entry's [[jobs]] line (not known for an inline array)
+            line, column = text.count("\n", 0, headers[exc.index].start()) + 1, 1
+    elif reason.startswith(f"{path}: "):
+        reason = reason[len(f"{path}: "):]
+    return WatchlistUnparsable(path, reason, line, column)
 
 
 @dataclass
@@ -191,6 +253,8 @@ class WatchlistStore:
         self._base: dict[str, str] = {}  # id -> label, as of the last load or save
         self._seen_stat: tuple[int, int, int] | None = None
         self.read_only = False  # set when the file is too new: never written
+        # Set while the file does not parse: nothing is written until it does (or is deleted).
+        self.broken: WatchlistUnparsable | None = None
 
     # -- low level -----------------------------------------------------------------------
 
@@ -219,56 +283,45 @@ class WatchlistStore:
 
     def _parse_file(self) -> list[JobRecord]:
         """The file's records ([] when there is none): WatchlistError when it cannot be read,
-        WatchlistTooNew, or one of _UNPARSABLE when it is not a watchlist."""
+        WatchlistTooNew, or WatchlistUnparsable (with where to look) when it is not a watchlist."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise WatchlistError(f"cannot read watchlist {self.path}: {exc.strerror or exc}") from None
-        return loads(raw.decode("utf-8"), str(self.path))
+        try:
+            return loads(raw.decode("utf-8"), str(self.path))
+        except WatchlistTooNew:
+            raise
+        except _UNPARSABLE as exc:
+            raise unparsable(self.path, raw, exc) from None
 
     def _read_unlocked(self) -> list[JobRecord]:
+        """The file's records; when it does not parse, `broken` says why and the error is raised."""
         try:
-            return self._parse_file()
+            records = self._parse_file()
         except WatchlistTooNew:
             self.read_only = True
             raise
-        except _UNPARSABLE as exc:
-            moved = self._move_aside()
-            where = f"it was moved to {moved}" if moved else "it could not be moved aside and was left in place"
-            if moved is None:
-                self.read_only = True
-            raise WatchlistCorrupt(f"watchlist {self.path} cannot be read ({_short(exc)}); {where}; "
-                                   "starting with an empty watchlist", moved) from None
+        except WatchlistUnparsable as exc:
+            self.broken = exc
+            raise
+        self.broken = None
+        return records
 
     def peek(self) -> list[JobRecord]:
-        """Read without the lock and without moving a bad file aside (for those who only look).
+        """Read without the lock (for those who only look).
 
         Writers replace the file by rename, so an unlocked read sees a whole version.
         """
-        try:
-            return self._parse_file()
-        except _UNPARSABLE as exc:
-            raise WatchlistError(f"watchlist {self.path} cannot be read ({_short(exc)}); "
-                                 "it was left as it is") from None
-
-    def _move_aside(self) -> Path | None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        try:
-            os.replace(self.path, target)
-        except OSError:
-            return None
-        return target
+        return self._parse_file()
 
     def _write_unlocked(self, records: Iterable[JobRecord]) -> None:
         if self.read_only:
             raise WatchlistError(f"watchlist {self.path} is not written: it is from a newer version or unreadable")
+        if self.broken is not None:
+            raise self.broken
         text = dumps(records).encode("utf-8")
         self._remove_stale_temp_files()
         try:
@@ -311,18 +364,24 @@ class WatchlistStore:
     # -- what callers use ------------------------------------------------------------------
 
     def load(self) -> list[JobRecord]:
-        """Read the file (raises WatchlistCorrupt after moving a bad file aside)."""
+        """Read the file; WatchlistUnparsable (the file untouched) when it does not parse."""
         try:
             with self.locked():
-                records = self._read_unlocked()
-                self._seen_stat = self._stat_key()  # under the lock: the version just read
+                records = self._read_seen()
         except WatchlistWriteError:
             # No lock file can be made here (a read-only place): saves replace the file
             # atomically, so an unlocked read still sees a whole version.
-            records = self._read_unlocked()
-            self._seen_stat = self._stat_key()
+            records = self._read_seen()
         self._base = {r.job_id: r.label for r in records}
         return records
+
+    def _read_seen(self) -> list[JobRecord]:
+        """Read, and remember which version of the file was read, whether it parsed or not: a
+        broken file is read again only once someone has changed it."""
+        try:
+            return self._read_unlocked()
+        finally:
+            self._seen_stat = self._stat_key()
 
     def changed_on_disk(self) -> bool:
         return self._stat_key() != self._seen_stat
@@ -331,15 +390,16 @@ class WatchlistStore:
         """Write `records` merged with what other processes did since our last sync.
 
         Ids another process added are adopted (returned in `added`), ids it removed are
-        dropped (returned in `removed`): the caller applies both to its own state.
+        dropped (returned in `removed`): the caller applies both to its own state. A file that
+        does not parse raises WatchlistUnparsable and is not written.
         """
         with self.locked():
-            if self._seen_stat is not None and self._stat_key() == self._seen_stat:
+            if self.broken is None and self._seen_stat is not None and self._stat_key() == self._seen_stat:
                 # nobody wrote since we last read or wrote it: the file is our base, nothing to merge
                 result = SyncResult()
             else:
                 disk = self._read_for_merge()
-                # no file (deleted, or moved aside as corrupt): nothing to merge, ours is written
+                # no file (never made, or deleted): nothing to merge, ours is written
                 result = SyncResult() if disk is None else self._merge(records, disk)
             removed = set(result.removed)
             merged = [r for r in records if r.job_id not in removed] + result.added
@@ -348,15 +408,20 @@ class WatchlistStore:
         return result
 
     def sync(self, records: list[JobRecord]) -> SyncResult:
-        """Pick up other processes' changes without writing (cheap when nothing changed)."""
+        """Pick up other processes' changes without writing (cheap when nothing changed).
+
+        A file that does not parse raises WatchlistUnparsable; the merge base stays what was
+        last read, so once the file is fixed, what the fix removed is removed here too.
+        """
         if not self.changed_on_disk():
             return SyncResult()
         with self.locked():
-            disk = self._read_for_merge(tell_corrupt=True)  # WatchlistTooNew propagates too
-            self._seen_stat = self._stat_key()
+            try:
+                disk = self._read_for_merge()  # WatchlistTooNew and WatchlistUnparsable propagate
+            finally:
+                self._seen_stat = self._stat_key()
         if disk is None:
-            # the file is gone or was moved aside: not a removal of every job; the next save
-            # writes this process's list back
+            # the file is gone: not a removal of every job; the next save writes this process's list back
             self._base = {}
             return SyncResult()
         result = self._merge(records, disk)
@@ -365,22 +430,12 @@ class WatchlistStore:
         self._base = {job_id: record.label for job_id, record in disk.items()}
         return result
 
-    def _read_for_merge(self, *, tell_corrupt: bool = False) -> dict[str, JobRecord] | None:
-        """The file's records by id under the held lock; None when there is no usable file.
-
-        A corrupt file is moved aside and forgotten as a merge base (its ids were not removed
-        by anyone); with `tell_corrupt` the WatchlistCorrupt is raised so the caller can say so.
-        """
+    def _read_for_merge(self) -> dict[str, JobRecord] | None:
+        """The file's records by id under the held lock; None when there is no file."""
         if not self.path.exists():
+            self.broken = None  # a broken file deleted: a fresh start
             return None
-        try:
-            return {r.job_id: r for r in self._read_unlocked()}
-        except WatchlistCorrupt:
-            self._base = {}
-            self._seen_stat = None
-            if tell_corrupt:
-                raise
-            return None
+        return {r.job_id: r for r in self._read_unlocked()}
 
     def _merge(self, records: list[JobRecord], disk: dict[str, JobRecord]) -> SyncResult:
         local = {r.job_id: r for r in records}
@@ -398,7 +453,8 @@ class WatchlistStore:
         return result
 
     def update(self, change: Callable[[list[JobRecord]], list[JobRecord]]) -> list[JobRecord]:
-        """Read, change and write under one lock (what the shell commands use)."""
+        """Read, change and write under one lock (what the shell commands use); a file that does
+        not parse raises WatchlistUnparsable, and nothing is written."""
         with self.locked():
             records = self._read_unlocked()
             records = change(records)

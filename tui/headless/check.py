@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
-from tui.api.errors import ApiError, VclmError
+from tui.api.errors import TASK_NOT_EXIST, ApiError, VclmError
 from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
 from tui.api.retry import Backoff
 from tui.core.engine import DescribeClient, Poller
@@ -24,6 +24,11 @@ from tui.core.jobstate import JobRecord, LastError
 NEVER = 1e9
 # Problems that hit every job and will not clear by waiting: stop and report them at once.
 HOPELESS_PROBLEMS = ("auth", "config")
+# Under --wait, how long an id the service calls unknown (TaskNotExist) is asked again before it
+# counts as unqueryable: a just-submitted id can be briefly unknown. Asked again 2 s, 4 s, 8 s,
+# then every 10 s, so the verdict comes at most 10 s after the grace ends.
+DEFAULT_NOT_FOUND_GRACE = 60.0
+WAIT_NOT_FOUND_BACKOFF = Backoff(2.0, 10.0)
 
 
 class Verdict(enum.IntEnum):
@@ -66,7 +71,7 @@ def overall_verdict(records: Iterable[JobRecord]) -> Verdict:
 
 def build_check_poller(client: DescribeClient, *, wait: bool, min_interval: float, clock: Clock = SYSTEM_CLOCK) -> Poller:
     if wait:
-        return Poller(client, clock=clock, min_interval=min_interval)
+        return Poller(client, clock=clock, min_interval=min_interval, not_found_backoff=WAIT_NOT_FOUND_BACKOFF)
     # One logical query per job: whatever the answer, the job is not due again.
     never = Backoff(NEVER, NEVER)
     return Poller(client, clock=clock, min_interval=NEVER, error_backoff=never, not_found_backoff=never)
@@ -81,9 +86,15 @@ async def check_jobs(
     min_interval: float = 2.0,
     clock: Clock = SYSTEM_CLOCK,
     on_transition: Callable[[StateChanged], None] | None = None,
+    not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
 ) -> CheckResult:
-    """Ask about every job (once, or until settled with `wait`) and return what is known."""
+    """Ask about every job (once, or until settled with `wait`) and return what is known.
+
+    With `wait`, an id answered TaskNotExist is asked again, with backoff, until `not_found_grace`
+    seconds from the start have passed; only an answer after that settles it as unqueryable.
+    """
     poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock)
+    started = clock.monotonic()
     result = CheckResult(records=[])
     last_failure: dict[str, VclmError] = {}
     problem: list[VclmError] = []  # the error behind the engine's current every-job problem
@@ -106,8 +117,11 @@ async def check_jobs(
         if record.last_error is None:
             return False
         failure = last_failure.get(record.job_id)
-        # A refusal the service will repeat (no such job, bad parameter): waiting changes nothing.
-        return isinstance(failure, ApiError) and not failure.retryable
+        # A refusal the service will repeat (no such job, bad parameter): waiting changes nothing,
+        # except for an id not known yet, within the grace.
+        if not (isinstance(failure, ApiError) and not failure.retryable):
+            return False
+        return not (wait and failure.code == TASK_NOT_EXIST and clock.monotonic() - started < not_found_grace)
 
     def done() -> bool:
         if result.aborted_by is not None:

@@ -21,7 +21,7 @@ from tui.api.errors import ConfigError
 from tui.core.jobids import extract_job_ids
 from tui.core.jobstate import JobRecord
 from tui.core.settings import build_client, load_credentials, load_settings
-from tui.core.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
+from tui.core.watchlist import WatchlistError, WatchlistStore
 from tui.headless.check import CheckResult, Verdict, check_jobs
 from tui.headless.output import (
     CHECK_COLUMNS,
@@ -48,16 +48,16 @@ REMOVE_EPILOG = """\
 exit status of `remove`:
   0  at least one of the ids was in the watchlist and is removed (the others are reported on stderr)
   1  none of the ids was in the watchlist: nothing changed
-  2  usage or configuration error (malformed id, a watchlist from a newer version or that cannot
-     be written): nothing changed
-A watchlist file that cannot be parsed is moved aside (the message says where), as the monitor does.
+  2  usage or configuration error (malformed id, a watchlist from a newer version, one that does
+     not parse, or one that cannot be written): nothing changed
+A watchlist file that does not parse is left as it is: the message gives its line and column to fix.
 """
 
 ADD_EPILOG = """\
 Ids already in the watchlist are skipped and reported; the exit status is still 0.
 exit status of `add`: 0 done; 2 usage or configuration error (malformed id, a watchlist from a
-newer version or that cannot be written): nothing written. A watchlist file that cannot be parsed
-is moved aside (the message says where) and a new one started, as the monitor does.
+newer version, one that does not parse, or one that cannot be written): nothing written. A
+watchlist file that does not parse is left as it is: the message gives its line and column to fix.
 A running monitor on the same watchlist picks the new ids up within a few seconds.
 """
 
@@ -76,15 +76,25 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                              "and PolledAt (ISO 8601 UTC)")
     parser.add_argument("--wait", action="store_true",
                         help="keep polling unfinished jobs until every one is finished (or refused for good, e.g. "
-                             "TaskNotExist) or --timeout SECONDS runs out, printing each state change as it happens "
-                             "(with --json, one object per change, with \"Event\": \"StateChanged\")")
+                             "an id still unknown after --not-found-grace) or --timeout SECONDS runs out, printing "
+                             "each state change as it happens (with --json, one object per change, with "
+                             "\"Event\": \"StateChanged\")")
+    parser.add_argument("--not-found-grace", type=float, metavar="SECONDS",
+                        help="with --wait, how long an id the service calls unknown (FailedOperation.TaskNotExist, "
+                             "as a just-submitted one can briefly be) is asked again, with backoff, before it counts "
+                             "as unqueryable (default: the config's not_found_grace, 60; 0 gives up at once)")
     parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
                         help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
+    parser.add_argument("--wide", action="store_true",
+                        help="on a terminal, show every column (RequestId too) and cut nothing; by default the table "
+                             "fits the terminal's width, long values cut with '…' (piped output and --json "
+                             "are never cut)")
     parser.description = textwrap.fill(
         "Query each job once through the same engine as the monitor (same rate limit and retries) and print "
         "one row per job: a table on a terminal, plain aligned text when piped, or JSON Lines with --json. "
         "Without --wait, --timeout is the read timeout of one request; with --wait it is the overall deadline. "
-        "Ids read with '-' that are nearly ids (a hex run of the wrong length) are reported and skipped.", 78
+        "Ids read with '-' that are nearly ids (a hex run of the wrong length) are reported and skipped, "
+        "the others checked, and the exit status is then 2, as for a malformed id given as an argument.", 78
     )
 
 
@@ -107,6 +117,10 @@ def add_ls_arguments(parser: argparse.ArgumentParser) -> None:
                              "ResultVideoUrl, RequestId, Error, AddedAt, LastPolled)")
     parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
                         help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
+    parser.add_argument("--wide", action="store_true",
+                        help="on a terminal, show every column (LastPolled too) and cut nothing; by default the table "
+                             "fits the terminal's width, long values cut with '…' (piped output and --json "
+                             "are never cut)")
 
 
 # -- ids from the shell --------------------------------------------------------------------------
@@ -115,6 +129,7 @@ def add_ls_arguments(parser: argparse.ArgumentParser) -> None:
 class GivenIds:
     ids: list[str] = field(default_factory=list)  # canonical, first-seen order, unique
     warnings: list[str] = field(default_factory=list)
+    near_misses: list[str] = field(default_factory=list)  # hex runs of the wrong length on stdin, skipped
 
 
 def _quoted_list(items: list[str], limit: int = 5) -> str:
@@ -134,6 +149,7 @@ def gather_ids(tokens: list[str], stdin: TextIO | None) -> GivenIds:
         text = _read_all(stdin)
         found = extract_job_ids(text)
         if found.malformed:
+            given.near_misses = list(found.malformed)
             given.warnings.append(f"skipped {len(found.malformed)} near-miss id(s) on standard input "
                                   f"(not 32 hex characters): {_quoted_list(found.malformed)}")
         if not found.ids:
@@ -252,9 +268,12 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         streams.note("warning", warning)
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError(f"--timeout must be a number of seconds above 0, not {args.timeout:g}")
+    if args.not_found_grace is not None and not 0 <= args.not_found_grace < float("inf"):
+        raise UsageError(f"--not-found-grace must be a number of seconds, 0 or more, not {args.not_found_grace:g}")
     settings = load_settings(args, streams.env)
+    grace = settings.config.not_found_grace if args.not_found_grace is None else args.not_found_grace
     credentials = load_credentials(settings, streams.env)
-    printer = Printer(streams.stdout, color=args.color, env=streams.env)
+    printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     broken: list[BaseException] = []
 
     def on_transition(event) -> None:
@@ -275,6 +294,7 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
             return await check_jobs(
                 client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
                 min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
+                not_found_grace=grace,
             )
 
     result = asyncio.run(query())
@@ -290,21 +310,16 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     elif result.timed_out:
         unfinished = sum(1 for r in result.records if not r.terminal and r.job_id not in result.permanent)
         streams.note("", f"--timeout {args.timeout:g} s ran out with {unfinished} job(s) unfinished")
+    if given.near_misses:
+        # As a malformed id in the arguments would: a script must not read "all done" from a
+        # run that left one of its ids unchecked.
+        streams.note("error", f"{len(given.near_misses)} near-miss id(s) from standard input were not checked "
+                              f"(exit status {int(Verdict.USAGE)}): {_quoted_list(given.near_misses)}")
+        return int(Verdict.USAGE)
     return int(result.verdict)
 
 
 # -- the watchlist commands ------------------------------------------------------------------------
-
-def _update_watchlist(store: WatchlistStore, change, streams: Streams) -> list[JobRecord]:
-    try:
-        return store.update(change)
-    except WatchlistTooNew:
-        raise
-    except WatchlistCorrupt as exc:
-        # The unreadable file was moved aside (as the monitor does); carry on with an empty one.
-        streams.note("warning", str(exc))
-        return store.update(change)
-
 
 def _add(args: argparse.Namespace, streams: Streams) -> int:
     given = gather_ids(args.ids, streams.stdin)
@@ -332,7 +347,7 @@ def _add(args: argparse.Namespace, streams: Streams) -> int:
                 added.append(job_id)
         return records
 
-    _update_watchlist(store, change, streams)
+    store.update(change)  # a file that does not parse: WatchlistUnparsable, exit 2, nothing written
     for job_id in added:
         streams.stdout.write(f"added {job_id}" + (f"  ({label})" if label else "") + "\n")
     for job_id in skipped:
@@ -354,7 +369,7 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
         removed[:] = [record.job_id for record in records if record.job_id in wanted]
         return [record for record in records if record.job_id not in wanted]
 
-    _update_watchlist(store, change, streams)
+    store.update(change)  # a file that does not parse: WatchlistUnparsable, exit 2, nothing written
     gone = set(removed)
     for job_id in given.ids:
         if job_id in gone:
@@ -369,7 +384,7 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
 def _ls(args: argparse.Namespace, streams: Streams) -> int:
     settings = load_settings(args, streams.env)
     records = WatchlistStore(settings.watchlist_path).peek()
-    printer = Printer(streams.stdout, color=args.color, env=streams.env)
+    printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     if args.json:
         for record in records:
             printer.json_line(ls_row(record))

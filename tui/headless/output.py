@@ -18,23 +18,20 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
 from tui.core.events import StateChanged
 from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord, LastError
+from tui.core.states import CODE_KEYS, DEFAULT_SYMBOLS
 
 COLOR_CHOICES = ("auto", "always", "never")
 
-# symbol, colour: the symbol carries the state where colour cannot (NO_COLOR, colour blindness).
-STATE_LOOK: dict[str, tuple[str, str]] = {
-    JOB_INIT: ("○", "cyan"),
-    JOB_RUNNING: ("◐", "yellow"),
-    JOB_SUCCESS: ("✓", "green"),
-    JOB_FAILED: ("✗", "red"),
-    JOB_MODERATION_FAILED: ("⊘", "red"),
+# The monitor's symbols (tui.core.states), with a colour each for terminals; the symbol carries
+# the state where colour cannot (NO_COLOR, colour blindness).
+STATE_COLOURS: dict[str, str] = {
+    "init": "cyan", "running": "yellow", "success": "green", "failed": "red", "moderation": "red",
+    "unknown": "magenta", "pending": "dim",
 }
-UNKNOWN_LOOK = ("?", "magenta")  # a StatusCode not in the API's table, shown as-is
-PENDING_LOOK = ("·", "dim")  # never answered
+NOT_POLLED = "not polled yet"  # no answer and no error: never asked (JSON keeps null)
 ERROR_STYLE = "bold red"
 EMPTY = "-"
 
@@ -115,11 +112,10 @@ def status_look(record: JobRecord) -> tuple[str, str, str]:
     code = record.status_code
     if code is None:
         if record.last_error is not None:
-            return "!", "", ERROR_STYLE  # never answered: the Error column says why
-        symbol, style = PENDING_LOOK
-        return symbol, "pending", style
-    symbol, style = STATE_LOOK.get(code, UNKNOWN_LOOK)
-    return symbol, printable(code, 60), style
+            return DEFAULT_SYMBOLS["error"], "", ERROR_STYLE  # never answered: the Error column says why
+        return DEFAULT_SYMBOLS["pending"], NOT_POLLED, STATE_COLOURS["pending"]
+    key = CODE_KEYS.get(code, "unknown")  # a StatusCode not in the API's table is shown as-is
+    return DEFAULT_SYMBOLS[key], printable(code, 60), STATE_COLOURS[key]
 
 
 _TERMINAL_UNSAFE = re.compile("[\u0080-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
@@ -137,6 +133,8 @@ class Cell:
 class Column:
     header: str
     cell: Callable[[JobRecord], Cell]
+    whole: bool = False  # never cut on screen (ids, states): what a reader copies or scans for
+    wide_only: bool = False  # on a terminal only with --wide (always when piped)
 
 
 def _status_cell(record: JobRecord) -> Cell:
@@ -153,23 +151,55 @@ def _polled_cell(record: JobRecord) -> Cell:
 
 
 CHECK_COLUMNS: tuple[Column, ...] = (
-    Column("JobId", lambda r: Cell(r.job_id)),
-    Column("StatusCode", _status_cell),
+    Column("JobId", lambda r: Cell(r.job_id), whole=True),
+    Column("StatusCode", _status_cell, whole=True),
     Column("StatusMsg", lambda r: Cell(printable(r.status_msg, 200))),
-    Column("RequestId", lambda r: Cell(printable(r.last_request_id or "", 80), "dim")),
+    Column("RequestId", lambda r: Cell(printable(r.last_request_id or "", 80), "dim"), wide_only=True),
     Column("Error", _error_cell),
     Column("ResultVideoUrl", lambda r: Cell(printable(r.result_video_url), "blue")),
 )
 
 LS_COLUMNS: tuple[Column, ...] = (
-    Column("JobId", lambda r: Cell(r.job_id)),
+    Column("JobId", lambda r: Cell(r.job_id), whole=True),
     Column("Label", lambda r: Cell(printable(r.label, 80), "bold")),
-    Column("StatusCode", _status_cell),
+    Column("StatusCode", _status_cell, whole=True),
     Column("StatusMsg", lambda r: Cell(printable(r.status_msg, 200))),
-    Column("LastPolled", _polled_cell),
+    Column("LastPolled", _polled_cell, wide_only=True),
     Column("Error", _error_cell),
     Column("ResultVideoUrl", lambda r: Cell(printable(r.result_video_url), "blue")),
 )
+
+GAP = 2  # spaces between two columns
+MIN_CUT = 6  # a cut column keeps at least this many cells (its last one the marker)
+
+
+def fit_widths(widths: Sequence[int], whole: Sequence[bool], available: int) -> list[int | None]:
+    """Column widths that fit `available` cells. Cuttable columns share what the whole ones leave:
+    each is cut to at most one common width (short ones stay whole), never under MIN_CUT; if even
+    that does not fit, cuttable columns are dropped (None) from the right. Columns marked whole
+    keep their width: a terminal too narrow even for them wraps the line."""
+    shown = list(range(len(widths)))
+    while True:
+        cuttable = [i for i in shown if not whole[i]]
+        fixed = sum(widths[i] for i in shown if whole[i]) + GAP * (len(shown) - 1)
+        cap = max((widths[i] for i in cuttable), default=0)
+        while cap > MIN_CUT and fixed + sum(min(widths[i], cap) for i in cuttable) > available:
+            cap -= 1
+        if fixed + sum(min(widths[i], cap) for i in cuttable) <= available or not cuttable:
+            return [min(w, cap) if i in shown and not whole[i] else (w if i in shown else None)
+                    for i, w in enumerate(widths)]
+        shown.remove(cuttable[-1])
+
+
+def terminal_width(stream: TextIO, env: Mapping[str, str]) -> int:
+    """COLUMNS when set (as shells and tests do), else the terminal's own width, else 80."""
+    columns = env.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 # -- the printer ------------------------------------------------------------------------------
@@ -192,8 +222,10 @@ def wants_colour(stream: TextIO, color: str = "auto", env: Mapping[str, str] | N
 class Printer:
     """Writes results to one stream (stdout), in the form the stream and the options call for."""
 
-    def __init__(self, stream: TextIO, *, color: str = "auto", env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, stream: TextIO, *, color: str = "auto", env: Mapping[str, str] | None = None,
+                 wide: bool = False) -> None:
         self.stream = stream
+        self.wide = wide  # on a terminal: every column, nothing cut
         self.terminal, self.colour = wants_colour(stream, color, env)
         encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
         self.unicode = encoding in ("utf8", "utf16", "utf32", "gb18030")
@@ -202,6 +234,7 @@ class Printer:
                 stream.reconfigure(errors="replace")
             except (ValueError, OSError):
                 pass
+        self.width = terminal_width(stream, os.environ if env is None else env)
         self._console: Console | None = None
 
     @property
@@ -221,9 +254,13 @@ class Printer:
         self.stream.write(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         self.stream.flush()
 
-    def table(self, columns: Sequence[Column], records: Sequence[JobRecord]) -> None:
-        """One line per job under a header, columns aligned, nothing cut: long values (URLs) run
-        on and the terminal wraps them, so an id or a URL is never truncated or folded."""
+    def table(self, columns: Sequence[Column], records: Sequence[JobRecord], *, wide: bool | None = None) -> None:
+        """One line per job under a header, columns aligned. Piped (for grep, awk and files) and
+        with --wide nothing is cut. On a terminal the table fits its width: the wide-only columns
+        are left out and long values (messages, URLs) are cut with a marker, never ids or states."""
+        wide = self.wide if wide is None else wide
+        if self.terminal and not wide:
+            columns = [column for column in columns if not column.wide_only]
         header = [Cell(column.header, "bold") for column in columns]
         rows = [[column.cell(record) for column in columns] for record in records]
         if self.terminal:
@@ -231,17 +268,23 @@ class Printer:
                                 for c in row] for row in rows]
         else:  # plain: fit for grep, awk (an empty cell is "-") and files
             grid = [header] + [[Cell(c.text or EMPTY) for c in row] for row in rows]
-        widths = [max(cell_len(line[i].text) for line in grid) for i in range(len(columns))]
+        widths: list[int | None] = [max(cell_len(line[i].text) for line in grid) for i in range(len(columns))]
+        if self.terminal and not wide:
+            widths = fit_widths([w or 0 for w in widths], [c.whole for c in columns], self.width)
+        shown = [(i, w) for i, w in enumerate(widths) if w is not None]
         for line in grid:
             if self.terminal:
                 text = Text()
-                for i, cell in enumerate(line):
-                    text.append(cell.text, style=cell.style or None)
-                    text.append(" " * (widths[i] - cell_len(cell.text) + 2))
+                for i, width in shown:
+                    cell = Text(line[i].text, style=line[i].style or "")
+                    if cell.cell_len > width:
+                        cell.truncate(width, overflow="ellipsis")
+                    text.append_text(cell)
+                    text.append(" " * (width - cell.cell_len + GAP))
                 text.rstrip()
                 self.console.print(text, soft_wrap=True)
             else:
-                padded = [cell.text + " " * (widths[i] - cell_len(cell.text)) for i, cell in enumerate(line)]
+                padded = [line[i].text + " " * (width - cell_len(line[i].text)) for i, width in shown]
                 self.stream.write("  ".join(padded).rstrip() + "\n")
         self.stream.flush()
 
@@ -254,8 +297,18 @@ class Printer:
         message = printable(record.status_msg, 200)
         if self.terminal:
             symbol, _, style = status_look(record)
+            if not self.wide:  # the time of day (UTC) is enough on screen, and the message is cut to fit
+                at = at[11:19] + "Z" if len(at) > 19 else at
             text = Text.assemble((at, "dim"), "  ", record.job_id, "  ", (before, "dim"), " → ",
-                                 (f"{symbol} {after}", style), "  ", message)
+                                 (f"{symbol} {after}", style))
+            if message:
+                room = self.width - text.cell_len - GAP
+                if self.wide or room >= MIN_CUT:
+                    cut = Text(message)
+                    if not self.wide and cut.cell_len > room:
+                        cut.truncate(room, overflow="ellipsis")
+                    text.append("  ")
+                    text.append_text(cut)
             self.console.print(text, soft_wrap=True)
         else:
             self.stream.write(f"{at}  {record.job_id}  {before} -> {after}  {message}".rstrip() + "\n")

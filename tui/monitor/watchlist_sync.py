@@ -14,7 +14,7 @@ from typing import Protocol
 from tui.core.engine import Poller
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
 from tui.core.formatting import inert
-from tui.core.watchlist import SyncResult, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
+from tui.core.watchlist import SyncResult, WatchlistError, WatchlistStore, WatchlistTooNew, WatchlistUnparsable
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ SYNC_EVERY_TICKS = 2  # pick up other processes' watchlist changes every ~2 s
 POLL_SAVE_EVERY_TICKS = 10  # poll results alone are saved at most every ~10 s
 SLOT = "watchlist"  # the banner slot this controller reports in
 NOT_SAVED = "Watchlist not saved"
+UNPARSABLE = "Watchlist has an error: read-only until it is fixed"
 
 
 class ProblemSink(Protocol):
@@ -74,6 +75,18 @@ class WatchlistSync:
         self._current_problem = title
         self._problem(SLOT, title, detail)
 
+    @property
+    def waiting_for_fix(self) -> bool:
+        """The file does not parse: nothing is written, and it is read again once it changes."""
+        return self.store is not None and self.store.broken is not None
+
+    def _report_unparsable(self, exc: WatchlistUnparsable) -> None:
+        log.error("%s", exc)
+        self._set_problem(UNPARSABLE, inert(
+            f"{exc.location}: {exc.reason}. Fix the file (or delete it to start empty): it is picked up "
+            "within seconds once it parses. Until then nothing is written to it: jobs added here are "
+            "saved once it parses, not if you quit first.", 600))
+
     # -- load ----------------------------------------------------------------------------------
 
     def load(self) -> None:
@@ -82,12 +95,8 @@ class WatchlistSync:
             return
         try:
             records = self.store.load()
-        except WatchlistCorrupt as exc:
-            log.error("%s", exc)
-            where = str(exc.moved_to) if exc.moved_to else "its place (it could not be moved)"
-            self._set_problem("Watchlist unreadable", str(exc))
-            self._notice(f"The watchlist could not be read and was moved to {where}. Starting empty.",
-                         title="Watchlist moved aside", severity="error", timeout=20)
+        except WatchlistUnparsable as exc:
+            self._report_unparsable(exc)
             return
         except WatchlistTooNew as exc:
             log.error("%s", exc)
@@ -112,8 +121,8 @@ class WatchlistSync:
 
     def save(self, force: bool = False) -> None:
         """Write the watchlist (merged with other processes' changes) if anything changed."""
-        if self.store is None or self.store.read_only:
-            return
+        if self.store is None or self.store.read_only or self.waiting_for_fix:
+            return  # (what is unsaved stays marked: it is saved once the file parses again)
         if not (force or self.unsaved):
             return
         membership, polls = self._membership_unsaved, self._polls_unsaved
@@ -138,12 +147,8 @@ class WatchlistSync:
             return
         try:
             result = self.store.sync(list(self.poller.records.values()))
-        except WatchlistCorrupt as exc:
-            log.error("%s", exc)
-            self._notice(f"The watchlist file was damaged by another program and moved to {exc.moved_to}; "
-                         "this monitor's list will be written back.", title="Watchlist moved aside",
-                         severity="error", timeout=20)
-            self._membership_unsaved = True
+        except WatchlistUnparsable as exc:
+            self._report_unparsable(exc)
             return
         except WatchlistTooNew as exc:
             # another, newer vclm-watch rewrote it: this one must not write it any more, and says so
@@ -153,6 +158,10 @@ class WatchlistSync:
         except (WatchlistError, OSError) as exc:
             log.error("syncing the watchlist failed: %s", exc)
             return
+        if self._current_problem == UNPARSABLE and not self.waiting_for_fix:  # (unchanged: still broken)
+            self._set_problem(None)
+            self._notice("The watchlist file parses again: it is read and saved as usual.",
+                         title="Watchlist fixed")
         self._apply(result)
 
     def _apply(self, result: SyncResult) -> None:

@@ -57,6 +57,14 @@ STATUS_MESSAGES = {
 }
 FATES = (JOB_SUCCESS, JOB_FAILED, JOB_MODERATION_FAILED)
 
+# Where the simulator pretends to offer VCLM: a well-formed region elsewhere gets UnsupportedRegion,
+# as from the service (see VCLM-API.md, common errors).
+SERVED_REGIONS = frozenset({
+    "ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-chongqing", "ap-nanjing", "ap-hongkong",
+    "ap-singapore", "ap-bangkok", "ap-jakarta", "ap-seoul", "ap-tokyo", "ap-mumbai", "na-siliconvalley",
+    "na-ashburn", "eu-frankfurt", "sa-saopaulo", "ap-shanghai-fsi", "ap-shenzhen-fsi",
+})
+
 RATE_LIMIT_MESSAGE = "Request frequency exceeds the limit of this action."
 
 # Codes whose message follows X-TC-Language (zh-CN, the default, or en-US).
@@ -485,6 +493,8 @@ class Simulator:
             if not isinstance(params, dict):
                 raise Refusal("InvalidParameter", "The request body must be a JSON object.")
         region = request.region or DEFAULT_REGION
+        if region not in SERVED_REGIONS:
+            raise Refusal("UnsupportedRegion", f"The action does not support the region `{region[:60]}`.")
         if action == SUBMIT_ACTION:
             return self._submit(params, secret_id, region)
         return self._describe(params, secret_id, region)
