@@ -73,6 +73,17 @@ def test_add_reads_ids_from_free_text_on_stdin(shell, watchlist):
     assert _ids_on_disk(watchlist) == [A, B]
 
 
+@pytest.mark.parametrize("command", ["add", "remove"])
+def test_a_near_miss_id_on_stdin_changes_nothing_and_exits_2(shell, watchlist, command):
+    shell("add", "--watchlist", str(watchlist), B)
+    before = watchlist.read_bytes()
+    text = f"JobId={A}\nJobId={B[:31]}\n"  # the second lost a character when pasted
+    result = shell(command, "--watchlist", str(watchlist), "-", stdin=text)
+    assert result.code == 2
+    assert "near-miss" in result.stderr and B[:31] in result.stderr
+    assert watchlist.read_bytes() == before
+
+
 def test_add_needs_no_credentials_and_no_network(shell, watchlist):
     result = shell("add", "--watchlist", str(watchlist), "--endpoint", "http://127.0.0.1:9", A, credentials=False)
     assert result.code == 0, result.stderr

@@ -48,15 +48,15 @@ REMOVE_EPILOG = """\
 exit status of `remove`:
   0  at least one of the ids was in the watchlist and is removed (the others are reported on stderr)
   1  none of the ids was in the watchlist: nothing changed
-  2  usage or configuration error (malformed id, a watchlist from a newer version, one that does
-     not parse, or one that cannot be written): nothing changed
+  2  usage or configuration error (malformed id, a near-miss id read with '-', a watchlist from a
+     newer version, one that does not parse, or one that cannot be written): nothing changed
 A watchlist file that does not parse is left as it is: the message gives its line and column to fix.
 """
 
 ADD_EPILOG = """\
 Ids already in the watchlist are skipped and reported; the exit status is still 0.
-exit status of `add`: 0 done; 2 usage or configuration error (malformed id, a watchlist from a
-newer version, one that does not parse, or one that cannot be written): nothing written. A
+exit status of `add`: 0 done; 2 usage or configuration error (malformed id, a near-miss id read
+with '-', a watchlist from a newer version, one that does not parse, or one that cannot be written): nothing written. A
 watchlist file that does not parse is left as it is: the message gives its line and column to fix.
 A running monitor on the same watchlist picks the new ids up within a few seconds.
 """
@@ -321,10 +321,17 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
 
 # -- the watchlist commands ------------------------------------------------------------------------
 
+def _refuse_near_misses(given: GivenIds) -> None:
+    """A near-miss id on stdin stops a watchlist change, as a malformed argument does: exit 2 and
+    nothing written, so a script never takes a partial import for a whole one."""
+    if given.near_misses:
+        raise UsageError(f"{len(given.near_misses)} near-miss id(s) on standard input (not 32 hex characters): "
+                         f"{_quoted_list(given.near_misses)}; nothing was written")
+
+
 def _add(args: argparse.Namespace, streams: Streams) -> int:
     given = gather_ids(args.ids, streams.stdin)
-    for warning in given.warnings:
-        streams.note("warning", warning)
+    _refuse_near_misses(given)
     label = " ".join((args.label or "").split())
     if len(label) > MAX_LABEL or any(not ch.isprintable() for ch in label):
         raise UsageError(f"a label is at most {MAX_LABEL} printable characters")
@@ -358,8 +365,7 @@ def _add(args: argparse.Namespace, streams: Streams) -> int:
 
 def _remove(args: argparse.Namespace, streams: Streams) -> int:
     given = gather_ids(args.ids, streams.stdin)
-    for warning in given.warnings:
-        streams.note("warning", warning)
+    _refuse_near_misses(given)
     settings = load_settings(args, streams.env)
     store = WatchlistStore(settings.watchlist_path)
     removed: list[str] = []
