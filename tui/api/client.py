@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -14,6 +15,7 @@ import httpx
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.credentials import Credentials
+from tui.api.decoding import ACCEPT_ENCODING, BodyDecodeError, BodyTooLarge, BoundedBody, content_encodings
 from tui.api.errors import ApiError, ConfigError, TransportError, VclmError, excerpt
 from tui.api.models import (
     API_VERSION,
@@ -170,6 +172,7 @@ class VclmClient:
         retry: RetryPolicy | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
+        attempt_deadline: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = SYSTEM_CLOCK,
         language: str | None = None,
@@ -183,10 +186,12 @@ class VclmClient:
         self.retry = retry or RetryPolicy()
         self.language = language
         self.requests_sent = 0
+        # one attempt, connect to the answer's last byte (see send_once)
+        self.attempt_deadline = attempt_deadline if attempt_deadline is not None else connect_timeout + read_timeout
         timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=None)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport,
-                                       headers={"User-Agent": "vclm-watch"})
+                                       headers={"User-Agent": "vclm-watch", "Accept-Encoding": ACCEPT_ENCODING})
 
     def __repr__(self) -> str:
         return f"VclmClient(endpoint={str(self.endpoint)!r}, region={self.region!r}, credentials={self.credentials!r})"
@@ -214,16 +219,13 @@ class VclmClient:
         started = self.clock.monotonic()
         self.requests_sent += 1
         try:
-            async with self._http.stream("POST", self.endpoint.url, content=body, headers=headers) as resp:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise TransportError("too_large", f"the answer is over {MAX_RESPONSE_BYTES} bytes",
-                                             http_status=resp.status_code)
-                    chunks.append(chunk)
-                status = resp.status_code
+            # The whole attempt, connect to last byte, has one deadline: httpx's timeouts bound
+            # each read, so a server trickling a byte at a time would never trip them.
+            async with asyncio.timeout(self.attempt_deadline):
+                status, raw = await self._exchange(body, headers)
+        except TimeoutError:
+            raise TransportError("timeout", f"no complete answer within {self.attempt_deadline:g} s "
+                                            f"from {self.endpoint}") from None
         except httpx.TimeoutException as exc:
             raise TransportError("timeout", f"{type(exc).__name__} talking to {self.endpoint}") from None
         except httpx.ConnectError as exc:
@@ -234,7 +236,26 @@ class VclmClient:
             raise TransportError("protocol", f"{type(exc).__name__} talking to {self.endpoint}: {_reason(exc)}") from None
         latency = self.clock.monotonic() - started
         self.limiter.observe_latency(latency)  # the spread of round trips widens the limiter's window
-        return parse_response(b"".join(chunks), status), latency
+        return parse_response(raw, status), latency
+
+    async def _exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """Post and read the whole answer, decoded under MAX_RESPONSE_BYTES: (HTTP status, body)."""
+        async with self._http.stream("POST", self.endpoint.url, content=body, headers=headers) as resp:
+            status = resp.status_code
+            try:
+                if resp.is_stream_consumed:  # an in-process transport's answer, already whole (and decoded)
+                    decoded = BoundedBody([], MAX_RESPONSE_BYTES)
+                    decoded.feed(resp.content)
+                else:
+                    decoded = BoundedBody(content_encodings(resp.headers.get_list("content-encoding")), MAX_RESPONSE_BYTES)
+                    async for chunk in resp.aiter_raw():  # raw: httpx would inflate each chunk unbounded
+                        decoded.feed(chunk)
+                return status, decoded.body()
+            except BodyTooLarge:
+                raise TransportError("too_large", f"the answer is over {MAX_RESPONSE_BYTES} bytes (as sent or decoded)",
+                                     http_status=status) from None
+            except BodyDecodeError as exc:
+                raise TransportError("encoding", str(exc), http_status=status) from None
 
     # -- with throttle and retries ----------------------------------------------------------
 

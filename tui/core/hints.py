@@ -50,6 +50,7 @@ HINTS: dict[str, str] = {
     "Transport.not_json": "the answer was not JSON: a proxy or captive portal is in the way, or --endpoint is wrong",
     "Transport.no_response": "the answer had no Response object: --endpoint is probably not the VCLM API",
     "Transport.too_large": "the answer was far too large: --endpoint is probably not the VCLM API",
+    "Transport.encoding": "the answer came in a compression this client did not ask for, or corrupt: a proxy is in the way, or --endpoint is wrong",
     "Transport.protocol": "the connection failed unexpectedly: check the network and --endpoint",
     "Transport": "a network problem: check the connection, proxies and --endpoint",
     "ConfigError": "a configuration problem: see the message",
