@@ -137,17 +137,45 @@ def parse_response(body: bytes, http_status: int) -> dict[str, Any]:
 
 
 def _text(response: dict[str, Any], key: str) -> str:
+    """A text field as sent; a value of another JSON type as its JSON text (never Python's repr)."""
     value = response.get(key)
     if value is None:
         return ""
-    return value if isinstance(value, str) else str(value)
+    return value if isinstance(value, str) else _json_text(value)
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+_JSON_TYPES = ((bool, "a boolean"), (int, "a number"), (float, "a number"), (list, "a list"), (dict, "an object"))
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), type(value).__name__)
 
 
 def job_status_from_response(response: dict[str, Any], latency: float = 0.0, asked_id: str = "") -> JobStatus:
-    status_code = response.get("StatusCode")
-    if not isinstance(status_code, str) or not status_code:
+    """The state an answer gives, if it is one: a StatusCode that is a non-empty string, about
+    the job asked (`asked_id`, when given; ids compare case-insensitively, as they are folded).
+    Anything else is a TransportError that quotes what was sent, so it is never taken as a state."""
+    if "StatusCode" not in response:
         raise TransportError("no_response", "the answer has no StatusCode",
-                             body_excerpt=excerpt(json.dumps(response, ensure_ascii=False, default=str)))
+                             body_excerpt=excerpt(_json_text(response)))
+    status_code = response["StatusCode"]
+    if not isinstance(status_code, str):
+        raise TransportError("bad_field", f"StatusCode is {_json_type(status_code)}, not a string: "
+                                          f"{excerpt(_json_text(status_code), 120)}")
+    if not status_code:
+        raise TransportError("no_response", "the answer's StatusCode is empty",
+                             body_excerpt=excerpt(_json_text(response)))
+    answered_id = response.get("JobId")
+    if asked_id and (not isinstance(answered_id, str) or answered_id.lower() != asked_id.lower()):
+        about = ("does not say which job it is about" if answered_id is None or answered_id == ""
+                 else f"is about job {excerpt(_text(response, 'JobId'), 80)}")
+        raise TransportError("wrong_job", f"the answer {about}; the job asked is {asked_id}")
     return JobStatus(
         job_id=_text(response, "JobId") or asked_id,
         status_code=status_code,
