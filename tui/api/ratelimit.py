@@ -6,7 +6,9 @@ on the wire is the rate asked for. No more than `ceiling` may start in any slidi
 seconds whatever the rate, and that window is widened by the spread of the round-trip times
 lately seen: the quota is counted where requests arrive, and network jitter can bunch at the
 server requests that left evenly; `ceiling` per `window + spread` at the sender keeps
-`ceiling` per `window` at the server.
+`ceiling` per `window` at the server. The widening is never less than MIN_WINDOW_MARGIN, which
+covers the varying delay between the limiter's go-ahead and the request leaving the machine
+(on loopback the round trips' spread is next to nothing, but that delay is not).
 
 On a `RequestLimitExceeded*` answer the rate is halved, then recovers by `recovery` req/s for
 each second without another, up to just under the rate that drew the answer (the knee); it
@@ -40,6 +42,14 @@ MAX_JITTER_ALLOWANCE = 0.5  # seconds; beyond that, stalls rather than jitter: n
 # nothing (20 per 1.05 s is above the pace) and keeps the first second from bunching at the server.
 PRIOR_JITTER_ALLOWANCE = 0.05
 MIN_LATENCY_SAMPLES = 20
+# The window's margin never goes below this, however steady the round trips: a request reaches
+# the server a little after the limiter lets it through (the event loop runs the task that signs
+# and sends it), and that delay, which the round trip does not include, varies by milliseconds,
+# by tens of them when the loop is busy. On loopback the measured spread is a fraction of a
+# millisecond, and the 1st and 21st requests of a second could arrive less than 1 s apart after
+# a stall (about one in a thousand requests drew RequestLimitExceeded). At 19 req/s 21 starts
+# span 1.053 s, so this margin costs nothing; at 20 req/s it holds 19.05.
+MIN_WINDOW_MARGIN = 0.05
 
 
 def validate_rate(rate: float) -> float:
@@ -74,8 +84,10 @@ class RateLimiter:
         recovery: float = 1.0,
         hold: float = HOLD_SECONDS,
         clock: Clock = SYSTEM_CLOCK,
+        min_margin: float = MIN_WINDOW_MARGIN,
     ) -> None:
         self.target = validate_rate(target)
+        self.min_margin = min_margin
         self.ceiling = ceiling
         self.window = window
         self.recovery = recovery
@@ -134,13 +146,18 @@ class RateLimiter:
             self._allowance = min(MAX_JITTER_ALLOWANCE, max(0.0, spread))
         return self._allowance
 
+    def window_margin(self) -> float:
+        """How much wider than `window` the sender's window is: the round trips' spread, or the
+        send-side allowance (MIN_WINDOW_MARGIN) if that is more."""
+        return max(self.min_margin, self.jitter_allowance())
+
     def earliest_start(self, now: float) -> float:
         """When the next request may start, given every start recorded so far."""
         return max(now, self._due(now))
 
     def _due(self, now: float) -> float:
         """The slot the next request is due in (in the past if it is late)."""
-        span = self.window + self.jitter_allowance()
+        span = self.window + self.window_margin()
         while self._starts and self._starts[0] <= now - span:
             self._starts.popleft()
         at = float("-inf")
