@@ -68,7 +68,9 @@ def run(minutes: float, rate: float | None) -> dict:
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
     busiest, busiest_at = busiest_second(arrivals)
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    first = bisect.bisect_left(arrivals, busiest_at)
     return {
+        "busiest_gaps_ms": [round((b - a) * 1000, 1) for a, b in zip(arrivals[first:first + 21], arrivals[first + 1:first + 22])],
         "ids": n_ids,
         "exit": done.returncode,
         "rows": len(rows),
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
           f"busiest sliding second {r['busiest_second']} (at {r['busiest_at_s']:.1f} s)  "
           f"{r['wire_rate']:.2f} req/s on the wire  wall {r['wall_s']:.0f} s  exit {r['exit']}  "
           f"rows {r['rows']} ({r['rows_with_error']} with an error)")
+    if r["busiest_second"] > QUOTA:
+        print(f"gaps between the arrivals of the busiest second (ms): {r['busiest_gaps_ms']}")
     if r["stderr"]:
         print(f"stderr: {r['stderr']}")
     if options.json:

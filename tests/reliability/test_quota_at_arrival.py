@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
 import random
 
 import pytest
@@ -47,27 +48,40 @@ def busiest_second(arrivals: list[float]) -> int:
     return max(i + 1 - bisect.bisect_right(times, t - 1.0, 0, i + 1) for i, t in enumerate(times))
 
 
-def run(seed: int, *, rate: float = 19.0, min_margin: float | None = None, p_stall: float = 0.01, stall=(0.04, 0.25), p_slow_send: float = 0.02,
-        slow_send=(0.0, 0.04), seconds: float = MINUTES * 60) -> tuple[list[float], list[float]]:
-    """(start times, arrival times) of `seconds` of requests through one limiter."""
+def run(seed: int, *, rate: float = 19.0, min_margin: float | None = None, p_stall: float = 0.01,
+        stall=(0.04, 0.25), p_slow_send: float = 0.02, slow_send=(0.0, 0.04), p_server_stall: float = 0.005,
+        server_stall=(0.06, 0.4), seconds: float = MINUTES * 60) -> tuple[list[float], list[float]]:
+    """(start times, arrival times) of `seconds` of requests through one limiter.
+
+    Three kinds of delay, each drawn per request: the limiter's own wake-up comes late (a busy
+    loop); the request leaves late after its go-ahead (the task that sends it waits its turn);
+    it waits at the server's door (a stall
+    there). Answers reach the limiter in the order they come back, with the time the limiter let
+each request through, as the client reports them.
+    """
     rng = random.Random(seed)
     clock = StallingClock(rng, p_stall, stall)
     limiter = RateLimiter(rate, clock=clock) if min_margin is None else RateLimiter(rate, clock=clock, min_margin=min_margin)
     starts: list[float] = []
     arrivals: list[float] = []
+    answers: list[tuple[float, float]] = []  # (answered at, let through at)
 
     async def go() -> None:
         end = clock.monotonic() + seconds
         while clock.monotonic() < end:
+            while answers and answers[0][0] <= clock.monotonic():
+                answered, granted = heapq.heappop(answers)
+                limiter.observe_round_trip(granted, answered - granted, granted=True)  # as the client does
             at = await limiter.acquire()
-            # from the limiter's go-ahead to the server: scheduling, signing, the socket (about a
-            # millisecond), sometimes much longer when the loop is busy with something else
-            send = 0.0003 + rng.uniform(0.0, 0.003)
+            sent = at + 0.0003 + rng.uniform(0.0, 0.003)  # scheduling, signing, the socket
             if rng.random() < p_slow_send:
-                send += rng.uniform(*slow_send)
+                sent += rng.uniform(*slow_send)
+            at_door = rng.uniform(*server_stall) if rng.random() < p_server_stall else 0.0
+            arrived = sent + 0.0002 + rng.uniform(0.0, 0.00005) + at_door  # loopback: steady, tiny
+            round_trip = arrived - sent + 0.0002 + rng.uniform(0.0, 0.00005)
+            heapq.heappush(answers, (sent + round_trip, at))
             starts.append(at)
-            arrivals.append(at + send)
-            limiter.observe_latency(0.0004 + rng.uniform(0.0, 0.0001))  # loopback: steady, tiny
+            arrivals.append(arrived)
 
     asyncio.run(go())
     return starts, arrivals

@@ -235,8 +235,11 @@ class VclmClient:
 
     # -- one attempt ------------------------------------------------------------------------
 
-    async def send_once(self, action: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        """Sign and send one request (no throttling, no retry); (Response, latency seconds)."""
+    async def send_once(self, action: str, params: dict[str, Any], *,
+                        granted_at: float | None = None) -> tuple[dict[str, Any], float]:
+        """Sign and send one request (no throttling, no retry); (Response, latency seconds).
+
+        `granted_at`: when the limiter let it through, if it did (see `RateLimiter.observe_round_trip`)."""
         body = json.dumps(params).encode("utf-8")  # the SDK's own serialisation
         creds = self.credentials
         headers = signed_headers(
@@ -263,7 +266,11 @@ class VclmClient:
         except httpx.HTTPError as exc:
             raise TransportError("protocol", f"{type(exc).__name__} talking to {self.endpoint}: {_reason(exc)}") from None
         latency = self.clock.monotonic() - started
-        self.limiter.observe_latency(latency)  # the spread of round trips widens the limiter's window
+        # a late answer may mean a late arrival: the limiter moves this request's place in its window
+        if granted_at is not None:
+            self.limiter.observe_round_trip(granted_at, self.clock.monotonic() - granted_at, granted=True)
+        else:
+            self.limiter.observe_round_trip(started, latency)
         return parse_response(raw, status), latency
 
     async def _exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -287,19 +294,24 @@ class VclmClient:
 
     # -- with throttle and retries ----------------------------------------------------------
 
-    async def call(self, action: str, params: dict[str, Any], *, admitted: bool = False) -> tuple[dict[str, Any], float]:
+    async def call(self, action: str, params: dict[str, Any], *,
+                   admitted: bool | float = False) -> tuple[dict[str, Any], float]:
         """One logical call: every attempt passes the limiter; retryable failures are retried.
 
         `admitted`: the caller already waited on `self.limiter` for the first attempt (the engine
-        does, so that it picks the job to ask about once a slot is free, not before).
+        does, so that it picks the job to ask about once a slot is free, not before); a float is
+        the time `acquire()` returned, which lets the limiter place a late request exactly.
         """
         attempt = 0
         while True:
+            granted: float | None = None
             if not (admitted and attempt == 0):
-                await self.limiter.acquire()
+                granted = await self.limiter.acquire()
+            elif not isinstance(admitted, bool):
+                granted = float(admitted)
             attempt += 1
             try:
-                return await self.send_once(action, params)
+                return await self.send_once(action, params, granted_at=granted)
             except VclmError as error:
                 if isinstance(error, ApiError) and error.rate_limited:
                     self.limiter.on_rate_limited()
@@ -307,7 +319,7 @@ class VclmClient:
                     raise
                 await self.clock.sleep(self.retry.delay(attempt - 1))
 
-    async def describe_job(self, job_id: str, *, admitted: bool = False) -> JobStatus:
+    async def describe_job(self, job_id: str, *, admitted: bool | float = False) -> JobStatus:
         response, latency = await self.call(DESCRIBE_ACTION, {"JobId": job_id}, admitted=admitted)
         return job_status_from_response(response, latency, job_id)
 

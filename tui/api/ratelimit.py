@@ -24,6 +24,7 @@ is soon resumed.
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections import deque
 from dataclasses import dataclass
 
@@ -130,6 +131,36 @@ class RateLimiter:
         self._latencies.append(seconds)
         self._allowance = None
 
+    def observe_round_trip(self, at: float, seconds: float, *, granted: bool = False) -> None:
+        """A request was answered `seconds` after `at` (monotonic): the time `acquire()` gave it
+        (`granted`), or, when that is not known, when it was sent.
+
+        Besides feeding the jitter allowance: a round trip longer than the quickest lately seen
+        says this request may have reached the server that much later than usual (it waited to
+        leave, or stalled on the way or at the server's door); beyond what the window's margin
+        covers, its place in the window moves that much later, and the 21st request after it
+        waits a full window after its possible arrival. A stall now and then, which the allowance leaves out, cannot bunch 21 arrivals
+        into one second. Given the grant, the request's own place is moved; given only the
+        send time, the latest start at or before it (its own, or one let through just after it).
+        """
+        # the margin already covers this much; only what is beyond it moves the place
+        late = seconds - min(self._latencies, default=seconds) - self.window_margin()
+        self.observe_latency(seconds)
+        if late <= 0:
+            return
+        starts = sorted(self._starts)
+        if granted:
+            index = bisect.bisect_left(starts, at)
+            if index == len(starts) or starts[index] != at:
+                return  # already out of the window (or moved by an answer before)
+        else:
+            index = bisect.bisect_right(starts, at) - 1
+            if index < 0:
+                return
+        del starts[index]
+        bisect.insort(starts, at + late)
+        self._starts = deque(starts)
+
     def jitter_allowance(self) -> float:
         """How much wider than `window` the sender's window is: the spread of recent round trips.
 
@@ -158,14 +189,15 @@ class RateLimiter:
     def _due(self, now: float) -> float:
         """The slot the next request is due in (in the past if it is late)."""
         span = self.window + self.window_margin()
-        while self._starts and self._starts[0] <= now - span:
-            self._starts.popleft()
+        while self._starts and min(self._starts) <= now - span:
+            self._starts.remove(min(self._starts))
         at = float("-inf")
         if self._last_slot is not None:
             at = self._last_slot + 1.0 / self.rate_at(now)
         if len(self._starts) >= self.ceiling:
             # the ceiling-th most recent start must have left the (widened) window first
-            at = max(at, self._starts[-self.ceiling] + span)
+            # (sorted: a late round trip may have moved a start past later ones)
+            at = max(at, sorted(self._starts)[-self.ceiling] + span)
         return at
 
     def measured_rate(self, now: float | None = None, span: float = 5.0) -> float:
@@ -185,7 +217,7 @@ class RateLimiter:
         late = at - slot if slot is not None else None
         self._last_slot = slot if late is not None and 0 <= late < 2.0 / self.rate_at(at) else at
         while len(self._starts) > self.ceiling:
-            self._starts.popleft()
+            self._starts.remove(min(self._starts))
 
     def on_rate_limited(self, now: float | None = None) -> bool:
         """Halve the rate; answers that were in flight together count as one signal."""

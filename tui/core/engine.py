@@ -47,7 +47,7 @@ class DescribeClient(Protocol):
 
     limiter: RateLimiter
 
-    async def describe_job(self, job_id: str, *, admitted: bool = False) -> JobStatus: ...
+    async def describe_job(self, job_id: str, *, admitted: bool | float = False) -> JobStatus: ...
 
 
 def _is_global(error: VclmError) -> str | None:
@@ -322,7 +322,7 @@ class Poller:
 
     # -- running -------------------------------------------------------------------------------
 
-    async def poll_job(self, job_id: str, *, admitted: bool = False) -> None:
+    async def poll_job(self, job_id: str, *, admitted: bool | float = False) -> None:
         """Ask about one job now and record the answer (never raises)."""
         record = self.records.get(job_id)
         if record is None:
@@ -396,7 +396,7 @@ class Poller:
                     await self._idle(remaining(None if due is None else due - now))
                     continue
                 await self._slots.acquire()
-                await client.limiter.acquire()
+                granted = await client.limiter.acquire()
                 job_id, _ = self.next_due(self.clock.monotonic())  # the best job now, not before the wait
                 if job_id is None or self.paused or self._stopping:
                     self._slots.release()
@@ -407,7 +407,7 @@ class Poller:
                     self._probe = job_id
                 self._in_flight.add(job_id)
                 self._take(job_id)
-                task = asyncio.create_task(self._run_one(job_id))
+                task = asyncio.create_task(self._run_one(job_id, granted))
                 self._tasks[task] = job_id
                 task.add_done_callback(lambda done: self._tasks.pop(done, None))
         finally:
@@ -427,9 +427,9 @@ class Poller:
                 if self._hold_until == float("inf"):
                     self._hold_until = 0.0
 
-    async def _run_one(self, job_id: str) -> None:
+    async def _run_one(self, job_id: str, granted: float) -> None:
         try:
-            await self.poll_job(job_id, admitted=True)
+            await self.poll_job(job_id, admitted=granted)  # the limiter's go-ahead, and when it came
         finally:
             if self._probe == job_id:
                 self._probe = None
