@@ -7,8 +7,9 @@ seconds whatever the rate, and that window is widened by the spread of the round
 lately seen: the quota is counted where requests arrive, and network jitter can bunch at the
 server requests that left evenly; `ceiling` per `window + spread` at the sender keeps
 `ceiling` per `window` at the server. The widening is never less than MIN_WINDOW_MARGIN, which
-covers the varying delay between the limiter's go-ahead and the request leaving the machine
-(on loopback the round trips' spread is next to nothing, but that delay is not).
+covers the varying delay between the limiter's go-ahead and the request's arrival (on loopback
+the round trips' spread is next to nothing, but that delay is not), and a request answered
+later than that allows takes its place in the window as much later (observe_round_trip).
 
 On a `RequestLimitExceeded*` answer the rate is halved, then recovers by `recovery` req/s for
 each second without another, up to just under the rate that drew the answer (the knee); it
@@ -45,11 +46,12 @@ PRIOR_JITTER_ALLOWANCE = 0.05
 MIN_LATENCY_SAMPLES = 20
 # The window's margin never goes below this, however steady the round trips: a request reaches
 # the server a little after the limiter lets it through (the event loop runs the task that signs
-# and sends it), and that delay, which the round trip does not include, varies by milliseconds,
-# by tens of them when the loop is busy. On loopback the measured spread is a fraction of a
-# millisecond, and the 1st and 21st requests of a second could arrive less than 1 s apart after
-# a stall (about one in a thousand requests drew RequestLimitExceeded). At 19 req/s 21 starts
-# span 1.053 s, so this margin costs nothing; at 20 req/s it holds 19.05.
+# and sends it, the server's loop takes it in), and that delay varies by milliseconds, by tens of
+# them when a loop is busy. On loopback the measured spread is a fraction of a millisecond, and
+# the 1st and 21st requests of a second could arrive less than 1 s apart after a stall (about one
+# in a thousand requests drew RequestLimitExceeded). Longer delays are seen in the round trip and
+# handled one request at a time (observe_round_trip). At 19 req/s 21 starts span 1.053 s, so this
+# margin costs nothing; at 20 req/s it holds 19.05.
 MIN_WINDOW_MARGIN = 0.05
 
 
@@ -139,8 +141,8 @@ class RateLimiter:
         says this request may have reached the server that much later than usual (it waited to
         leave, or stalled on the way or at the server's door); beyond what the window's margin
         covers, its place in the window moves that much later, and the 21st request after it
-        waits a full window after its possible arrival. A stall now and then, which the allowance leaves out, cannot bunch 21 arrivals
-        into one second. Given the grant, the request's own place is moved; given only the
+        waits a full window after its possible arrival. A stall now and then, which the allowance
+        leaves out, cannot bunch 21 arrivals into one second. Given the grant, the request's own place is moved; given only the
         send time, the latest start at or before it (its own, or one let through just after it).
         """
         # the margin already covers this much; only what is beyond it moves the place
