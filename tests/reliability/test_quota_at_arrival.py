@@ -2,14 +2,14 @@
 still never lets 21 requests reach the server within a second, and keeps 19 req/s.
 
 Why it could: the limiter counts a request when it lets it through, but the request reaches the
-server a little later, after the event loop has run the task that signs and sends it. That delay
-varies (a busy loop, a garbage collection, another process on the core), and it is not part of the
-round trip the client measures, so on loopback the measured spread, and with it the window's
-margin, fell to a fraction of a millisecond. After a stall the window binds: the 21st request is
-let through just 1 s + that margin after the 1st, and if the 1st was also slow to leave, the two
+server a little later, after the event loop has run the task that signs and sends it and the
+server's loop has taken it in. That delay varies (a busy loop, a garbage collection, another
+process on the core), while on loopback the round trips' spread, and with it the window's margin,
+fell to a fraction of a millisecond. After a stall the window binds: the 21st request is let
+through just 1 s + that margin after the 1st, and if the 1st was also slow to arrive, the two
 arrive less than a second apart. Here the limiter runs on a fake clock that stalls now and then,
-each request leaves after a delay drawn per request, and the server's sliding second is counted
-exactly as the simulator counts it.
+each request arrives after delays drawn per request (before leaving, and at the server's door),
+and the server's sliding second is counted exactly as the simulator counts it.
 """
 
 from __future__ import annotations
