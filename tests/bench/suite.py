@@ -247,6 +247,9 @@ class NoLimiter:
     def observe_latency(self, seconds: float) -> None:
         pass
 
+    def observe_round_trip(self, sent_at: float, seconds: float) -> None:
+        pass
+
 
 async def _ours_sequential(url: str, job_ids: list[str], n: int, warmup: int,
                            profiler: cProfile.Profile | None) -> tuple[float, float]:

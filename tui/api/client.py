@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import sys
@@ -13,6 +14,7 @@ import httpx
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.credentials import Credentials
+from tui.api.decoding import ACCEPT_ENCODING, BodyDecodeError, BodyTooLarge, BoundedBody, content_encodings
 from tui.api.errors import ApiError, ConfigError, TransportError, VclmError, excerpt
 from tui.api.models import (
     API_VERSION,
@@ -144,17 +146,45 @@ def parse_response(body: bytes, http_status: int) -> dict[str, Any]:
 
 
 def _text(response: dict[str, Any], key: str) -> str:
+    """A text field as sent; a value of another JSON type as its JSON text (never Python's repr)."""
     value = response.get(key)
     if value is None:
         return ""
-    return value if isinstance(value, str) else str(value)
+    return value if isinstance(value, str) else _json_text(value)
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+_JSON_TYPES = ((bool, "a boolean"), (int, "a number"), (float, "a number"), (list, "a list"), (dict, "an object"))
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), type(value).__name__)
 
 
 def job_status_from_response(response: dict[str, Any], latency: float = 0.0, asked_id: str = "") -> JobStatus:
-    status_code = response.get("StatusCode")
-    if not isinstance(status_code, str) or not status_code:
+    """The state an answer gives, if it is one: a StatusCode that is a non-empty string, about
+    the job asked (`asked_id`, when given; ids compare case-insensitively, as they are folded).
+    Anything else is a TransportError that quotes what was sent, so it is never taken as a state."""
+    if "StatusCode" not in response:
         raise TransportError("no_response", "the answer has no StatusCode",
-                             body_excerpt=excerpt(json.dumps(response, ensure_ascii=False, default=str)))
+                             body_excerpt=excerpt(_json_text(response)))
+    status_code = response["StatusCode"]
+    if not isinstance(status_code, str):
+        raise TransportError("bad_field", f"StatusCode is {_json_type(status_code)}, not a string: "
+                                          f"{excerpt(_json_text(status_code), 120)}")
+    if not status_code:
+        raise TransportError("no_response", "the answer's StatusCode is empty",
+                             body_excerpt=excerpt(_json_text(response)))
+    answered_id = response.get("JobId")
+    if asked_id and (not isinstance(answered_id, str) or answered_id.lower() != asked_id.lower()):
+        about = ("does not say which job it is about" if answered_id is None or answered_id == ""
+                 else f"is about job {excerpt(_text(response, 'JobId'), 80)}")
+        raise TransportError("wrong_job", f"the answer {about}; the job asked is {asked_id}")
     return JobStatus(
         job_id=_text(response, "JobId") or asked_id,
         status_code=status_code,
@@ -179,6 +209,7 @@ class VclmClient:
         retry: RetryPolicy | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
+        attempt_deadline: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = SYSTEM_CLOCK,
         language: str | None = None,
@@ -192,10 +223,12 @@ class VclmClient:
         self.retry = retry or RetryPolicy()
         self.language = language
         self.requests_sent = 0
+        # one attempt, connect to the answer's last byte (see send_once)
+        self.attempt_deadline = attempt_deadline if attempt_deadline is not None else connect_timeout + read_timeout
         timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=None)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport,
-                                       headers={"User-Agent": "vclm-watch"})
+                                       headers={"User-Agent": "vclm-watch", "Accept-Encoding": ACCEPT_ENCODING})
 
     def __repr__(self) -> str:
         return f"VclmClient(endpoint={str(self.endpoint)!r}, region={self.region!r}, credentials={self.credentials!r})"
@@ -211,8 +244,11 @@ class VclmClient:
 
     # -- one attempt ------------------------------------------------------------------------
 
-    async def send_once(self, action: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        """Sign and send one request (no throttling, no retry); (Response, latency seconds)."""
+    async def send_once(self, action: str, params: dict[str, Any], *,
+                        granted_at: float | None = None) -> tuple[dict[str, Any], float]:
+        """Sign and send one request (no throttling, no retry); (Response, latency seconds).
+
+        `granted_at`: when the limiter let it through, if it did (see `RateLimiter.observe_round_trip`)."""
         body = json.dumps(params).encode("utf-8")  # the SDK's own serialisation
         creds = self.credentials
         headers = signed_headers(
@@ -223,16 +259,13 @@ class VclmClient:
         started = self.clock.monotonic()
         self.requests_sent += 1
         try:
-            async with self._http.stream("POST", self.endpoint.url, content=body, headers=headers) as resp:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise TransportError("too_large", f"the answer is over {MAX_RESPONSE_BYTES} bytes",
-                                             http_status=resp.status_code)
-                    chunks.append(chunk)
-                status = resp.status_code
+            # The whole attempt, connect to last byte, has one deadline: httpx's timeouts bound
+            # each read, so a server trickling a byte at a time would never trip them.
+            async with asyncio.timeout(self.attempt_deadline):
+                status, raw = await self._exchange(body, headers)
+        except TimeoutError:
+            raise TransportError("timeout", f"no complete answer within {self.attempt_deadline:g} s "
+                                            f"from {self.endpoint}") from None
         except httpx.TimeoutException as exc:
             raise TransportError("timeout", f"{type(exc).__name__} talking to {self.endpoint}") from None
         except httpx.ConnectError as exc:
@@ -242,24 +275,52 @@ class VclmClient:
         except httpx.HTTPError as exc:
             raise TransportError("protocol", f"{type(exc).__name__} talking to {self.endpoint}: {_reason(exc)}") from None
         latency = self.clock.monotonic() - started
-        self.limiter.observe_latency(latency)  # the spread of round trips widens the limiter's window
-        return parse_response(b"".join(chunks), status), latency
+        # a late answer may mean a late arrival: the limiter moves this request's place in its window
+        if granted_at is not None:
+            self.limiter.observe_round_trip(granted_at, self.clock.monotonic() - granted_at, granted=True)
+        else:
+            self.limiter.observe_round_trip(started, latency)
+        return parse_response(raw, status), latency
+
+    async def _exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """Post and read the whole answer, decoded under MAX_RESPONSE_BYTES: (HTTP status, body)."""
+        async with self._http.stream("POST", self.endpoint.url, content=body, headers=headers) as resp:
+            status = resp.status_code
+            try:
+                if resp.is_stream_consumed:  # an in-process transport's answer, already whole (and decoded)
+                    decoded = BoundedBody([], MAX_RESPONSE_BYTES)
+                    decoded.feed(resp.content)
+                else:
+                    decoded = BoundedBody(content_encodings(resp.headers.get_list("content-encoding")), MAX_RESPONSE_BYTES)
+                    async for chunk in resp.aiter_raw():  # raw: httpx would inflate each chunk unbounded
+                        decoded.feed(chunk)
+                return status, decoded.body()
+            except BodyTooLarge:
+                raise TransportError("too_large", f"the answer is over {MAX_RESPONSE_BYTES} bytes (as sent or decoded)",
+                                     http_status=status) from None
+            except BodyDecodeError as exc:
+                raise TransportError("encoding", str(exc), http_status=status) from None
 
     # -- with throttle and retries ----------------------------------------------------------
 
-    async def call(self, action: str, params: dict[str, Any], *, admitted: bool = False) -> tuple[dict[str, Any], float]:
+    async def call(self, action: str, params: dict[str, Any], *,
+                   admitted: bool | float = False) -> tuple[dict[str, Any], float]:
         """One logical call: every attempt passes the limiter; retryable failures are retried.
 
         `admitted`: the caller already waited on `self.limiter` for the first attempt (the engine
-        does, so that it picks the job to ask about once a slot is free, not before).
+        does, so that it picks the job to ask about once a slot is free, not before); a float is
+        the time `acquire()` returned, which lets the limiter place a late request exactly.
         """
         attempt = 0
         while True:
+            granted: float | None = None
             if not (admitted and attempt == 0):
-                await self.limiter.acquire()
+                granted = await self.limiter.acquire()
+            elif not isinstance(admitted, bool):
+                granted = float(admitted)
             attempt += 1
             try:
-                return await self.send_once(action, params)
+                return await self.send_once(action, params, granted_at=granted)
             except VclmError as error:
                 if isinstance(error, ApiError) and error.rate_limited:
                     self.limiter.on_rate_limited()
@@ -267,7 +328,7 @@ class VclmClient:
                     raise
                 await self.clock.sleep(self.retry.delay(attempt - 1))
 
-    async def describe_job(self, job_id: str, *, admitted: bool = False) -> JobStatus:
+    async def describe_job(self, job_id: str, *, admitted: bool | float = False) -> JobStatus:
         response, latency = await self.call(DESCRIBE_ACTION, {"JobId": job_id}, admitted=admitted)
         return job_status_from_response(response, latency, job_id)
 

@@ -84,7 +84,8 @@ class ApiError(VclmError):
 class TransportError(VclmError):
     """The answer did not come from the service proper: network, gateway or garbage."""
 
-    # kinds: timeout, connect, reset, http_status, not_json, no_response, too_large, protocol
+    # kinds: timeout, connect, reset, http_status, not_json, no_response, too_large, encoding,
+    # wrong_job (an answer about another job), bad_field (a field of the wrong JSON type), protocol
     def __init__(
         self,
         kind: str,

@@ -50,7 +50,7 @@ class DescribeClient(Protocol):
 
     limiter: RateLimiter
 
-    async def describe_job(self, job_id: str, *, admitted: bool = False) -> JobStatus: ...
+    async def describe_job(self, job_id: str, *, admitted: bool | float = False) -> JobStatus: ...
 
 
 def _is_global(error: VclmError) -> str | None:
@@ -334,7 +334,7 @@ class Poller:
 
     # -- running -------------------------------------------------------------------------------
 
-    async def poll_job(self, job_id: str, *, admitted: bool = False) -> None:
+    async def poll_job(self, job_id: str, *, admitted: bool | float = False) -> None:
         """Ask about one job now and record the answer (never raises)."""
         record = self.records.get(job_id)
         if record is None:
@@ -402,11 +402,11 @@ class Poller:
                         continue
                     # refreshed by hand while paused: polled now, still through the limiter
                     await self._slots.acquire()
-                    await client.limiter.acquire()
+                    granted = await client.limiter.acquire()
                     if self._stopping or forced not in self._entries or forced in self._in_flight:
                         self._slots.release()
                         continue
-                    self._dispatch(forced)
+                    self._dispatch(forced, granted)
                     continue
                 if self._hold_until > now:
                     # an infinite hold waits for the probe's verdict, which wakes us; no clock can sleep forever
@@ -418,12 +418,12 @@ class Poller:
                     await self._idle(remaining(None if due is None else due - now))
                     continue
                 await self._slots.acquire()
-                await client.limiter.acquire()
+                granted = await client.limiter.acquire()
                 job_id, _ = self.next_due(self.clock.monotonic())  # the best job now, not before the wait
                 if job_id is None or self.paused or self._stopping:
                     self._slots.release()
                     continue
-                self._dispatch(job_id)
+                self._dispatch(job_id, granted)
         finally:
             pending = dict(self._tasks)
             for task in pending:
@@ -450,7 +450,7 @@ class Poller:
             self._forced.pop(0)
         return None
 
-    def _dispatch(self, job_id: str) -> None:
+    def _dispatch(self, job_id: str, granted: float) -> None:
         """Start polling `job_id` (the caller holds a slot and the limiter admitted the request)."""
         if job_id in self._forced:
             self._forced.remove(job_id)
@@ -460,13 +460,13 @@ class Poller:
             self._probe = job_id
         self._in_flight.add(job_id)
         self._take(job_id)
-        task = asyncio.create_task(self._run_one(job_id))
+        task = asyncio.create_task(self._run_one(job_id, granted))
         self._tasks[task] = job_id
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
-    async def _run_one(self, job_id: str) -> None:
+    async def _run_one(self, job_id: str, granted: float) -> None:
         try:
-            await self.poll_job(job_id, admitted=True)
+            await self.poll_job(job_id, admitted=granted)  # the limiter's go-ahead, and when it came
         finally:
             if self._probe == job_id:
                 self._probe = None

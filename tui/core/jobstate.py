@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, is_terminal
+from tui.api.urls import result_url_problem
 
 # Display states beyond the API's status codes.
 STATE_PENDING = "pending"  # never answered yet
@@ -66,6 +67,11 @@ class JobRecord:
         if self.status_code is None:
             return STATE_PENDING
         return self.status_code if self.status_code in KNOWN_STATUS_CODES else STATE_UNKNOWN
+
+    @property
+    def url_problem(self) -> str | None:
+        """Why the result URL is suspect (not to be offered as a link), or None (fine, or none)."""
+        return result_url_problem(self.result_video_url) if self.result_video_url else None
 
     def url_seconds_left(self, now: float) -> float | None:
         if not self.result_video_url or self.url_received_at is None:

@@ -18,6 +18,7 @@ from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
 from tui.api.retry import Backoff
 from tui.core.engine import DescribeClient, Poller
 from tui.core.events import EngineEvent, HealthChanged, PollFailed, StateChanged
+from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord, LastError
 
 # Far enough away that a job, once asked about, is never due again during one `check`.
@@ -145,6 +146,21 @@ async def check_jobs(
     result.permanent = {r.job_id for r in result.records if settled(r) and not r.terminal}
     result.verdict = overall_verdict(result.records)
     return result
+
+
+MAX_HINTS = 5
+
+
+def error_hints(result: CheckResult) -> list[tuple[str, str]]:
+    """(code, plain-language hint) for each error the run met, first met first: the hints the
+    monitor shows in its banner and detail pane (e.g. a clock more than 5 minutes off)."""
+    codes: list[str] = []
+    if result.aborted_by is not None:
+        codes.append(result.aborted_by.code)
+    for record in result.records:
+        if record.last_error is not None and record.last_error.code not in codes:
+            codes.append(record.last_error.code)
+    return [(code, hint_for(code)) for code in codes[:MAX_HINTS]]
 
 
 def _mark_not_queried(records: list[JobRecord], error: VclmError, now: float) -> None:

@@ -22,7 +22,7 @@ from tui.core.jobids import extract_job_ids
 from tui.core.jobstate import JobRecord
 from tui.core.settings import build_client, load_credentials, load_settings
 from tui.core.watchlist import WatchlistError, WatchlistStore
-from tui.headless.check import CheckResult, Verdict, check_jobs
+from tui.headless.check import CheckResult, Verdict, check_jobs, error_hints
 from tui.headless.output import (
     CHECK_COLUMNS,
     COLOR_CHOICES,
@@ -307,7 +307,9 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         printer.table(CHECK_COLUMNS, result.records)
     if result.aborted_by is not None:
         streams.note("error", f"stopped early, every job would fail alike: {result.aborted_by}")
-    elif result.timed_out:
+    for code, hint in error_hints(result):
+        streams.note("hint", f"{code}: {hint}")
+    if result.aborted_by is None and result.timed_out:
         unfinished = sum(1 for r in result.records if not r.terminal and r.job_id not in result.permanent)
         streams.note("", f"--timeout {args.timeout:g} s ran out with {unfinished} job(s) unfinished")
     if given.near_misses:

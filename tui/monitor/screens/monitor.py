@@ -167,6 +167,11 @@ class MonitorScreen(Screen):
             name = "RequestId"
         elif what == "url":
             text, name = record.result_video_url, "result URL"
+            problem = record.url_problem
+            if problem is not None:
+                app.notify(f"Not copied: the result URL is suspect ({problem}); see the detail pane.",
+                           severity="error", markup=False)
+                return
         else:
             text, name = reproduce_line(record.job_id, app.settings.region, app.endpoint_host()), "tccli command"
         if not text:

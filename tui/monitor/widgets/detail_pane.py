@@ -119,7 +119,11 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
         lines.append(_row("", ("from the saved watchlist (a finished job is not polled again; r refreshes it)", DIM)))
 
     # the result
-    if record.result_video_url:
+    problem = record.url_problem
+    if problem is not None:
+        lines.append(_row("Result", (f"⚠ suspect URL, {problem}: shown as sent, not offered for copying", p.style("error") + BOLD)))
+        lines.append(_row("", (record.result_video_url, "")))
+    elif record.result_video_url:
         left = record.url_seconds_left(now)
         if left is None:
             validity = Text("validity unknown", style=DIM)

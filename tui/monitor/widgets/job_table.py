@@ -112,6 +112,9 @@ class RowContext:
     flashing: frozenset[str] = field(default_factory=frozenset)
 
 
+SUSPECT_MARK = "⚠"  # beside the state of a job whose result URL is suspect (see the detail pane)
+
+
 def _cut(text: str, width: int, style: Style | str = "") -> Text:
     cell = Text(no_wrap=True, end="")
     cell.append(inert(text, 500), style)
@@ -128,7 +131,11 @@ def render_cells(record: JobRecord, layout: list[tuple[str, int]], ctx: RowConte
         elif key == "label":
             cell = _cut(record.label, width)
         elif key == "state":
-            cell = ctx.palette.state_text(record, state, width)
+            if record.url_problem is None:
+                cell = ctx.palette.state_text(record, state, width)
+            else:  # a suspect result URL: marked where it cannot be cut off
+                cell = ctx.palette.state_text(record, state, max(1, width - 2))
+                cell.append(" " + SUSPECT_MARK, ctx.palette.style("error"))
         elif key == "message":
             cell = _cut(record.status_msg, width)
         elif key == "in_state":
