@@ -40,6 +40,7 @@ MAX_JITTER_ALLOWANCE = 0.5  # seconds; beyond that, stalls rather than jitter: n
 # nothing (20 per 1.05 s is above the pace) and keeps the first second from bunching at the server.
 PRIOR_JITTER_ALLOWANCE = 0.05
 MIN_LATENCY_SAMPLES = 20
+RECENT_SPAN = 60.0  # seconds of starts kept for measured_rate (its span must not be longer)
 
 
 def validate_rate(rate: float) -> float:
@@ -162,6 +163,8 @@ class RateLimiter:
         """A request starts at `at`; `slot`: the time it was due, if it was let through late."""
         self._starts.append(at)
         self._recent.append(at)
+        while self._recent[0] <= at - RECENT_SPAN:  # kept bounded even if nobody reads the rate
+            self._recent.popleft()
         # Pace from the slot it was due in, so a late wake-up does not slow the rate; a stall of
         # up to one interval is made up (two starts back to back at most), a longer one is not.
         # The window above still bounds every sliding span, whatever the pacing does.
