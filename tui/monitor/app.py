@@ -238,8 +238,8 @@ class VclmWatchApp(App[int]):
     # -- engine events -------------------------------------------------------------------------
 
     def _on_engine_event(self, event: EngineEvent) -> None:
-        """Called synchronously by the engine: note what changed, draw it soon."""
-        self.view.apply(event, self.clock.monotonic())
+        """Called synchronously by the engine: note what changed, draw it soon (routine news: at the tick)."""
+        urgent = self.view.apply(event, self.clock.monotonic())
         self.watchlist.note(event)
         if isinstance(event, StateChanged):
             if is_terminal(event.to_code) and event.from_code is not None and not is_terminal(event.from_code):
@@ -248,7 +248,8 @@ class VclmWatchApp(App[int]):
                     self._finished_timer = self.set_timer(FINISHED_BURST_SECONDS, self._announce_finished)
         elif isinstance(event, HealthChanged):
             self._on_health(event)
-        self._request_flush()
+        if urgent:
+            self._request_flush()
 
     def _touched(self, job_id: str) -> None:
         self.view.touch(job_id)

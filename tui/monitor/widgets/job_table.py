@@ -34,6 +34,8 @@ CELL_PADDING = 1
 # These columns go when keeping them would leave the label narrower than this.
 GIVE_WAY_TO_LABEL = (("message", 20), ("changed", 20), ("in_state", 14))
 FLASH = Style(reverse=True)
+CELL_CACHE = 1024  # rendered cells kept (keyed on each cell's last write): a screen of a tall terminal
+SCREEN_CACHE = 256  # entries kept in each of DataTable's per-update caches: a frame of a tall terminal
 
 
 def plan_columns(wanted: Iterable[str], available: int) -> list[tuple[str, int]]:
@@ -179,8 +181,16 @@ class JobTable(DataTable):
         # Its cell renders are keyed on `_update_count` too: one changed cell re-rendered every
         # cell on screen. Here a cell's render is keyed on the last write to that cell instead.
         self._cell_versions: dict[tuple[str, str], int] = {}
-        self._cell_cache: LRUCache[tuple, object] = LRUCache(4096)
+        self._cell_cache: LRUCache[tuple, object] = LRUCache(CELL_CACHE)
         super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
+        # DataTable's own caches are keyed on `_update_count` too, so each tick's cell writes
+        # leave every entry in them dead; at their sizes (1,000 rows and lines, 10,000 cells of
+        # rendered segments) a long-running monitor carried some 20 MB of them. A screenful is
+        # all a frame can reuse (cells are reused through the cache above).
+        self._cell_render_cache = LRUCache(SCREEN_CACHE)
+        self._row_render_cache = LRUCache(SCREEN_CACHE)
+        self._row_renderable_cache = LRUCache(SCREEN_CACHE)
+        self._line_cache = LRUCache(SCREEN_CACHE)
         self.wanted_columns = list(columns)
         self.layout_plan: list[tuple[str, int]] = []
         self._cells: dict[str, dict[str, Text | str]] = {}  # what each shown row's cells hold now

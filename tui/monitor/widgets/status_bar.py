@@ -94,4 +94,4 @@ class StatusBar(Static):
         self.info = info
         if key != self._last:
             self._last = key
-            self.update(text)
+            self.update(text, layout=False)  # its size is fixed: a new text never moves anything
