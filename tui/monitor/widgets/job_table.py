@@ -185,7 +185,7 @@ class JobTable(DataTable):
         super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
         # DataTable's own caches are keyed on `_update_count` too, so each tick's cell writes
         # leave every entry in them dead; at their sizes (1,000 rows and lines, 10,000 cells of
-        # rendered segments) a long-running monitor carried some 20 MB of them. A screenful is
+        # rendered segments) a monitor left running carried megabytes of them. A screenful is
         # all a frame can reuse (cells are reused through the cache above).
         self._cell_render_cache = LRUCache(SCREEN_CACHE)
         self._row_render_cache = LRUCache(SCREEN_CACHE)
