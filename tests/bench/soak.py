@@ -268,12 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="minutes left out of the figures")
     parser.add_argument("--trace", action="store_true", help="tracemalloc: what grew after the warm-up")
     parser.add_argument("--profile", action="store_true", help="cProfile of the monitor after the warm-up")
+    parser.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", help="terminal size, WIDTHxHEIGHT")
     parser.add_argument("--json", help="also write every raw figure to this file")
     args = parser.parse_args(argv)
+    width, height = (int(x) for x in args.size.split("x"))
     from tests.bench.__main__ import render
 
     section = soak(args.minutes, every=args.every, warmup_minutes=args.warmup, trace=args.trace,
-                   profile=args.profile, progress=lambda text: print(text, flush=True))
+                   profile=args.profile, size=(width, height), progress=lambda text: print(text, flush=True))
     print(render(section), flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
