@@ -116,3 +116,28 @@ async def test_the_tables_render_caches_stay_a_screenful_however_many_ticks_redr
                       table._line_cache):
             assert len(cache) <= SCREEN_CACHE
         assert len(table._cell_cache) <= CELL_CACHE
+
+
+async def test_a_frame_of_the_table_works_out_its_style_once_not_once_per_line(clock, monkeypatch):
+    import textual.dom
+
+    now = clock.time()
+    records = [JobRecord(job_id=f"{k:032x}", label=f"job {k}", added_at=now, status_code="JobRunning",
+                         status_msg="处理中", state_since=now - 5, last_polled=now - 1) for k in range(300)]
+    app = view_app(clock, records)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = app.table
+        real = textual.dom.DOMNode.rich_style
+        asked: list[object] = []
+
+        def counted(node):
+            if node is table:
+                asked.append(node)
+            return real.fget(node)
+
+        monkeypatch.setattr(textual.dom.DOMNode, "rich_style", property(counted))
+        clock.advance(1)
+        app.tick_now()  # every row's "polled" time changes: every line of the table is drawn again
+        await pilot.pause()
+        assert table.cell_updates and len(asked) <= 2, len(asked)

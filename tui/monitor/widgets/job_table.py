@@ -182,6 +182,7 @@ class JobTable(DataTable):
         # cell on screen. Here a cell's render is keyed on the last write to that cell instead.
         self._cell_versions: dict[tuple[str, str], int] = {}
         self._cell_cache: LRUCache[tuple, object] = LRUCache(CELL_CACHE)
+        self._render_style: Style | None = None  # this widget's rich_style, while a render runs
         super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
         # DataTable's own caches are keyed on `_update_count` too, so each tick's cell writes
         # leave every entry in them dead; at their sizes (1,000 rows and lines, 10,000 cells of
@@ -272,6 +273,20 @@ class JobTable(DataTable):
             lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
             self._cell_cache[key] = lines
         return lines
+
+    # DataTable asks for its own rich_style once per line drawn, and each time it is worked out
+    # afresh from every ancestor's styles: a fifth of a frame. Within one render it cannot change.
+    @property
+    def rich_style(self) -> Style:
+        return self._render_style if self._render_style is not None else super().rich_style
+
+    def render_lines(self, crop):
+        self._render_style = None
+        self._render_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._render_style = None
 
     def _structure_key(self) -> tuple:
         return (self.row_count, self._update_count - self._content_bumps, self._dimension_updates, id(self.rows))
