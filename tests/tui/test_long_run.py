@@ -54,6 +54,12 @@ async def test_a_state_change_or_a_failure_is_still_drawn_at_once(clock, simulat
         assert not app.settled
         await drawn(pilot)
         assert cell_text(app, jobs[0], "state") == "✔ JobSuccess"
+        url = app.poller.records[jobs[0]].result_video_url
+        clock.advance(60)
+        await app.poller.poll_job(jobs[0])  # r on a finished job: the same state, a fresh URL
+        assert app.poller.records[jobs[0]].result_video_url != url
+        assert not app.settled
+        await drawn(pilot)
         simulator.revoke_account(app.setup.client.credentials.secret_id)
         await app.poller.poll_job(jobs[1])
         assert not app.settled

@@ -72,9 +72,10 @@ class JobView:
             record = event.record
             job_id = record.job_id
             self._dirty.add(job_id)
-            # drawn promptly: an error, one that cleared, a stale job refreshed, a first answer
+            # drawn promptly: an error, one that cleared, a stale job refreshed, a first answer, a new URL
             answered = "pending" if record.status_code is None else CODE_KEYS.get(record.status_code, "unknown")
-            return record.failing or self.states.get(job_id) != answered
+            new_url = record.url_received_at is not None and record.url_received_at == record.last_polled
+            return record.failing or new_url or self.states.get(job_id) != answered
         if isinstance(event, RateChanged):
             return False
         if isinstance(event, JobAdded):
