@@ -2,6 +2,8 @@
 
 Prints the machine, then one markdown table per measurement (metric | ours | SDK | target | met?).
 Needs the `bench` extra (the official SDK) for the side-by-side columns. Full run: about 5 minutes.
+The soak (`--only soak [--minutes 60] [--trace]`, tests/bench/soak.py) runs only when named: it
+takes an hour by default.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ PLANS = {
               {"n": 10_000, "repeats": 2, "updates": 1000, "ui_batches": 4, "ui_idle": 3.0}),
     "sharing": ({"seconds": 40.0, "settle": 10.0}, {"seconds": 20.0, "settle": 10.0}),
 }
+ON_REQUEST = ("soak",)  # run only when named in --only
 
 
 SETUP = """Setup: the simulator runs in a process of its own on loopback, with a strict quota of 20 requests
@@ -86,13 +89,15 @@ def render(section: suite.Section) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, for iterating (about 2 minutes)")
-    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(PLANS)}")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join([*PLANS, *ON_REQUEST])}")
     parser.add_argument("--profile", action="store_true", help="add cProfile tables where time is spent (client cost, watchlist, UI)")
     parser.add_argument("--json", help="also write every raw figure to this file")
     parser.add_argument("--sharing-seconds", type=float, help="run the sharing benchmark this long instead")
+    parser.add_argument("--minutes", type=float, default=60.0, help="length of the soak (default 60)")
+    parser.add_argument("--trace", action="store_true", help="soak: tracemalloc and object counts after the warm-up")
     args = parser.parse_args(argv)
     chosen = args.only.split(",") if args.only else list(PLANS)
-    unknown = [name for name in chosen if name not in PLANS]
+    unknown = [name for name in chosen if name not in PLANS and name not in ON_REQUEST]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
 
@@ -109,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         print(render(section) + "\n", flush=True)
 
     for name in chosen:
+        if name == "soak":
+            from tests.bench.soak import soak
+
+            run(soak(args.minutes, trace=args.trace, profile=args.profile,
+                     progress=lambda text: print(text, file=sys.stderr, flush=True)))
+            continue
         plan = PLANS[name][1 if args.quick else 0]
         if name == "throughput":
             for label, (latency, jitter) in suite.LATENCIES.items():

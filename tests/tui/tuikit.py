@@ -89,7 +89,7 @@ def view_app(clock: FakeClock, records: list[JobRecord] | None = None, *, theme:
 
 
 def sim_app(clock: FakeClock, simulator, watchlist: Path, *, start_engine: bool = False,
-            theme_dirs: list[Path | None] | None = None, bell: bool = False) -> VclmWatchApp:
+            theme_dirs: list[Path | None] | None = None, bell: bool = False, ticking: bool = True) -> VclmWatchApp:
     """The monitor on the in-process simulator and a watchlist file (behaviour tests)."""
     from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
     from tui.simulator.transport import SimulatorTransport
@@ -97,7 +97,7 @@ def sim_app(clock: FakeClock, simulator, watchlist: Path, *, start_engine: bool 
     credentials = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="the test")
     return create_app(default_settings(watchlist), clock=clock, credentials=credentials,
                       transport=SimulatorTransport(simulator), store=WatchlistStore(watchlist),
-                      start_engine=start_engine, cursor_blink=False,
+                      start_engine=start_engine, cursor_blink=False, ticking=ticking,
                       theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir()], bell=bell)
 
 

@@ -53,6 +53,7 @@ MIN_LATENCY_SAMPLES = 20
 # handled one request at a time (observe_round_trip). At 19 req/s 21 starts span 1.053 s, so this
 # margin costs nothing; at 20 req/s it holds 19.05.
 MIN_WINDOW_MARGIN = 0.05
+RECENT_SPAN = 60.0  # seconds of starts kept for measured_rate (its span must not be longer)
 
 
 def validate_rate(rate: float) -> float:
@@ -213,6 +214,8 @@ class RateLimiter:
         """A request starts at `at`; `slot`: the time it was due, if it was let through late."""
         self._starts.append(at)
         self._recent.append(at)
+        while self._recent[0] <= at - RECENT_SPAN:  # kept bounded even if nobody reads the rate
+            self._recent.popleft()
         # Pace from the slot it was due in, so a late wake-up does not slow the rate; a stall of
         # up to one interval is made up (two starts back to back at most), a longer one is not.
         # The window above still bounds every sliding span, whatever the pacing does.

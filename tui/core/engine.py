@@ -34,7 +34,7 @@ from tui.core.events import (
     RateChanged,
     StateChanged,
 )
-from tui.core.jobstate import JobRecord, LastError, Transition
+from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ class Poller:
             record.state_since = now
             record.last_change = now
             record.history.append(Transition(now, previous, status.status_code))
+            del record.history[:-MAX_HISTORY]
         if is_terminal(status.status_code):
             record.next_poll_at = None
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tui.api.errors import VclmError
+from tui.api.models import is_terminal
 from tui.api.ratelimit import RateSnapshot
 from tui.core.jobstate import JobRecord
 
@@ -39,6 +40,11 @@ class StateChanged:
     from_code: str | None
     to_code: str
     at: float
+
+    @property
+    def finishes(self) -> bool:
+        """The job went from an unfinished state to a finished one (not first seen finished)."""
+        return is_terminal(self.to_code) and self.from_code is not None and not is_terminal(self.from_code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from typing import Any
 from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, is_terminal
 from tui.api.urls import result_url_problem
 
+MAX_HISTORY = 50  # transitions kept per job, in memory and on disk: a job that flaps for days must not grow
+
 # Display states beyond the API's status codes.
 STATE_PENDING = "pending"  # never answered yet
 STATE_UNKNOWN = "unknown"  # the API answered a StatusCode not in the table

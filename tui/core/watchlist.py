@@ -27,10 +27,9 @@ from typing import Any
 import tomli_w
 
 from tui.api.models import JOB_ID_RE
-from tui.core.jobstate import JobRecord, LastError, Transition
+from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
 
 FORMAT_VERSION = 1
-MAX_HISTORY = 50  # transitions kept per job on disk
 MAX_TEXT = 2000  # characters kept of any outside string
 
 

@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from tui.api.models import DEFAULT_HOST, is_terminal
+from tui.api.models import DEFAULT_HOST
 from tui.core.events import EngineEvent, HealthChanged, StateChanged
 from tui.core.formatting import inert, short_id
 from tui.core.jobstate import JobRecord
@@ -157,7 +157,7 @@ class VclmWatchApp(App[int]):
                 "credentials", "Not polling",
                 f"{self.setup.startup_problem} — set TENCENTCLOUD_SECRET_ID/_KEY or run `tccli configure`, "
                 "then restart")
-        self.set_interval(1.0, self.tick_now)
+        self.set_interval(1.0, self.tick_now, pause=not self.setup.ticking)  # tests may tick by hand
         self._redraw(full=True)
         if self.setup.start_engine:
             self._engine_worker = self.run_worker(self._run_engine(), name="engine", group="engine",
@@ -243,17 +243,17 @@ class VclmWatchApp(App[int]):
     # -- engine events -------------------------------------------------------------------------
 
     def _on_engine_event(self, event: EngineEvent) -> None:
-        """Called synchronously by the engine: note what changed, draw it soon."""
-        self.view.apply(event, self.clock.monotonic())
+        """Called synchronously by the engine: note what changed, draw it soon (routine news: at the tick)."""
+        urgent = self.view.apply(event, self.clock.monotonic())
         self.watchlist.note(event)
-        if isinstance(event, StateChanged):
-            if is_terminal(event.to_code) and event.from_code is not None and not is_terminal(event.from_code):
-                self._finished.append((event.record, event.to_code))
-                if self._finished_timer is None:
-                    self._finished_timer = self.set_timer(FINISHED_BURST_SECONDS, self._announce_finished)
+        if isinstance(event, StateChanged) and event.finishes:
+            self._finished.append((event.record, event.to_code))
+            if self._finished_timer is None:
+                self._finished_timer = self.set_timer(FINISHED_BURST_SECONDS, self._announce_finished)
         elif isinstance(event, HealthChanged):
             self._on_health(event)
-        self._request_flush()
+        if urgent:
+            self._request_flush()
 
     def _touched(self, job_id: str) -> None:
         self.view.touch(job_id)

@@ -12,10 +12,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
+from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, RateChanged, StateChanged
 from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord
-from tui.core.states import SORT_MODES, display_state, sort_key, stale_after
+from tui.core.states import CODE_KEYS, SORT_MODES, display_state, sort_key, stale_after
 from tui.monitor.keys import key_for
 
 FLASH_SECONDS = 2.0  # how long a transition highlights its row
@@ -63,8 +63,23 @@ class JobView:
 
     # -- engine events ---------------------------------------------------------------------
 
-    def apply(self, event: EngineEvent, monotonic_now: float) -> None:
-        """Note what an engine event changed (cheap: the work waits for `update()`)."""
+    def apply(self, event: EngineEvent, monotonic_now: float) -> bool:
+        """Note what an engine event changed (cheap: the work waits for `update()`).
+
+        True if it must be drawn soon; False for routine news (a poll that found a job as it
+        was, a new measured rate), which can wait for the next tick: it changes only a time or a
+        count on screen, never a state, an error or the rows shown.
+        """
+        if isinstance(event, JobUpdated):
+            record = event.record
+            job_id = record.job_id
+            self._dirty.add(job_id)
+            # drawn promptly: an error, one that cleared, a stale job refreshed, a first answer, a new URL
+            answered = "pending" if record.status_code is None else CODE_KEYS.get(record.status_code, "unknown")
+            new_url = record.url_received_at is not None and record.url_received_at == record.last_polled
+            return record.failing or new_url or self.states.get(job_id) != answered
+        if isinstance(event, RateChanged):
+            return False
         if isinstance(event, JobAdded):
             self._membership_version += 1
             self._added_order.setdefault(event.record.job_id, next(self._order_seq))
@@ -78,11 +93,10 @@ class JobView:
             self._active.discard(job_id)
             self._added_order.pop(job_id, None)
             self._flash_until.pop(job_id, None)
-        elif isinstance(event, JobUpdated):
-            self._dirty.add(event.record.job_id)
         elif isinstance(event, StateChanged):
             self._dirty.add(event.record.job_id)
             self._flash_until[event.record.job_id] = monotonic_now + FLASH_SECONDS
+        return True
 
     def touch(self, job_id: str) -> None:
         """Re-render this row at the next update (its label changed, say)."""

@@ -43,6 +43,7 @@ def create_app(
     theme_dirs: list[Path | None] | None = None,
     startup_problem: str | None = None,
     start_engine: bool = True,
+    ticking: bool = True,
     cursor_blink: bool = True,
     endpoint_label: str | None = None,
     bell: bool | None = None,
@@ -73,7 +74,7 @@ def create_app(
     setup = MonitorSetup(
         settings=settings, poller=poller, clock=clock,
         store=WatchlistStore(settings.watchlist_path) if store is _DEFAULT else store,  # type: ignore[arg-type]
-        client=client, can_poll=can_poll, start_engine=start_engine and can_poll,
+        client=client, can_poll=can_poll, start_engine=start_engine and can_poll, ticking=ticking,
         credentials_note=note, startup_problem=startup_problem, endpoint_label=endpoint_label,
         theme=theme or remembered_theme() or settings.config.theme or DEFAULT_THEME,  # see tui.core.preferences
         theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir(), paths.user_themes_dir()],

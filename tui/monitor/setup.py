@@ -25,6 +25,7 @@ class MonitorSetup:
     client: VclmClient | None = None  # closed on exit
     can_poll: bool = True
     start_engine: bool = True
+    ticking: bool = True  # the 1-second tick runs on its own (tests that call tick_now() may stop it)
     credentials_note: str = ""
     startup_problem: str | None = None
     endpoint_label: str | None = None

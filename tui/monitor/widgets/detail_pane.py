@@ -217,6 +217,7 @@ class DetailPane(VerticalScroll):
         super().__init__(**kwargs)
         self.job_id: str | None = None
         self._last: object = None
+        self._shape: tuple | None = None  # the job and widths of the lines shown
         self.text = ""  # what the pane shows, as plain text
 
     def compose(self) -> ComposeResult:
@@ -226,7 +227,7 @@ class DetailPane(VerticalScroll):
         body = self.query_one("#detail-body", Static)
         if record is None:
             if self.job_id is not None or self._last is None:
-                self.job_id, self._last, self.text = None, "empty", ""
+                self.job_id, self._last, self.text, self._shape = None, "empty", "", None
                 body.update(Text("No job selected. Press a to add job ids.", style=DIM))
             return
         group = render_detail(record, ctx)
@@ -236,6 +237,13 @@ class DetailPane(VerticalScroll):
             return
         if record.job_id != self.job_id:
             self.scroll_home(animate=False)
+        # The screen is laid out again only if the pane's height may change: a line that fits its
+        # width takes one row whatever it says ("due now" or "in 2s", "9s ago" or "10s ago").
+        width = body.size.width
+        shape = (record.job_id, width, tuple(
+            0 if isinstance(t, Text) and t.cell_len < width and "\n" not in t.plain else
+            (t.plain if isinstance(t, Text) else id(t)) for t in group.renderables))
         self.job_id, self._last = record.job_id, key
         self.text = "\n".join(t.plain for t in group.renderables if isinstance(t, Text))
-        body.update(group)
+        body.update(group, layout=shape != self._shape)
+        self._shape = shape

@@ -37,6 +37,8 @@ ID_STEP = 8  # ...in steps of at least this many characters
 # These columns go when keeping them would leave the label narrower than this.
 GIVE_WAY_TO_LABEL = (("message", 20), ("changed", 20), ("in_state", 14))
 FLASH = Style(reverse=True)
+CELL_CACHE = 1024  # rendered cells kept (keyed on each cell's last write): a screen of a tall terminal
+SCREEN_CACHE = 256  # entries kept in each of DataTable's per-update caches: a frame of a tall terminal
 
 
 def plan_columns(wanted: Iterable[str], available: int) -> list[tuple[str, int]]:
@@ -198,8 +200,17 @@ class JobTable(DataTable):
         # Its cell renders are keyed on `_update_count` too: one changed cell re-rendered every
         # cell on screen. Here a cell's render is keyed on the last write to that cell instead.
         self._cell_versions: dict[tuple[str, str], int] = {}
-        self._cell_cache: LRUCache[tuple, object] = LRUCache(4096)
+        self._cell_cache: LRUCache[tuple, object] = LRUCache(CELL_CACHE)
+        self._render_style: Style | None = None  # this widget's rich_style, while a render runs
         super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
+        # DataTable's own caches are keyed on `_update_count` too, so each tick's cell writes
+        # leave every entry in them dead; at their sizes (1,000 rows and lines, 10,000 cells of
+        # rendered segments) a monitor left running carried megabytes of them. A screenful is
+        # all a frame can reuse (cells are reused through the cache above).
+        self._cell_render_cache = LRUCache(SCREEN_CACHE)
+        self._row_render_cache = LRUCache(SCREEN_CACHE)
+        self._row_renderable_cache = LRUCache(SCREEN_CACHE)
+        self._line_cache = LRUCache(SCREEN_CACHE)
         self.wanted_columns = list(columns)
         self.layout_plan: list[tuple[str, int]] = []
         self._cells: dict[str, dict[str, Text | str]] = {}  # what each shown row's cells hold now
@@ -281,6 +292,20 @@ class JobTable(DataTable):
             lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
             self._cell_cache[key] = lines
         return lines
+
+    # DataTable asks for its own rich_style once per line drawn, and each time it is worked out
+    # afresh from every ancestor's styles: a fifth of a frame. Within one render it cannot change.
+    @property
+    def rich_style(self) -> Style:
+        return self._render_style if self._render_style is not None else super().rich_style
+
+    def render_lines(self, crop):
+        self._render_style = None
+        self._render_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._render_style = None
 
     def _structure_key(self) -> tuple:
         return (self.row_count, self._update_count - self._content_bumps, self._dimension_updates, id(self.rows))

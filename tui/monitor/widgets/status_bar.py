@@ -155,7 +155,7 @@ class StatusBar(Static):
         self.info, self._palette = info, palette
         if key != self._last:
             self._last = key
-            self.update(text)
+            self.update(text, layout=False)  # its size is fixed: a new text never moves anything
 
     def on_resize(self) -> None:
         if self._palette is not None:
