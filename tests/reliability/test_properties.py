@@ -29,7 +29,7 @@ from tui.api.retry import RetryPolicy
 from tui.core.config import ALL_COLUMNS, Config, load_config, parse_config
 from tui.core.engine import Poller
 from tui.core.jobids import extract_job_ids
-from tui.core.watchlist import MAX_HISTORY, MAX_TEXT, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew, loads
+from tui.core.watchlist import MAX_HISTORY, WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew, loads
 from tui.monitor.themes import LoadedTheme, ThemeError, load_theme_file, parse_theme
 
 # Modest for the default run; VCLM_PROPERTY_EXAMPLES=5000 for a deep search before a release.
@@ -221,7 +221,7 @@ def test_the_watchlist_parser_gives_records_or_a_documented_error(text: str) -> 
         return
     for record in records:
         assert LOWER_HEX_ID.match(record.job_id)
-        assert len(record.label) <= 200 and len(record.status_msg) <= MAX_TEXT
+        assert isinstance(record.label, str) and isinstance(record.status_msg, str)  # kept whole: cut on screen only
         assert len(record.history) <= MAX_HISTORY
 
 

@@ -21,7 +21,14 @@ from tui.api.errors import ConfigError
 from tui.core.jobids import extract_job_ids
 from tui.core.jobstate import JobRecord
 from tui.core.settings import build_client, load_credentials, load_settings
-from tui.core.watchlist import WatchlistCorrupt, WatchlistError, WatchlistStore, WatchlistTooNew
+from tui.core.watchlist import (
+    DEFAULT_LOCK_WAIT,
+    LOCK_TIMEOUT_ENV,
+    WatchlistCorrupt,
+    WatchlistError,
+    WatchlistStore,
+    WatchlistTooNew,
+)
 from tui.headless.check import CheckResult, Verdict, check_jobs
 from tui.headless.output import (
     CHECK_COLUMNS,
@@ -61,6 +68,12 @@ is moved aside (the message says where) and a new one started, as the monitor do
 A running monitor on the same watchlist picks the new ids up within a few seconds.
 """
 
+LOCK_EPILOG = f"""
+While another vclm-watch holds the watchlist's lock, the command waits (saying so on stderr) for
+up to {DEFAULT_LOCK_WAIT:g} s ({LOCK_TIMEOUT_ENV}=SECONDS to change it), then gives up with exit 2,
+having written nothing.
+"""
+
 
 class UsageError(Exception):
     """A mistake on the command line: exit 2, nothing done."""
@@ -91,13 +104,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
 def add_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
     parser.add_argument("--label", default="", help="a label shown beside the new ids")
-    parser.epilog = ADD_EPILOG
+    parser.epilog = ADD_EPILOG + LOCK_EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def add_remove_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
-    parser.epilog = REMOVE_EPILOG
+    parser.epilog = REMOVE_EPILOG + LOCK_EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
@@ -295,6 +308,24 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
 
 # -- the watchlist commands ------------------------------------------------------------------------
 
+def _store(path, streams: Streams) -> WatchlistStore:
+    """The watchlist for a command that writes it: another process's lock is waited for, saying
+    so, for a bounded time (VCLM_WATCH_LOCK_TIMEOUT seconds), never forever."""
+    raw = streams.env.get(LOCK_TIMEOUT_ENV, "")
+    try:
+        wait = float(raw) if raw.strip() else DEFAULT_LOCK_WAIT
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait < 1e6:  # also refuses nan
+        raise UsageError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds from 0, not {raw[:40]!r}")
+
+    def waiting(seconds: float) -> None:
+        streams.note("", f"waiting for another vclm-watch to release the watchlist {path} "
+                         f"(giving up in {seconds:.0f} s)")
+
+    return WatchlistStore(path, lock_wait=wait, on_wait=waiting)
+
+
 def _update_watchlist(store: WatchlistStore, change, streams: Streams) -> list[JobRecord]:
     try:
         return store.update(change)
@@ -314,7 +345,7 @@ def _add(args: argparse.Namespace, streams: Streams) -> int:
     if len(label) > MAX_LABEL or any(not ch.isprintable() for ch in label):
         raise UsageError(f"a label is at most {MAX_LABEL} printable characters")
     settings = load_settings(args, streams.env)
-    store = WatchlistStore(settings.watchlist_path)
+    store = _store(settings.watchlist_path, streams)
     added: list[str] = []
     skipped: list[str] = []
 
@@ -346,7 +377,7 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
     for warning in given.warnings:
         streams.note("warning", warning)
     settings = load_settings(args, streams.env)
-    store = WatchlistStore(settings.watchlist_path)
+    store = _store(settings.watchlist_path, streams)
     removed: list[str] = []
     wanted = set(given.ids)
 

@@ -183,7 +183,7 @@ class VclmWatchApp(App[int]):
             self._engine_worker.cancel()
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self.watchlist.save(force=True)
+        await self.watchlist.save_at_exit()  # a lock held elsewhere is retried briefly, never waited on
         if self.setup.client is not None:
             try:
                 await self.setup.client.aclose()

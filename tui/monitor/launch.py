@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -117,5 +118,35 @@ def run_monitor(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             credentials, problem = None, str(exc)
         app = create_app(settings, credentials=credentials, startup_problem=problem, theme=theme)
-    app.run()
+    return run_app(app)
+
+
+# Signals that end the monitor as `q` does: the watchlist saved, the terminal given back as it was.
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def run_app(app: VclmWatchApp) -> int:
+    """Run the monitor until it quits; SIGTERM and SIGHUP quit it as `q` does (exit 128+signal)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in EXIT_SIGNALS:
+            # handled on the App's own message loop (its context), as a key press would be
+            loop.add_signal_handler(signum, app.call_later, _quit_on_signal, app, signum)
+        try:
+            await app.run_async()
+        finally:
+            for signum in EXIT_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    asyncio.run(main())
     return app.return_code or 0
+
+
+async def _quit_on_signal(app: VclmWatchApp, signum: int) -> None:
+    # The same path as `q`: stop polling, save what is unsaved, then let Textual restore the
+    # terminal (main screen, cursor, mouse off, cooked mode) as it does on any exit.
+    try:
+        await app.shutdown()
+    finally:
+        app.exit(return_code=128 + signum)
