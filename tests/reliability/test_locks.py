@@ -6,6 +6,7 @@ so, and give up with exit 2 having written nothing."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -168,6 +169,7 @@ def test_the_store_only_tries_the_lock_when_told_not_to_wait(watchlist, holders)
 # -- the shell commands ----------------------------------------------------------------------------
 
 LOCK_WAIT = 0.3  # seconds, through VCLM_WATCH_LOCK_TIMEOUT
+CLI_DEADLINE = 20.0  # a Python start-up on a loaded machine, with margin
 
 
 @pytest.mark.parametrize("kind", HOLDERS)
@@ -177,7 +179,7 @@ def test_shell_commands_give_up_on_a_held_lock_with_exit_2_writing_nothing(watch
     before = watchlist.read_bytes()
     env = cli_env(tmp_path, {"VCLM_WATCH_LOCK_TIMEOUT": str(LOCK_WAIT)})
     done = subprocess.run([sys.executable, "-m", "tui", *command, "--watchlist", str(watchlist)], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=CLI_DEADLINE, stdin=subprocess.DEVNULL)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
     assert "waiting for another vclm-watch" in lines[0]
@@ -195,9 +197,11 @@ def test_shell_commands_carry_on_once_the_lock_is_released_in_time(watchlist, ho
                                stdin=subprocess.DEVNULL)
     try:
         assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], CLI_DEADLINE)  # bounded: never a blind readline
+        assert ready, "nothing said on stderr while waiting for the lock"
         assert "waiting for another vclm-watch" in process.stderr.readline()  # said while it waits
         holder.release()
-        out, _ = process.communicate(timeout=20)
+        out, _ = process.communicate(timeout=CLI_DEADLINE)
     finally:
         if process.poll() is None:
             process.kill()
@@ -211,6 +215,6 @@ def test_shell_commands_carry_on_once_the_lock_is_released_in_time(watchlist, ho
 def test_a_bad_lock_timeout_is_a_usage_error(watchlist, tmp_path, value):
     env = cli_env(tmp_path, {"VCLM_WATCH_LOCK_TIMEOUT": value})
     done = subprocess.run([sys.executable, "-m", "tui", "add", NEW, "--watchlist", str(watchlist)], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=CLI_DEADLINE, stdin=subprocess.DEVNULL)
     assert done.returncode == 2
     assert "VCLM_WATCH_LOCK_TIMEOUT" in done.stderr

@@ -21,7 +21,6 @@ import fcntl
 import glob
 import os
 import re
-import stat
 import tempfile
 import time
 import tomllib
@@ -34,6 +33,7 @@ from typing import Any
 import tomli_w
 
 from tui.api.models import JOB_ID_RE
+from tui.core import paths
 from tui.core.jobstate import JobRecord, LastError, Transition
 
 FORMAT_VERSION = 1
@@ -228,7 +228,9 @@ class WatchlistStore:
             mode = os.stat(self.path).st_mode
         except OSError:
             return  # missing (created by the first save) or unreadable (reported when read)
-        _refuse_special(mode, self.given_path)
+        kind = paths.special_kind(mode)
+        if kind is not None:
+            raise WatchlistError(_not_a_file(self.given_path, kind))
 
     @contextlib.contextmanager
     def locked(self, wait: float | None = None) -> Iterator[None]:
@@ -284,9 +286,11 @@ class WatchlistStore:
         """The file's records ([] when there is none): WatchlistError when it cannot be read,
         WatchlistTooNew, or one of _UNPARSABLE when it is not a watchlist."""
         try:
-            raw = _read_regular_file(self.path, self.given_path)
+            raw = paths.read_regular_file(self.path)
         except FileNotFoundError:
             return []
+        except paths.NotAFile as exc:
+            raise WatchlistError(_not_a_file(self.given_path, exc.kind)) from None
         except OSError as exc:
             raise WatchlistError(f"cannot read watchlist {self.path}: {exc.strerror or exc}") from None
         return loads(raw.decode("utf-8"), str(self.path))
@@ -476,31 +480,12 @@ class WatchlistStore:
         return records
 
 
+def _not_a_file(shown: Path, kind: str) -> str:
+    return (f"watchlist {shown} is {kind}, not a file: give the path of a watchlist file "
+            "(--watchlist, or `watchlist` in the config)")
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:200]
 
-
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-def _refuse_special(mode: int, shown: Path) -> None:
-    if stat.S_ISREG(mode):
-        return
-    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-    raise WatchlistError(f"watchlist {shown} is {kind}, not a file: give the path of a watchlist file "
-                         "(--watchlist, or `watchlist` in the config)")
-
-
-def _read_regular_file(path: Path, shown: Path) -> bytes:
-    """The bytes of `path`, refusing what is not a regular file before reading any: a FIFO is
-    opened without blocking and a device never read (both would be read forever)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        _refuse_special(os.fstat(fd).st_mode, shown)
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
-    finally:
-        os.close(fd)

@@ -17,7 +17,7 @@ from tui.api.errors import ApiError, VclmError
 from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
 from tui.api.retry import Backoff
 from tui.core.engine import DescribeClient, Poller
-from tui.core.events import EngineEvent, HealthChanged, PollFailed, StateChanged
+from tui.core.events import EngineEvent, HealthChanged, JobUpdated, PollFailed, StateChanged
 from tui.core.jobstate import JobRecord, LastError
 
 # Far enough away that a job, once asked about, is never due again during one `check`.
@@ -81,15 +81,22 @@ async def check_jobs(
     min_interval: float = 2.0,
     clock: Clock = SYSTEM_CLOCK,
     on_transition: Callable[[StateChanged], None] | None = None,
+    on_answer: Callable[[JobRecord], None] | None = None,
 ) -> CheckResult:
-    """Ask about every job (once, or until settled with `wait`) and return what is known."""
+    """Ask about every job (once, or until settled with `wait`) and return what is known.
+
+    Without `wait`, `on_answer(record)` is called as each job's one query ends (answered or
+    failed): its row is final then, and can be printed at once.
+    """
     poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock)
     result = CheckResult(records=[])
     last_failure: dict[str, VclmError] = {}
     problem: list[VclmError] = []  # the error behind the engine's current every-job problem
 
     def listen(event: EngineEvent) -> None:
-        if isinstance(event, PollFailed):
+        if isinstance(event, JobUpdated) and on_answer is not None and not wait and event.record.poll_count == 1:
+            on_answer(event.record)
+        elif isinstance(event, PollFailed):
             last_failure[event.record.job_id] = event.error
         elif isinstance(event, StateChanged) and on_transition is not None:
             on_transition(event)

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -267,43 +268,115 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         raise UsageError(f"--timeout must be a number of seconds above 0, not {args.timeout:g}")
     settings = load_settings(args, streams.env)
     credentials = load_credentials(settings, streams.env)
+    for warning in credentials.warnings:  # a secret readable by others: said, as ssh and tccli do
+        streams.note("warning", warning)
     printer = Printer(streams.stdout, color=args.color, env=streams.env)
+    rows = CheckRows(printer, given.ids, json_lines=args.json)
     broken: list[BaseException] = []
+    stopped_by: list[int] = []  # the signal (SIGTERM) that cut the run short
 
-    def on_transition(event) -> None:
+    def guarded(write) -> None:
         if broken:
             return
         try:
-            if args.json:
-                printer.json_line(transition_row(event))
-            else:
-                printer.transition(event)
+            write()
         except OSError as exc:  # raised again once the engine has stopped
             broken.append(exc)
 
-    async def query() -> CheckResult:
-        # --timeout is the --wait deadline then, not how long one request may take.
-        client = build_client(settings, credentials, read_timeout=None if args.wait else args.timeout)
-        async with client:
-            return await check_jobs(
-                client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
-                min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
-            )
+    def on_transition(event) -> None:
+        guarded(lambda: printer.json_line(transition_row(event)) if args.json else printer.transition(event))
 
-    result = asyncio.run(query())
+    async def query() -> CheckResult:
+        # SIGTERM ends the run as Ctrl+C does: what was fetched is printed, nothing is lost.
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def terminate() -> None:
+            stopped_by.append(signal.SIGTERM)
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            # --timeout is the --wait deadline then, not how long one request may take.
+            client = build_client(settings, credentials, read_timeout=None if args.wait else args.timeout)
+            async with client:
+                return await check_jobs(
+                    client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
+                    min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
+                    on_answer=lambda record: guarded(lambda: rows.answered(record)),
+                )
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        result = asyncio.run(query())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        guarded(rows.flush_answered)
+        if broken:
+            raise broken[0] from None
+        signum = stopped_by[0] if stopped_by else signal.SIGINT
+        what = "terminated" if stopped_by else "interrupted"
+        streams.note("", f"{what}: {rows.printed} of {len(given.ids)} job(s) printed, the rest not asked yet")
+        return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
     if broken:
         raise broken[0]
-    if args.json:
-        for record in result.records:
-            printer.json_line(check_row(record))
-    else:
-        printer.table(CHECK_COLUMNS, result.records)
+    rows.finish(result.records)
     if result.aborted_by is not None:
         streams.note("error", f"stopped early, every job would fail alike: {result.aborted_by}")
     elif result.timed_out:
         unfinished = sum(1 for r in result.records if not r.terminal and r.job_id not in result.permanent)
         streams.note("", f"--timeout {args.timeout:g} s ran out with {unfinished} job(s) unfinished")
     return int(result.verdict)
+
+
+class CheckRows:
+    """`check`'s rows, written as soon as they can be: with --json one line per job the moment
+    its answer arrives (in the order the ids were given, so a line waits only for the jobs
+    before it); a table once every row is known. An interrupted run prints what was fetched."""
+
+    def __init__(self, printer: Printer, ids: list[str], *, json_lines: bool) -> None:
+        self.printer = printer
+        self.json_lines = json_lines
+        self.order = ids
+        self.ready: dict[str, JobRecord] = {}  # answered, not printed yet
+        self.next = 0  # index in `order` of the first id not printed
+        self.printed = 0
+        self.done: set[str] = set()
+
+    def answered(self, record: JobRecord) -> None:
+        self.ready[record.job_id] = record
+        if not self.json_lines:
+            return
+        while self.next < len(self.order) and self.order[self.next] in self.ready:
+            self._line(self.ready.pop(self.order[self.next]))
+            self.next += 1
+
+    def _line(self, record: JobRecord) -> None:
+        if record.job_id in self.done:
+            return
+        self.done.add(record.job_id)
+        self.printer.json_line(check_row(record))
+        self.printed += 1
+
+    def flush_answered(self) -> None:
+        """After an interrupt: every answer fetched and not printed yet, then nothing more."""
+        held = [self.ready[job_id] for job_id in self.order if job_id in self.ready]
+        self.ready.clear()
+        if self.json_lines:
+            for record in held:
+                self._line(record)
+        elif held:
+            self.printer.table(CHECK_COLUMNS, held)
+            self.printed += len(held)
+
+    def finish(self, records: list[JobRecord]) -> None:
+        if self.json_lines:
+            for record in records:
+                self._line(record)
+        else:
+            self.printer.table(CHECK_COLUMNS, records)
+            self.printed = len(records)
 
 
 # -- the watchlist commands ------------------------------------------------------------------------

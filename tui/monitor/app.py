@@ -147,9 +147,10 @@ class VclmWatchApp(App[int]):
         for record in self.setup.initial_records:
             self.poller.add(record.job_id, record=record, from_file=True)
         self.watchlist.load()
-        for problem in self.theme_problems:
+        for title, problem in [("Theme problem", p) for p in self.theme_problems] + \
+                [("Credentials exposed", w) for w in self.setup.startup_warnings]:
             log.warning("%s", problem)
-            self.notify(problem, title="Theme problem", severity="error", timeout=12)
+            self.notify(problem, title=title, severity="error", timeout=12)
         if self.setup.startup_problem:
             self.set_problem(
                 "credentials", "Not polling",

@@ -75,6 +75,7 @@ def create_app(
         store=WatchlistStore(settings.watchlist_path) if store is _DEFAULT else store,  # type: ignore[arg-type]
         client=client, can_poll=can_poll, start_engine=start_engine and can_poll,
         credentials_note=note, startup_problem=startup_problem, endpoint_label=endpoint_label,
+        startup_warnings=list(credentials.warnings) if credentials is not None else [],
         theme=theme or settings.config.theme or DEFAULT_THEME,
         theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir(), paths.user_themes_dir()],
         bell=settings.config.bell if bell is None else bell,

@@ -27,6 +27,7 @@ class MonitorSetup:
     start_engine: bool = True
     credentials_note: str = ""
     startup_problem: str | None = None
+    startup_warnings: list[str] = field(default_factory=list)  # toasts at start (credentials readable by others)
     endpoint_label: str | None = None
     theme: str = DEFAULT_THEME
     theme_dirs: list[Path | None] = field(default_factory=list)
