@@ -129,18 +129,20 @@ EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 def run_app(app: VclmWatchApp) -> int:
     """Run the monitor until it quits; SIGTERM and SIGHUP quit it as `q` does (exit 128+signal)."""
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in EXIT_SIGNALS:
-            # handled on the App's own message loop (its context), as a key press would be
-            loop.add_signal_handler(signum, app.call_later, _quit_on_signal, app, signum)
+    def on_signal(signum: int, _frame: object) -> None:
         try:
-            await app.run_async()
-        finally:
-            for signum in EXIT_SIGNALS:
-                loop.remove_signal_handler(signum)
+            loop = asyncio.get_running_loop()  # the App's: Python runs handlers in the main thread
+        except RuntimeError:  # not started yet, or already stopped: nothing to save or restore
+            raise SystemExit(128 + signum) from None
+        # handled on the App's own message loop (its context), as a key press would be
+        loop.call_soon_threadsafe(app.call_later, _quit_on_signal, app, signum)
 
-    asyncio.run(main())
+    previous = {signum: signal.signal(signum, on_signal) for signum in EXIT_SIGNALS}
+    try:
+        app.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return app.return_code or 0
 
 
