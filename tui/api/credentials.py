@@ -70,8 +70,10 @@ def _read_text(path: Path) -> str:
         if not stat.S_ISREG(mode):
             raise IsADirectoryError(0, "not a regular file") if stat.S_ISDIR(mode) else OSError(0, "not a regular file")
         os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read().decode("utf-8")
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8")
     finally:
         os.close(fd)
 

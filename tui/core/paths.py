@@ -78,7 +78,9 @@ def read_regular_file(path: Path | str) -> bytes:
     try:
         refuse_special(os.fstat(fd).st_mode, path)
         os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
     finally:
         os.close(fd)
