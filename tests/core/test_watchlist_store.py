@@ -97,8 +97,8 @@ def test_a_write_between_load_and_save_is_merged(tmp_path, monkeypatch):
     import contextlib
 
     @contextlib.contextmanager
-    def locked_then_someone_writes():
-        with real_locked():
+    def locked_then_someone_writes(wait=None):
+        with real_locked(wait):
             yield
         monkeypatch.setattr(store, "locked", real_locked)
         WatchlistStore(path).update(lambda records: records + [JobRecord(job_id="c" * 32)])

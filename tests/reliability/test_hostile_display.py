@@ -137,8 +137,16 @@ def test_ls_shows_a_hostile_label_inert_and_cut_short(tmp_path: Path) -> None:
     assert "x" * 100 not in shown
 
 
-def test_a_label_from_a_hand_edited_watchlist_is_cut_to_200_characters(tmp_path: Path) -> None:
+def test_a_long_label_from_a_hand_edited_watchlist_is_kept_whole_and_cut_on_screen_only(tmp_path: Path) -> None:
     path = tmp_path / "watchlist.toml"
     path.write_text(f'version = 1\n[[jobs]]\nid = "{JOB}"\nlabel = "{"y" * 5000}"\n', encoding="utf-8")
     (record,) = WatchlistStore(path).load()
-    assert len(record.label) == 200
+    assert record.label == "y" * 5000  # storage never cuts (issue 14: round trips)
+    out, err = io.StringIO(), io.StringIO()
+    from tui.cli import build_parser
+    from tui.headless import commands
+
+    code = commands.run(build_parser().parse_args(["ls", "--watchlist", str(path)]), stdout=out, stderr=err,
+                        env={"HOME": str(tmp_path)})
+    assert code == 0, err.getvalue()
+    assert "y" * 100 not in out.getvalue() and "…" in out.getvalue()

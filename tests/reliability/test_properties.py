@@ -31,7 +31,6 @@ from tui.core.engine import Poller
 from tui.core.jobids import extract_job_ids
 from tui.core.watchlist import (
     MAX_HISTORY,
-    MAX_TEXT,
     WatchlistError,
     WatchlistStore,
     WatchlistTooNew,
@@ -230,7 +229,7 @@ def test_the_watchlist_parser_gives_records_or_a_documented_error(text: str) -> 
         return
     for record in records:
         assert LOWER_HEX_ID.match(record.job_id)
-        assert len(record.label) <= 200 and len(record.status_msg) <= MAX_TEXT
+        assert isinstance(record.label, str) and isinstance(record.status_msg, str)  # kept whole: cut on screen only
         assert len(record.history) <= MAX_HISTORY
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ class Credentials:
     secret_key: str = field(repr=False)
     token: str | None = field(default=None, repr=False)
     source: str = "options"
+    # what the user should hear about the file they came from (readable by other users)
+    warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def temporary(self) -> bool:
@@ -48,9 +51,49 @@ def _home(env: Mapping[str, str]) -> Path:
     return Path(env.get("HOME") or Path.home())
 
 
+def validate_profile(profile: str | None) -> str | None:
+    """A profile is a name: it picks ~/.tccli/NAME.credential, so a path in it is refused."""
+    if profile is None:
+        return None
+    if any(ch in profile for ch in ("/", "\\", "\0", os.sep)) or ".." in profile or profile == "." \
+            or not profile.isprintable():
+        raise ConfigError(f"bad profile name {profile[:60]!r}: a tccli profile is a name, without '/', '\\' or '..'")
+    return profile
+
+
+def _read_text(path: Path) -> str:
+    """A credential file's text; what is not a regular file (a FIFO, a device, a directory) is
+    refused before it is read, so a FIFO cannot hang the start."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise IsADirectoryError(0, "not a regular file") if stat.S_ISDIR(mode) else OSError(0, "not a regular file")
+        os.set_blocking(fd, True)
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8")
+    finally:
+        os.close(fd)
+
+
+def exposure_warning(path: Path) -> str | None:
+    """A warning when a file holding a secret can be read or changed by other users, as ssh and
+    tccli give (None when only its owner can)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"{path} can be read by other users (mode {stat.S_IMODE(mode):04o}): "
+                f"the secret key in it is exposed; run chmod 600 {path}")
+    return None
+
+
 def _read_json(path: Path) -> dict | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_text(path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -66,15 +109,18 @@ def _from_tccli(home: Path, profile: str) -> Credentials | None:
     sid, key = data.get("secretId"), data.get("secretKey")
     if isinstance(sid, str) and isinstance(key, str) and sid and key:
         token = data.get("token") if isinstance(data.get("token"), str) else None
-        return Credentials(sid, key, token or None, source=f"tccli profile {profile!r} ({path})")
+        warning = exposure_warning(path)
+        return Credentials(sid, key, token or None, source=f"tccli profile {profile!r} ({path})",
+                           warnings=(warning,) if warning else ())
     return None
 
 
-def _from_ini(path: Path) -> Credentials | None:
+def _from_ini(path: Path, *, private: bool = True) -> Credentials | None:
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        if not parser.read(path, encoding="utf-8"):
-            return None
+        parser.read_string(_read_text(path), source=str(path))
+    except FileNotFoundError:
+        return None
     except (configparser.Error, OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot parse {path}: {type(exc).__name__}") from None
     if not parser.has_section("default"):
@@ -82,7 +128,8 @@ def _from_ini(path: Path) -> Credentials | None:
     sid = parser.get("default", "secret_id", fallback="").strip()
     key = parser.get("default", "secret_key", fallback="").strip()
     if sid and key:
-        return Credentials(sid, key, None, source=str(path))
+        warning = exposure_warning(path) if private else None
+        return Credentials(sid, key, None, source=str(path), warnings=(warning,) if warning else ())
     return None
 
 
@@ -97,7 +144,7 @@ def resolve_credentials(
 ) -> Credentials:
     """The first complete set of credentials along the ecosystem's chain, else a ConfigError."""
     env = os.environ if env is None else env
-    profile = profile or "default"
+    profile = validate_profile(profile) or "default"
     home = _home(env)
     if secret_id and secret_key:
         return Credentials(secret_id, secret_key, token or None, source="command-line options")
@@ -107,8 +154,8 @@ def resolve_credentials(
     found = _from_tccli(home, profile)
     if found:
         return found
-    for path in (home / ".tencentcloud" / "credentials", system_file):
-        found = _from_ini(path)
+    for path, private in ((home / ".tencentcloud" / "credentials", True), (system_file, False)):
+        found = _from_ini(path, private=private)  # a system-wide file is the administrator's choice
         if found:
             return found
     tried = [
@@ -152,7 +199,7 @@ def _find_region(*, option: str | None, profile: str | None, config_region: str 
         return option, "option"
     if env.get(ENV_REGION):
         return env[ENV_REGION], "environment"
-    profile = profile or "default"
+    profile = validate_profile(profile) or "default"
     try:
         data = _read_json(_home(env) / ".tccli" / f"{profile}.configure")
     except ConfigError:

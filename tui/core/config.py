@@ -12,6 +12,7 @@ from tui.api.client import resolve_endpoint
 from tui.api.credentials import check_region
 from tui.api.errors import ConfigError
 from tui.api.ratelimit import DEFAULT_TARGET_RATE, validate_rate
+from tui.core import paths
 
 ALL_COLUMNS = ("job", "label", "state", "message", "in_state", "changed", "polled", "error")
 
@@ -99,11 +100,13 @@ def _finite(value: float) -> bool:
 def load_config(path: Path, *, required: bool = False) -> Config:
     """Read the config file; a missing optional file gives the defaults."""
     try:
-        raw = path.read_bytes()
+        raw = paths.read_regular_file(path)  # a FIFO or a device is refused, not read forever
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {path} does not exist") from None
         return Config()
+    except paths.NotAFile as exc:
+        raise ConfigError(f"config file {path} is {exc.kind}, not a file: give the path of a TOML file") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:

@@ -1,8 +1,10 @@
-"""Where files live, by the XDG conventions (overridable by environment for tests)."""
+"""Where files live, by the XDG conventions (overridable by environment for tests), and reading
+one without being fooled by what is not a file."""
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 APP_DIR = "vclm-watch"
@@ -43,3 +45,47 @@ def user_themes_dir() -> Path:
 def state_path() -> Path:
     """What the monitor remembers between runs (the theme picked with `t`): never the config file."""
     return data_dir() / "state.toml"
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+class NotAFile(OSError):
+    """The path names a directory, a FIFO, a device or a socket, not a regular file."""
+
+    def __init__(self, shown: Path | str, kind: str) -> None:
+        super().__init__(f"{shown} is {kind}, not a file")
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def special_kind(mode: int) -> str | None:
+    """What a non-regular file is ("a FIFO (named pipe)"), None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def refuse_special(mode: int, shown: Path | str) -> None:
+    kind = special_kind(mode)
+    if kind is not None:
+        raise NotAFile(shown, kind)
+
+
+def read_regular_file(path: Path | str) -> bytes:
+    """The bytes of a regular file. Anything else is refused before a byte is read: a FIFO is
+    opened without blocking (a plain open would wait for a writer forever) and a device such as
+    /dev/zero is never read (it would be read forever). FileNotFoundError as usual."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        refuse_special(os.fstat(fd).st_mode, path)
+        os.set_blocking(fd, True)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

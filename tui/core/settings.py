@@ -12,7 +12,7 @@ import httpx
 
 from tui.api.client import Endpoint, VclmClient, resolve_endpoint
 from tui.api.clock import SYSTEM_CLOCK, Clock
-from tui.api.credentials import Credentials, resolve_credentials, resolve_region
+from tui.api.credentials import Credentials, resolve_credentials, resolve_region, validate_profile
 from tui.api.ratelimit import RateLimiter, validate_rate
 from tui.core import paths
 from tui.core.config import Config, load_config
@@ -53,7 +53,7 @@ def load_settings(args: argparse.Namespace, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     config_path = getattr(args, "config", None)
     config = load_config(config_path or paths.config_path(), required=config_path is not None)
-    profile = getattr(args, "profile", None) or config.profile
+    profile = validate_profile(getattr(args, "profile", None) or config.profile)  # a name, never a path
     region, region_source = resolve_region(option=getattr(args, "region", None), profile=profile,
                                            config_region=config.region, env=env)
     endpoint = resolve_endpoint(getattr(args, "endpoint", None) or config.endpoint, region,

@@ -7,6 +7,12 @@ replaced by rename after fsync: a reader sees the old version or the new one, ne
 A file that cannot be parsed (a TOML syntax error, a bad entry) is someone's to fix: it is
 never moved, replaced or written over, and the error names its line and column. A file from
 a newer version of the program is refused and left alone too.
+
+The lock is never waited for without a deadline: the monitor only tries it (its event loop
+must not stop) and retries at its next tick; shell commands wait up to `lock_wait` seconds
+(VCLM_WATCH_LOCK_TIMEOUT, 10 by default), then give up having written nothing. A path that
+is a symlink is resolved once: saves replace the target and the link stays. Anything but a
+regular file (a directory, a FIFO, a device) is refused before it is read.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import glob
 import os
 import re
 import tempfile
+import time
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,10 +34,12 @@ from typing import Any
 import tomli_w
 
 from tui.api.models import JOB_ID_RE
+from tui.core import paths
 from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
 
 FORMAT_VERSION = 1
-MAX_TEXT = 2000  # characters kept of any outside string
+LOCK_TIMEOUT_ENV = "VCLM_WATCH_LOCK_TIMEOUT"
+DEFAULT_LOCK_WAIT = 10.0  # seconds a shell command waits for another vclm-watch's lock
 
 
 # What a file that is not a watchlist raises when parsed (tomllib's errors are ValueErrors).
@@ -64,6 +73,11 @@ class WatchlistTooNew(WatchlistError):
     pass
 
 
+class WatchlistBusy(WatchlistError):
+    """Another process holds the watchlist's lock and did not let go in time; nothing was
+    read or written by this attempt (retrying later loses nothing)."""
+
+
 class WatchlistWriteError(WatchlistError, OSError):
     """The file could not be locked or written (disk full, read-only, no permission); the file on disk
     is as it was, and so is the caller's list: saving again once the cause is fixed loses nothing."""
@@ -92,12 +106,18 @@ def _from_ts(value: Any) -> float | None:
     return None
 
 
-def _text(value: Any, limit: int = MAX_TEXT) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+def _text(value: Any) -> str:
+    # Never cut: what was stored comes back as it was (screens cut what they show, with a marker).
+    return value if isinstance(value, str) else ""
 
 
 def _opt_text(value: Any) -> str | None:
-    return value[:MAX_TEXT] if isinstance(value, str) and value else None
+    return value if isinstance(value, str) else None
+
+
+# A lone surrogate (JSON's "\ud800" decodes to one) has no UTF-8 form: it is stored as U+FFFD
+# rather than making every save fail.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def record_to_toml(record: JobRecord) -> dict[str, Any]:
@@ -134,7 +154,7 @@ def record_from_toml(item: Any, where: str) -> JobRecord:
     job_id = item.get("id")
     if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
         raise ValueError(f"{where}: invalid job id {str(job_id)[:60]!r}")
-    record = JobRecord(job_id=job_id.lower(), label=_text(item.get("label"), 200))
+    record = JobRecord(job_id=job_id.lower(), label=_text(item.get("label")))
     record.added_at = _from_ts(item.get("added_at")) or 0.0
     record.status_code = _opt_text(item.get("status_code"))
     record.stale = record.status_code is not None  # a last known state, not refreshed in this run yet
@@ -149,7 +169,7 @@ def record_from_toml(item: Any, where: str) -> JobRecord:
     record.poll_count = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else 0
     err = item.get("last_error")
     if isinstance(err, dict) and isinstance(err.get("code"), str):
-        record.last_error = LastError(_text(err["code"], 200), _text(err.get("message")),
+        record.last_error = LastError(err["code"], _text(err.get("message")),
                                       _opt_text(err.get("request_id")), _from_ts(err.get("at")) or 0.0)
     history = item.get("history")
     if isinstance(history, list):
@@ -157,12 +177,13 @@ def record_from_toml(item: Any, where: str) -> JobRecord:
             if isinstance(entry, dict) and isinstance(entry.get("to"), str):
                 at = _from_ts(entry.get("at"))
                 if at is not None:
-                    record.history.append(Transition(at, _opt_text(entry.get("from")), _text(entry["to"], 200)))
+                    record.history.append(Transition(at, _opt_text(entry.get("from")), entry["to"]))
     return record
 
 
 def dumps(records: Iterable[JobRecord]) -> str:
-    return tomli_w.dumps({"version": FORMAT_VERSION, "jobs": [record_to_toml(r) for r in records]})
+    text = tomli_w.dumps({"version": FORMAT_VERSION, "jobs": [record_to_toml(r) for r in records]})
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
@@ -246,9 +267,15 @@ class SyncResult:
 class WatchlistStore:
     """One watchlist file, and what this process last saw of it (for three-way merges)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, *, lock_wait: float = DEFAULT_LOCK_WAIT,
+                 on_wait: Callable[[float], None] | None = None) -> None:
+        # Resolved once: a symlinked file keeps its link (the rename replaces the target), and
+        # the lock sits beside the target, where every other writer of that file looks for it.
+        self.given_path = Path(path)
+        self.path = Path(os.path.realpath(self.given_path))
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_wait = lock_wait  # seconds to wait for another process's lock (0: try once)
+        self.on_wait = on_wait  # told (with the seconds it will wait) when a wait begins
         self._base: dict[str, str] = {}  # id -> label, as of the last load or save
         self._seen_stat: tuple[int, int, int] | None = None
         self.read_only = False  # set when the file is too new: never written
@@ -257,8 +284,21 @@ class WatchlistStore:
 
     # -- low level -----------------------------------------------------------------------
 
+    def check_kind(self) -> None:
+        """Refuse at once a path that is not a regular file (a directory, a FIFO, a device)."""
+        try:
+            mode = os.stat(self.path).st_mode
+        except OSError:
+            return  # missing (created by the first save) or unreadable (reported when read)
+        kind = paths.special_kind(mode)
+        if kind is not None:
+            raise WatchlistError(_not_a_file(self.given_path, kind))
+
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self, wait: float | None = None) -> Iterator[None]:
+        """Hold the lock; WatchlistBusy if another process holds it for longer than `wait`
+        seconds (default `lock_wait`; 0 tries once). The lock is never waited for unbounded."""
+        self.check_kind()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -266,11 +306,35 @@ class WatchlistStore:
             raise WatchlistWriteError(f"cannot lock watchlist {self.path} ({self.lock_path}): "
                                       f"{exc.strerror or exc}", exc.errno) from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._acquire(fd, self.lock_wait if wait is None else wait)
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _acquire(self, fd: int, wait: float) -> None:
+        deadline = time.monotonic() + max(0.0, wait)
+        pause = 0.005
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise WatchlistWriteError(f"cannot lock watchlist {self.path}: {exc.strerror or exc}", exc.errno) from exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WatchlistBusy(
+                    f"another vclm-watch holds the lock on the watchlist {self.path} ({self.lock_path})"
+                    + (f" and did not release it within {wait:g} s" if wait > 0 else "") + "; nothing was changed")
+            if not told and self.on_wait is not None:
+                told = True
+                self.on_wait(left)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.2)
 
     def _stat_key(self) -> tuple[int, int, int] | None:
         """What tells one version of the file from another: every save renames a new inode in."""
@@ -284,9 +348,11 @@ class WatchlistStore:
         """The file's records ([] when there is none): WatchlistError when it cannot be read,
         WatchlistTooNew, or WatchlistUnparsable (with where to look) when it is not a watchlist."""
         try:
-            raw = self.path.read_bytes()
+            raw = paths.read_regular_file(self.path)
         except FileNotFoundError:
             return []
+        except paths.NotAFile as exc:
+            raise WatchlistError(_not_a_file(self.given_path, exc.kind)) from None
         except OSError as exc:
             raise WatchlistError(f"cannot read watchlist {self.path}: {exc.strerror or exc}") from None
         try:
@@ -362,11 +428,14 @@ class WatchlistStore:
 
     # -- what callers use ------------------------------------------------------------------
 
-    def load(self) -> list[JobRecord]:
+    def load(self, *, wait: float | None = None) -> list[JobRecord]:
         """Read the file; WatchlistUnparsable (the file untouched) when it does not parse."""
         try:
-            with self.locked():
+            with self.locked(wait):
                 records = self._read_seen()
+        except WatchlistBusy:
+            # Another process is writing: its rename gives a whole version to an unlocked read.
+            records = self._read_seen()
         except WatchlistWriteError:
             # No lock file can be made here (a read-only place): saves replace the file
             # atomically, so an unlocked read still sees a whole version.
@@ -385,14 +454,14 @@ class WatchlistStore:
     def changed_on_disk(self) -> bool:
         return self._stat_key() != self._seen_stat
 
-    def save(self, records: list[JobRecord]) -> SyncResult:
+    def save(self, records: list[JobRecord], *, wait: float | None = None) -> SyncResult:
         """Write `records` merged with what other processes did since our last sync.
 
         Ids another process added are adopted (returned in `added`), ids it removed are
         dropped (returned in `removed`): the caller applies both to its own state. A file that
         does not parse raises WatchlistUnparsable and is not written.
         """
-        with self.locked():
+        with self.locked(wait):
             if self.broken is None and self._seen_stat is not None and self._stat_key() == self._seen_stat:
                 # nobody wrote since we last read or wrote it: the file is our base, nothing to merge
                 result = SyncResult()
@@ -406,7 +475,7 @@ class WatchlistStore:
         self._base = {r.job_id: r.label for r in merged}
         return result
 
-    def sync(self, records: list[JobRecord]) -> SyncResult:
+    def sync(self, records: list[JobRecord], *, wait: float | None = None) -> SyncResult:
         """Pick up other processes' changes without writing (cheap when nothing changed).
 
         A file that does not parse raises WatchlistUnparsable; the merge base stays what was
@@ -414,7 +483,7 @@ class WatchlistStore:
         """
         if not self.changed_on_disk():
             return SyncResult()
-        with self.locked():
+        with self.locked(wait):
             try:
                 disk = self._read_for_merge()  # WatchlistTooNew and WatchlistUnparsable propagate
             finally:
@@ -451,10 +520,11 @@ class WatchlistStore:
                 result.removed.append(job_id)
         return result
 
-    def update(self, change: Callable[[list[JobRecord]], list[JobRecord]]) -> list[JobRecord]:
+    def update(self, change: Callable[[list[JobRecord]], list[JobRecord]], *,
+               wait: float | None = None) -> list[JobRecord]:
         """Read, change and write under one lock (what the shell commands use); a file that does
         not parse raises WatchlistUnparsable, and nothing is written."""
-        with self.locked():
+        with self.locked(wait):
             records = self._read_unlocked()
             records = change(records)
             self._write_unlocked(records)
@@ -462,6 +532,12 @@ class WatchlistStore:
         return records
 
 
+def _not_a_file(shown: Path, kind: str) -> str:
+    return (f"watchlist {shown} is {kind}, not a file: give the path of a watchlist file "
+            "(--watchlist, or `watchlist` in the config)")
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:200]
+

@@ -17,7 +17,7 @@ from tui.api.errors import TASK_NOT_EXIST, ApiError, VclmError
 from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
 from tui.api.retry import Backoff
 from tui.core.engine import DescribeClient, Poller
-from tui.core.events import EngineEvent, HealthChanged, PollFailed, StateChanged
+from tui.core.events import EngineEvent, HealthChanged, JobUpdated, PollFailed, StateChanged
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord, LastError
 
@@ -88,11 +88,14 @@ async def check_jobs(
     clock: Clock = SYSTEM_CLOCK,
     on_transition: Callable[[StateChanged], None] | None = None,
     not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
+    on_answer: Callable[[JobRecord], None] | None = None,
 ) -> CheckResult:
     """Ask about every job (once, or until settled with `wait`) and return what is known.
 
     With `wait`, an id answered TaskNotExist is asked again, with backoff, until `not_found_grace`
     seconds from the start have passed; only an answer after that settles it as unqueryable.
+    Without `wait`, `on_answer(record)` is called as each job's one query ends (answered or
+    failed): its row is final then, and can be printed at once.
     """
     poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock)
     started = clock.monotonic()
@@ -101,7 +104,9 @@ async def check_jobs(
     problem: list[VclmError] = []  # the error behind the engine's current every-job problem
 
     def listen(event: EngineEvent) -> None:
-        if isinstance(event, PollFailed):
+        if isinstance(event, JobUpdated) and on_answer is not None and not wait and event.record.poll_count == 1:
+            on_answer(event.record)
+        elif isinstance(event, PollFailed):
             last_failure[event.record.job_id] = event.error
         elif isinstance(event, StateChanged) and on_transition is not None:
             on_transition(event)

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -21,7 +22,7 @@ from tui.api.errors import ConfigError
 from tui.core.jobids import extract_job_ids
 from tui.core.jobstate import JobRecord
 from tui.core.settings import build_client, load_credentials, load_settings
-from tui.core.watchlist import WatchlistError, WatchlistStore
+from tui.core.watchlist import DEFAULT_LOCK_WAIT, LOCK_TIMEOUT_ENV, WatchlistError, WatchlistStore
 from tui.headless.check import CheckResult, Verdict, check_jobs, error_hints
 from tui.headless.output import (
     CHECK_COLUMNS,
@@ -59,6 +60,12 @@ exit status of `add`: 0 done; 2 usage or configuration error (malformed id, a ne
 with '-', a watchlist from a newer version, one that does not parse, or one that cannot be written): nothing written. A
 watchlist file that does not parse is left as it is: the message gives its line and column to fix.
 A running monitor on the same watchlist picks the new ids up within a few seconds.
+"""
+
+LOCK_EPILOG = f"""
+While another vclm-watch holds the watchlist's lock, the command waits (saying so on stderr) for
+up to {DEFAULT_LOCK_WAIT:g} s ({LOCK_TIMEOUT_ENV}=SECONDS to change it), then gives up with exit 2,
+having written nothing.
 """
 
 
@@ -101,13 +108,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
 def add_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
     parser.add_argument("--label", default="", help="a label shown beside the new ids")
-    parser.epilog = ADD_EPILOG
+    parser.epilog = ADD_EPILOG + LOCK_EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def add_remove_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
-    parser.epilog = REMOVE_EPILOG
+    parser.epilog = REMOVE_EPILOG + LOCK_EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
@@ -273,38 +280,60 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     settings = load_settings(args, streams.env)
     grace = settings.config.not_found_grace if args.not_found_grace is None else args.not_found_grace
     credentials = load_credentials(settings, streams.env)
+    for warning in credentials.warnings:  # a secret readable by others: said, as ssh and tccli do
+        streams.note("warning", warning)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
+    rows = CheckRows(printer, given.ids, json_lines=args.json)
     broken: list[BaseException] = []
+    stopped_by: list[int] = []  # the signal (SIGTERM) that cut the run short
 
-    def on_transition(event) -> None:
+    def guarded(write) -> None:
         if broken:
             return
         try:
-            if args.json:
-                printer.json_line(transition_row(event))
-            else:
-                printer.transition(event)
+            write()
         except OSError as exc:  # raised again once the engine has stopped
             broken.append(exc)
 
-    async def query() -> CheckResult:
-        # --timeout is the --wait deadline then, not how long one request may take.
-        client = build_client(settings, credentials, read_timeout=None if args.wait else args.timeout)
-        async with client:
-            return await check_jobs(
-                client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
-                min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
-                not_found_grace=grace,
-            )
+    def on_transition(event) -> None:
+        guarded(lambda: printer.json_line(transition_row(event)) if args.json else printer.transition(event))
 
-    result = asyncio.run(query())
+    async def query() -> CheckResult:
+        # SIGTERM ends the run as Ctrl+C does: what was fetched is printed, nothing is lost.
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def terminate() -> None:
+            stopped_by.append(signal.SIGTERM)
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            # --timeout is the --wait deadline then, not how long one request may take.
+            client = build_client(settings, credentials, read_timeout=None if args.wait else args.timeout)
+            async with client:
+                return await check_jobs(
+                    client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
+                    min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
+                    on_answer=lambda record: guarded(lambda: rows.answered(record)), not_found_grace=grace,
+                )
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        result = asyncio.run(query())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        guarded(rows.flush_answered)
+        if broken:
+            raise broken[0] from None
+        signum = stopped_by[0] if stopped_by else signal.SIGINT
+        what = "terminated" if stopped_by else "interrupted"
+        streams.note("", f"{what}: {rows.printed} of {len(given.ids)} job(s) printed, the rest not asked yet")
+        return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
     if broken:
         raise broken[0]
-    if args.json:
-        for record in result.records:
-            printer.json_line(check_row(record))
-    else:
-        printer.table(CHECK_COLUMNS, result.records)
+    rows.finish(result.records)
     if result.aborted_by is not None:
         streams.note("error", f"stopped early, every job would fail alike: {result.aborted_by}")
     for code, hint in error_hints(result):
@@ -321,6 +350,55 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     return int(result.verdict)
 
 
+class CheckRows:
+    """`check`'s rows, written as soon as they can be: with --json one line per job the moment
+    its answer arrives (in the order the ids were given, so a line waits only for the jobs
+    before it); a table once every row is known. An interrupted run prints what was fetched."""
+
+    def __init__(self, printer: Printer, ids: list[str], *, json_lines: bool) -> None:
+        self.printer = printer
+        self.json_lines = json_lines
+        self.order = ids
+        self.ready: dict[str, JobRecord] = {}  # answered, not printed yet
+        self.next = 0  # index in `order` of the first id not printed
+        self.printed = 0
+        self.done: set[str] = set()
+
+    def answered(self, record: JobRecord) -> None:
+        self.ready[record.job_id] = record
+        if not self.json_lines:
+            return
+        while self.next < len(self.order) and self.order[self.next] in self.ready:
+            self._line(self.ready.pop(self.order[self.next]))
+            self.next += 1
+
+    def _line(self, record: JobRecord) -> None:
+        if record.job_id in self.done:
+            return
+        self.done.add(record.job_id)
+        self.printer.json_line(check_row(record))
+        self.printed += 1
+
+    def flush_answered(self) -> None:
+        """After an interrupt: every answer fetched and not printed yet, then nothing more."""
+        held = [self.ready[job_id] for job_id in self.order if job_id in self.ready]
+        self.ready.clear()
+        if self.json_lines:
+            for record in held:
+                self._line(record)
+        elif held:
+            self.printer.table(CHECK_COLUMNS, held)
+            self.printed += len(held)
+
+    def finish(self, records: list[JobRecord]) -> None:
+        if self.json_lines:
+            for record in records:
+                self._line(record)
+        else:
+            self.printer.table(CHECK_COLUMNS, records)
+            self.printed = len(records)
+
+
 # -- the watchlist commands ------------------------------------------------------------------------
 
 def _refuse_near_misses(given: GivenIds) -> None:
@@ -331,6 +409,25 @@ def _refuse_near_misses(given: GivenIds) -> None:
                          f"{_quoted_list(given.near_misses)}; nothing was written")
 
 
+def _store(path, streams: Streams) -> WatchlistStore:
+    """The watchlist for a command that writes it: another process's lock is waited for, saying
+    so, for a bounded time (VCLM_WATCH_LOCK_TIMEOUT seconds), never forever."""
+    raw = streams.env.get(LOCK_TIMEOUT_ENV, "")
+    try:
+        wait = float(raw) if raw.strip() else DEFAULT_LOCK_WAIT
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait < 1e6:  # also refuses nan
+        raise UsageError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds from 0, not {raw[:40]!r}")
+
+    def waiting(seconds: float) -> None:
+        streams.note("", f"waiting for another vclm-watch to release the watchlist {path} "
+                         f"(giving up in {seconds:.0f} s)")
+
+    return WatchlistStore(path, lock_wait=wait, on_wait=waiting)
+
+
+
 def _add(args: argparse.Namespace, streams: Streams) -> int:
     given = gather_ids(args.ids, streams.stdin)
     _refuse_near_misses(given)
@@ -338,7 +435,7 @@ def _add(args: argparse.Namespace, streams: Streams) -> int:
     if len(label) > MAX_LABEL or any(not ch.isprintable() for ch in label):
         raise UsageError(f"a label is at most {MAX_LABEL} printable characters")
     settings = load_settings(args, streams.env)
-    store = WatchlistStore(settings.watchlist_path)
+    store = _store(settings.watchlist_path, streams)
     added: list[str] = []
     skipped: list[str] = []
 
@@ -369,7 +466,7 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
     given = gather_ids(args.ids, streams.stdin)
     _refuse_near_misses(given)
     settings = load_settings(args, streams.env)
-    store = WatchlistStore(settings.watchlist_path)
+    store = _store(settings.watchlist_path, streams)
     removed: list[str] = []
     wanted = set(given.ids)
 

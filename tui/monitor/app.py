@@ -11,6 +11,7 @@ Widgets never call the API; actions call the engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections import deque
@@ -149,9 +150,10 @@ class VclmWatchApp(App[int]):
         for record in self.setup.initial_records:
             self.poller.add(record.job_id, record=record, from_file=True)
         self.watchlist.load()
-        for problem in self.theme_problems:
+        for title, problem in [("Theme problem", p) for p in self.theme_problems] + \
+                [("Credentials exposed", w) for w in self.setup.startup_warnings]:
             log.warning("%s", problem)
-            self.notify(problem, title="Theme problem", severity="error", timeout=12)
+            self.notify(problem, title=title, severity="error", timeout=12)
         if self.setup.startup_problem:
             self.set_problem(
                 "credentials", "Not polling",
@@ -185,7 +187,7 @@ class VclmWatchApp(App[int]):
             self._engine_worker.cancel()
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self.watchlist.save(force=True)
+        await self.watchlist.save_at_exit()  # a lock held elsewhere is retried briefly, never waited on
         if self.setup.client is not None:
             try:
                 await self.setup.client.aclose()
@@ -379,11 +381,9 @@ class VclmWatchApp(App[int]):
         self.watchlist.save(force=force)
 
     def _report(self, what: str, exc: BaseException) -> None:
-        try:
+        with contextlib.suppress(Exception):  # reporting must not fail in turn
             self.notify(f"{what} failed: {type(exc).__name__}: {inert(exc, 200)}", title="Internal error",
                         severity="error")
-        except Exception:  # noqa: BLE001
-            pass
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         if self.detail_visible:

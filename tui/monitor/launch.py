@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -76,6 +77,7 @@ def create_app(
         store=WatchlistStore(settings.watchlist_path) if store is _DEFAULT else store,  # type: ignore[arg-type]
         client=client, can_poll=can_poll, start_engine=start_engine and can_poll, ticking=ticking,
         credentials_note=note, startup_problem=startup_problem, endpoint_label=endpoint_label,
+        startup_warnings=list(credentials.warnings) if credentials is not None else [],
         theme=theme or remembered_theme() or settings.config.theme or DEFAULT_THEME,  # see tui.core.preferences
         theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir(), paths.user_themes_dir()],
         bell=settings.config.bell if bell is None else bell,
@@ -119,5 +121,37 @@ def run_monitor(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             credentials, problem = None, str(exc)
         app = create_app(settings, credentials=credentials, startup_problem=problem, theme=theme)
-    app.run()
+    return run_app(app)
+
+
+# Signals that end the monitor as `q` does: the watchlist saved, the terminal given back as it was.
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def run_app(app: VclmWatchApp) -> int:
+    """Run the monitor until it quits; SIGTERM and SIGHUP quit it as `q` does (exit 128+signal)."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        try:
+            loop = asyncio.get_running_loop()  # the App's: Python runs handlers in the main thread
+        except RuntimeError:  # not started yet, or already stopped: nothing to save or restore
+            raise SystemExit(128 + signum) from None
+        # handled on the App's own message loop (its context), as a key press would be
+        loop.call_soon_threadsafe(app.call_later, _quit_on_signal, app, signum)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in EXIT_SIGNALS}
+    try:
+        app.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return app.return_code or 0
+
+
+async def _quit_on_signal(app: VclmWatchApp, signum: int) -> None:
+    # The same path as `q`: stop polling, save what is unsaved, then let Textual restore the
+    # terminal (main screen, cursor, mouse off, cooked mode) as it does on any exit.
+    try:
+        await app.shutdown()
+    finally:
+        app.exit(return_code=128 + signum)

@@ -28,6 +28,7 @@ class MonitorSetup:
     ticking: bool = True  # the 1-second tick runs on its own (tests that call tick_now() may stop it)
     credentials_note: str = ""
     startup_problem: str | None = None
+    startup_warnings: list[str] = field(default_factory=list)  # toasts at start (credentials readable by others)
     endpoint_label: str | None = None
     theme: str = DEFAULT_THEME
     theme_dirs: list[Path | None] = field(default_factory=list)

@@ -7,6 +7,7 @@ so it is tested without a screen.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -14,7 +15,14 @@ from typing import Protocol
 from tui.core.engine import Poller
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
 from tui.core.formatting import inert
-from tui.core.watchlist import SyncResult, WatchlistError, WatchlistStore, WatchlistTooNew, WatchlistUnparsable
+from tui.core.watchlist import (
+    SyncResult,
+    WatchlistBusy,
+    WatchlistError,
+    WatchlistStore,
+    WatchlistTooNew,
+    WatchlistUnparsable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +31,11 @@ POLL_SAVE_EVERY_TICKS = 10  # poll results alone are saved at most every ~10 s
 SLOT = "watchlist"  # the banner slot this controller reports in
 NOT_SAVED = "Watchlist not saved"
 UNPARSABLE = "Watchlist has an error: read-only until it is fixed"
+WAITING = "Waiting for another vclm-watch"
+# On the event loop the file lock is only ever tried (wait 0), never waited for: a busy lock
+# is retried at the next tick, and at exit for at most EXIT_LOCK_WAIT seconds (the loop runs on).
+LOOP_LOCK_WAIT = 0.0
+EXIT_LOCK_WAIT = 2.0
 
 
 class ProblemSink(Protocol):
@@ -94,7 +107,7 @@ class WatchlistSync:
         if self.store is None:
             return
         try:
-            records = self.store.load()
+            records = self.store.load(wait=LOOP_LOCK_WAIT)
         except WatchlistUnparsable as exc:
             self._report_unparsable(exc)
             return
@@ -128,7 +141,12 @@ class WatchlistSync:
         membership, polls = self._membership_unsaved, self._polls_unsaved
         self._membership_unsaved = self._polls_unsaved = False
         try:
-            result = self.store.save(list(self.poller.records.values()))
+            result = self.store.save(list(self.poller.records.values()), wait=LOOP_LOCK_WAIT)
+        except WatchlistBusy as exc:
+            self._membership_unsaved = self._membership_unsaved or membership or force
+            self._polls_unsaved = self._polls_unsaved or polls
+            self._waiting(exc)
+            return
         except (WatchlistError, OSError) as exc:
             # keep what was unsaved marked as such: the next tick tries again
             self._membership_unsaved = self._membership_unsaved or membership or force
@@ -137,16 +155,36 @@ class WatchlistSync:
             self._set_problem(NOT_SAVED, inert(exc, 300))
             return
         self.saves += 1
-        if self._current_problem == NOT_SAVED:
+        if self._current_problem in (NOT_SAVED, WAITING):
             self._set_problem(None)
         self._apply(result)
+
+    async def save_at_exit(self, grace: float = EXIT_LOCK_WAIT) -> None:
+        """The last save: a lock held by another process is retried for `grace` seconds without
+        stopping the loop (the screen keeps drawing), then given up with the reason logged."""
+        self.save(force=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._current_problem == WAITING and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            self.save(force=True)
+        if self._current_problem == WAITING:
+            log.error("the watchlist was not saved at exit: another vclm-watch held its lock for %g s", grace)
+
+    def _waiting(self, exc: WatchlistBusy) -> None:
+        log.warning("%s", exc)
+        if self._current_problem != WAITING:
+            self._set_problem(WAITING, f"{inert(exc, 300)} — what changed here is kept and saved once it is released")
 
     def sync(self) -> None:
         """Pick up ids other processes (`vclm-watch add`) added, removed or relabelled."""
         if self.store is None or self.store.read_only:
             return
         try:
-            result = self.store.sync(list(self.poller.records.values()))
+            result = self.store.sync(list(self.poller.records.values()), wait=LOOP_LOCK_WAIT)
+        except WatchlistBusy as exc:
+            self._waiting(exc)
+            return
         except WatchlistUnparsable as exc:
             self._report_unparsable(exc)
             return
@@ -162,6 +200,8 @@ class WatchlistSync:
             self._set_problem(None)
             self._notice("The watchlist file parses again: it is read and saved as usual.",
                          title="Watchlist fixed")
+        if self._current_problem == WAITING and not self.unsaved:
+            self._set_problem(None)
         self._apply(result)
 
     def _apply(self, result: SyncResult) -> None:
