@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import sys
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from tui.api.models import (
 from tui.api.ratelimit import RateLimiter
 from tui.api.retry import RetryPolicy
 from tui.api.signing import signed_headers
+from tui.api.urls import is_loopback_host
 
 MAX_RESPONSE_BYTES = 1 << 20  # an answer is a few hundred bytes; anything past this is garbage
 
@@ -51,22 +51,13 @@ class Endpoint:
         return self.url.rstrip("/")
 
 
-def _is_loopback(hostname: str) -> bool:
-    if hostname.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
 def _with_scheme(text: str) -> str:
     """The endpoint a scheme-less one most likely meant: http to loopback (the simulator), else https."""
     try:
         hostname = urlsplit("//" + text).hostname or ""
     except ValueError:
         hostname = ""
-    return ("http://" if _is_loopback(hostname) else "https://") + text
+    return ("http://" if is_loopback_host(hostname) else "https://") + text
 
 
 def resolve_endpoint(endpoint: str | None = None, region: str | None = None, *, regional: bool = False) -> Endpoint:
@@ -98,7 +89,7 @@ def resolve_endpoint(endpoint: str | None = None, region: str | None = None, *, 
     hostname = parts.hostname
     if any(ch.isspace() or not ch.isprintable() for ch in hostname):
         raise ConfigError(f"bad endpoint {endpoint!r}: the host name has spaces or control characters")
-    if parts.scheme == "http" and not _is_loopback(hostname):
+    if parts.scheme == "http" and not is_loopback_host(hostname):
         raise ConfigError(
             f"refusing to send signed requests over plain http to {hostname}: "
             "use https, or http only to a loopback address such as 127.0.0.1 (the simulator)"
