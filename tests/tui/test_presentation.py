@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from tuikit import IDS, ready, sample_records, view_app
+from tuikit import IDS, cell_text, ready, sample_records, view_app
 
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import duration, inert, relative
@@ -57,6 +57,31 @@ def test_unknown_codes_get_the_default_hint(code):
 ])
 def test_duration(seconds, text):
     assert duration(seconds) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (42.9, "42s"), (59, "59s"), (60, "1m"), (185, "3m"), (239, "3m"), (7620, "2h07m"), (None, "—"),
+])
+def test_a_coarse_duration_counts_whole_minutes_past_the_first(seconds, text):
+    assert duration(seconds, coarse=True) == text
+    if seconds is not None:
+        assert relative(1000.0 - seconds, 1000.0, coarse=True) == (f"{text} ago" if seconds >= 1 else "now")
+
+
+@pytest.mark.anyio
+async def test_the_table_s_times_change_once_a_minute_after_the_first(clock):
+    """A row's "in state" and "changed" cells are not rewritten by every tick once a minute has
+    passed: a screen of long-running jobs repaints the "polled" cell, not three cells a row."""
+    app = view_app(clock)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await ready(pilot)
+        job = IDS["running"]
+        before = (cell_text(app, job, "in_state"), cell_text(app, job, "changed"))
+        assert before == ("2m", "2m ago")
+        clock.advance(20)
+        app.tick_now()
+        await pilot.pause()
+        assert (cell_text(app, job, "in_state"), cell_text(app, job, "changed")) == before
 
 
 @pytest.mark.parametrize(("then", "text"), [(997, "3s ago"), (1000, "now"), (1004, "in 4s"), (None, "never")])

@@ -8,8 +8,13 @@ import unicodedata
 SHORT_ID_CHARS = 8
 
 
-def duration(seconds: float | None) -> str:
-    """A compact duration: 0s, 42s, 3m05s, 2h07m, 4d03h."""
+def duration(seconds: float | None, *, coarse: bool = False) -> str:
+    """A compact duration: 0s, 42s, 3m05s, 2h07m, 4d03h.
+
+    `coarse` drops the seconds past the first minute (3m): text redrawn every second then
+    changes once a minute, which is what a person reads in a table anyway, and what keeps a
+    screen of running jobs from repainting every row every second (CPU, and bytes over SSH).
+    """
     if seconds is None:
         return "—"
     seconds = max(0, int(seconds))
@@ -17,7 +22,7 @@ def duration(seconds: float | None) -> str:
         return f"{seconds}s"
     minutes, secs = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
+        return f"{minutes}m" if coarse else f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
         return f"{hours}h{minutes:02d}m"
@@ -25,16 +30,16 @@ def duration(seconds: float | None) -> str:
     return f"{days}d{hours:02d}h"
 
 
-def relative(then: float | None, now: float) -> str:
-    """'3s ago', 'in 4s', or 'never'."""
+def relative(then: float | None, now: float, *, coarse: bool = False) -> str:
+    """'3s ago', 'in 4s', or 'never' (`coarse`: as for `duration`)."""
     if then is None:
         return "never"
     delta = now - then
     if delta < 0:
-        return f"in {duration(-delta)}" if delta <= -1 else "now"
+        return f"in {duration(-delta, coarse=coarse)}" if delta <= -1 else "now"
     if delta < 1:
         return "now"
-    return f"{duration(delta)} ago"
+    return f"{duration(delta, coarse=coarse)} ago"
 
 
 def timestamp(at: float | None) -> str:

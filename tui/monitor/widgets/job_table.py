@@ -141,11 +141,11 @@ def render_cells(record: JobRecord, layout: list[tuple[str, int]], ctx: RowConte
         elif key == "message":
             cell = _cut(record.status_msg, width)
         elif key == "in_state":
-            cell = _cut(duration(ctx.now - record.state_since) if record.state_since else "—", width)
+            cell = _cut(duration(ctx.now - record.state_since, coarse=True) if record.state_since else "—", width)
         elif key == "changed":
-            cell = _cut(relative(record.last_change, ctx.now) if record.last_change else "—", width)
+            cell = _cut(relative(record.last_change, ctx.now, coarse=True) if record.last_change else "—", width)
         elif key == "polled":
-            cell = _cut(relative(record.last_polled, ctx.now), width)
+            cell = _cut(relative(record.last_polled, ctx.now, coarse=True), width)
         elif key == "error":
             err = record.last_error
             code = err.code if err else ""
