@@ -147,3 +147,27 @@ async def test_a_frame_of_the_table_works_out_its_style_once_not_once_per_line(c
         app.tick_now()  # every row's "polled" time changes: every line of the table is drawn again
         await pilot.pause()
         assert table.cell_updates and len(asked) <= 2, len(asked)
+
+
+async def test_a_changed_cell_repaints_its_own_row_not_every_line_of_the_table(clock):
+    from rich.text import Text
+    from tuikit import IDS
+
+    app = view_app(clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        table = app.table
+        rendered: list[object] = []
+        real = table._render_line_in_row
+
+        def counting(row_key, *args, **kwargs):
+            rendered.append(row_key.value)
+            return real(row_key, *args, **kwargs)
+
+        table._render_line_in_row = counting
+        await pilot.pause()
+        rendered.clear()
+        table.update_cell(IDS["failed"], "polled", Text("9s ago"))  # as a tick moving one time would
+        await pilot.pause()
+        await pilot.pause()
+        assert rendered and set(rendered) == {IDS["failed"]}  # the other rows' lines were reused

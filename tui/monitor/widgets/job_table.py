@@ -9,8 +9,9 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.cache import LRUCache
+from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import duration, inert, relative, short_id
@@ -200,6 +201,7 @@ class JobTable(DataTable):
         # Its cell renders are keyed on `_update_count` too: one changed cell re-rendered every
         # cell on screen. Here a cell's render is keyed on the last write to that cell instead.
         self._cell_versions: dict[tuple[str, str], int] = {}
+        self._row_versions: dict[str, int] = {}  # the last write to any cell of the row
         self._cell_cache: LRUCache[tuple, object] = LRUCache(CELL_CACHE)
         self._render_style: Style | None = None  # this widget's rich_style, while a render runs
         super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
@@ -258,11 +260,42 @@ class JobTable(DataTable):
     # -- DataTable caches that survive cell updates ---------------------------------------
 
     def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
-        before = self._update_count
-        super().update_cell(row_key, column_key, value, update_width=update_width)
-        self._content_bumps += self._update_count - before
-        cell = (getattr(row_key, "value", row_key), getattr(column_key, "value", column_key))
-        self._cell_versions[cell] = self._update_count
+        row, column = getattr(row_key, "value", row_key), getattr(column_key, "value", column_key)
+        if update_width:
+            before = self._update_count
+            super().update_cell(row_key, column_key, value, update_width=update_width)
+            self._content_bumps += self._update_count - before
+        else:
+            # As DataTable.update_cell, but it repaints the one row, not the whole table: a tick
+            # that moves one cell in each of 40 rows re-rendered all 40 lines for each of them.
+            try:
+                self._data[RowKey(row)][ColumnKey(column)] = value
+                index = self._row_locations.get(RowKey(row))
+            except KeyError:
+                raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.") from None
+            self._update_count += 1
+            self._content_bumps += 1
+            if index is not None:
+                self.refresh_row(index)
+        self._cell_versions[(row, column)] = self._update_count
+        self._row_versions[row] = self._update_count
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style) -> Strip:
+        # DataTable keys its line cache on _update_count, which every cell write bumps: a line is
+        # keyed here on the version of its own row instead (and on the table's structure), so an
+        # unchanged row's line is reused whatever else changed.
+        try:
+            row_key, _ = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        count, bumps = self._update_count, self._content_bumps
+        keyed = hash((self._structure_key(), self._row_versions.get(row_key.value, 0)))
+        # (the content bumps move with it, so that _structure_key() and the caches it keys stay put)
+        self._update_count, self._content_bumps = keyed, bumps + keyed - count
+        try:
+            return super()._render_line(y, x1, x2, base_style)
+        finally:
+            self._update_count, self._content_bumps = count, bumps
 
     def _update_dimensions(self, new_rows) -> None:
         self._dimension_updates += 1  # row heights may change
@@ -278,6 +311,7 @@ class JobTable(DataTable):
         self._rows_cache = self._offsets_cache = None
         self._cell_cache.clear()
         self._cell_versions.clear()
+        self._row_versions.clear()
 
     def _render_cell(self, row_index: int, column_index: int, base_style, width: int,
                      cursor: bool = False, hover: bool = False):
