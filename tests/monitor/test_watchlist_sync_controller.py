@@ -4,36 +4,14 @@ from __future__ import annotations
 
 import shutil
 
-from tui.api.clock import FakeClock
-from tui.core.engine import Poller
+from synckit import Harness
+
 from tui.core.events import JobUpdated
 from tui.core.jobstate import JobRecord
 from tui.core.watchlist import WatchlistStore
-from tui.monitor.watchlist_sync import POLL_SAVE_EVERY_TICKS, SYNC_EVERY_TICKS, WatchlistSync
+from tui.monitor.watchlist_sync import POLL_SAVE_EVERY_TICKS, SYNC_EVERY_TICKS
 
 A, B, C = ("a" * 32, "b" * 32, "c" * 32)
-
-
-class Harness:
-    def __init__(self, path, store: WatchlistStore | None = None) -> None:
-        self.clock = FakeClock()
-        self.poller = Poller(None, clock=self.clock)
-        self.problems: dict[str, tuple[str, str]] = {}
-        self.notices: list[tuple[str, str]] = []
-        self.touched: list[str] = []
-        self.store = store if store is not None else WatchlistStore(path)
-        self.sync = WatchlistSync(self.store, self.poller, problem=self.problem, notice=self.notice,
-                                  touched=self.touched.append)
-        self.poller.subscribe(self.sync.note)
-
-    def problem(self, slot: str, title: str | None, detail: str = "") -> None:
-        if title is None:
-            self.problems.pop(slot, None)
-        else:
-            self.problems[slot] = (title, detail)
-
-    def notice(self, message: str, *, title: str = "", severity: str = "information", timeout=None) -> None:
-        self.notices.append((title, message))
 
 
 def on_disk(path) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from synckit import Harness
 
 from tui.core.engine import Poller
 from tui.core.jobstate import JobRecord
@@ -16,31 +17,10 @@ A, B, C, D = (ch * 32 for ch in "abcd")
 BROKEN = f'version = 1\n[[jobs]]\nid = "{A}"\nlabel = "unclosed\n'  # line 4: the string never ends
 
 
-class Recorder:
-    """What the controller reported, as the App would show it."""
-
-    def __init__(self) -> None:
-        self.problems: dict[str, tuple[str, str]] = {}
-        self.notices: list[str] = []
-
-    def problem(self, slot: str, title: str | None, detail: str = "") -> None:
-        if title is None:
-            self.problems.pop(slot, None)
-        else:
-            self.problems[slot] = (title, detail)
-
-    def notice(self, message: str, **_options) -> None:
-        self.notices.append(message)
-
-
-def _controller(path: Path) -> tuple[WatchlistSync, Poller, Recorder]:
-    poller = Poller(None)
-    seen = Recorder()
-    sync = WatchlistSync(WatchlistStore(path), poller, problem=seen.problem, notice=seen.notice,
-                         touched=lambda _job_id: None)
-    poller.subscribe(sync.note)
-    sync.load()
-    return sync, poller, seen
+def _controller(path: Path) -> tuple[WatchlistSync, Poller, Harness]:
+    seen = Harness(path)
+    seen.sync.load()
+    return seen.sync, seen.poller, seen
 
 
 def _ticks(sync: WatchlistSync, n: int = SYNC_EVERY_TICKS) -> None:
@@ -76,7 +56,7 @@ def test_once_fixed_the_file_is_picked_up_and_what_was_added_meanwhile_saved(tmp
     path.write_text(BROKEN.replace('"unclosed\n', '"closed"\n'))  # the user fixes it
     _ticks(sync)
     assert SLOT not in seen.problems
-    assert any("parses again" in n for n in seen.notices)
+    assert any("parses again" in message for _title, message in seen.notices)
     assert sorted(poller.records) == [A, B] and poller.records[A].label == "closed"
     _ticks(sync)
     assert _ids_on_disk(path) == [A, B]
