@@ -1,5 +1,12 @@
 """The watchlist file: TOML, written atomically under a lock, merged with other writers.
 
+It holds what a person chose, one job per line: id, label, when added (format 2). What was
+observed (states, history, errors, URLs) lives in the job database beside it (`jobdb.py`), so
+a poll never rewrites this file. The database also caches the file's members under the SHA-256
+of its bytes, so that a file as the last vclm-watch left it is not parsed again. A file of
+format 1 (states inside) is migrated by the first process that writes: its observations go to
+the database, the old file is kept beside it (`NAME.format1.toml`), and it is rewritten.
+
 Several processes may share one file (a TUI and `vclm-watch add` from a shell). Every write
 takes an exclusive lock on a sidecar `.lock` file, re-reads what is on disk and merges it
 with what this process changed since it last synced, so nobody's change is lost. The file is
@@ -19,7 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import glob
+import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -34,10 +44,12 @@ from typing import Any
 import tomli_w
 
 from tui.api.models import JOB_ID_RE
-from tui.core import paths
+from tui.core import jobdb, paths
 from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2  # 1: states in the file (before the job database); 2: ids, labels, when added
 LOCK_TIMEOUT_ENV = "VCLM_WATCH_LOCK_TIMEOUT"
 DEFAULT_LOCK_WAIT = 10.0  # seconds a shell command waits for another vclm-watch's lock
 
@@ -90,12 +102,6 @@ class WatchlistWriteError(WatchlistError, OSError):
         return self.args[0]
 
 
-def _ts(value: float | None) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, tz=UTC)
-
-
 def _from_ts(value: Any) -> float | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -120,35 +126,7 @@ def _opt_text(value: Any) -> str | None:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def record_to_toml(record: JobRecord) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": record.job_id, "label": record.label}
-    pairs = {
-        "added_at": _ts(record.added_at),
-        "status_code": record.status_code,
-        "status_msg": record.status_msg or None,
-        "result_video_url": record.result_video_url or None,
-        "url_received_at": _ts(record.url_received_at),
-        "state_since": _ts(record.state_since),
-        "last_change": _ts(record.last_change),
-        "last_polled": _ts(record.last_polled),
-        "last_request_id": record.last_request_id,
-        "poll_count": record.poll_count or None,
-    }
-    out.update({k: v for k, v in pairs.items() if v is not None})
-    if record.last_error is not None:
-        err = record.last_error
-        out["last_error"] = {k: v for k, v in {
-            "code": err.code, "message": err.message, "request_id": err.request_id, "at": _ts(err.at),
-        }.items() if v is not None}
-    if record.history:
-        out["history"] = [
-            {k: v for k, v in {"at": _ts(t.at), "from": t.from_code, "to": t.to_code}.items() if v is not None}
-            for t in record.history[-MAX_HISTORY:]
-        ]
-    return out
-
-
-def record_from_toml(item: Any, where: str) -> JobRecord:
+def record_from_toml(item: Any, where: str, *, observed: bool = True) -> JobRecord:
     if not isinstance(item, dict):
         raise ValueError(f"{where}: a job entry must be a table")
     job_id = item.get("id")
@@ -156,6 +134,8 @@ def record_from_toml(item: Any, where: str) -> JobRecord:
         raise ValueError(f"{where}: invalid job id {str(job_id)[:60]!r}")
     record = JobRecord(job_id=job_id.lower(), label=_text(item.get("label")))
     record.added_at = _from_ts(item.get("added_at")) or 0.0
+    if not observed:  # format 2: what was seen lives in the job database, whatever else the file says
+        return record
     record.status_code = _opt_text(item.get("status_code"))
     record.stale = record.status_code is not None  # a last known state, not refreshed in this run yet
     record.status_msg = _text(item.get("status_msg"))
@@ -181,20 +161,44 @@ def record_from_toml(item: Any, where: str) -> JobRecord:
     return record
 
 
+_HEADER = ("# vclm-watch watchlist: one job per line (id, label, when added). Edit it freely: a running\n"
+           "# monitor picks changes up within seconds. States and history live in the job database beside it.\n")
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f\ud800-\udfff]*')
+
+
+def _toml_string(text: str) -> str:
+    if _PLAIN.fullmatch(text):
+        return f'"{text}"'
+    return tomli_w.dumps({"v": _SURROGATE.sub("\ufffd", text)})[4:-1]  # tomli-w escapes what must be
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _job_line(job_id: str, label: str, added_at: float) -> str:
+    when = datetime.fromtimestamp(added_at, tz=UTC).isoformat()
+    return f'  {{ id = "{job_id}", label = {_toml_string(label)}, added_at = {when} }},\n'
+
+
 def dumps(records: Iterable[JobRecord]) -> str:
-    text = tomli_w.dumps({"version": FORMAT_VERSION, "jobs": [record_to_toml(r) for r in records]})
-    return _SURROGATE.sub("\ufffd", text)
+    """The file's text: one line per job, so that a person can read, edit, diff and grep it.
+    A line once made is cached: rewriting a 100,000-job file after one change joins strings."""
+    lines = [_job_line(r.job_id, r.label, r.added_at) for r in records]
+    return f"{_HEADER}version = {FORMAT_VERSION}\njobs = [\n{''.join(lines)}]\n"
 
 
 def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
     """Parse a watchlist; ValueError for anything malformed, WatchlistTooNew for a newer format."""
+    return loads_versioned(text, source)[0]
+
+
+def loads_versioned(text: str, source: str = "watchlist") -> tuple[list[JobRecord], int]:
+    """The records and the file's format: 1 carries states (to migrate), 2 only what was chosen."""
     try:
         data = tomllib.loads(text)
     except RecursionError:
         raise ValueError(f"{source}: nested too deeply") from None
     version = data.get("version", FORMAT_VERSION)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValueError(f"{source}: version must be an integer")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"{source}: version must be a positive integer")
     if version > FORMAT_VERSION:
         raise WatchlistTooNew(
             f"{source} was written by a newer vclm-watch (format {version}, this one reads up to "
@@ -206,11 +210,11 @@ def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
     records: dict[str, JobRecord] = {}
     for index, item in enumerate(jobs):
         try:
-            record = record_from_toml(item, f"job #{index + 1}")
+            record = record_from_toml(item, f"job #{index + 1}", observed=version < 2)
         except ValueError as exc:
             raise BadEntry(f"{source}: {exc}", index, str(exc)) from None
         records.setdefault(record.job_id, record)
-    return list(records.values())
+    return list(records.values()), version
 
 
 class BadEntry(ValueError):
@@ -278,9 +282,61 @@ class WatchlistStore:
         self.on_wait = on_wait  # told (with the seconds it will wait) when a wait begins
         self._base: dict[str, str] = {}  # id -> label, as of the last load or save
         self._seen_stat: tuple[int, int, int] | None = None
-        self.read_only = False  # set when the file is too new: never written
+        self.read_only = False  # set when the file (or its database) is too new: never written
+        self.db_path = jobdb.database_path(self.given_path)
+        self._db: jobdb.JobDatabase | None = None
+        self.db_problem: str | None = None  # why the job database cannot be used (states are not kept)
+        self._members: list[jobdb.Member] | None = None  # the members of the file as last read or written here
+        self._digest: str | None = None  # SHA-256 of the file's bytes as last read or written here
+        self._format1: tuple[bytes, list[JobRecord]] | None = None  # a format-1 file read, to migrate at the next write
+        self.migrated_to: Path | None = None  # where the format-1 file was kept, once migrated
         # Set while the file does not parse: nothing is written until it does (or is deleted).
         self.broken: WatchlistUnparsable | None = None
+
+    # -- the job database ----------------------------------------------------------------------
+
+    def database(self) -> jobdb.JobDatabase | None:
+        """The job database beside the file, opened at first use; None (with `db_problem` saying
+        why) when it cannot be used. One from a newer vclm-watch makes the store read-only."""
+        if self._db is None and self.db_problem is None:
+            try:
+                self._db = jobdb.JobDatabase(self.db_path)
+            except jobdb.JobDatabaseTooNew as exc:
+                self.read_only = True
+                self.db_problem = str(exc)
+                raise WatchlistTooNew(str(exc)) from None
+            except jobdb.JobDatabaseError as exc:
+                self.db_problem = str(exc)
+        elif self.db_problem is not None and self.read_only and self._db is None and "newer" in self.db_problem:
+            raise WatchlistTooNew(self.db_problem)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _observed(self, records: list[JobRecord]) -> list[JobRecord]:
+        """Fill records read from a format-2 file (or the cache) with what the database knows."""
+        if self._format1 is not None:
+            return records  # a format-1 file carries its own states until it is migrated
+        db = self.database()
+        if db is not None:
+            try:
+                db.apply_to(records)
+            except jobdb.JobDatabaseError as exc:
+                self.db_problem = str(exc)
+        return records
+
+    def write_observations(self, records: Iterable[JobRecord]) -> None:
+        """Store these jobs' states now (shell commands and tests; the monitor uses a writer thread)."""
+        db = self.database()
+        if db is None:
+            raise WatchlistWriteError(f"job states not saved: {self.db_problem}")
+        try:
+            db.write(records)
+        except jobdb.JobDatabaseError as exc:
+            raise WatchlistWriteError(str(exc)) from None
 
     # -- low level -----------------------------------------------------------------------
 
@@ -345,22 +401,46 @@ class WatchlistStore:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _parse_file(self) -> list[JobRecord]:
-        """The file's records ([] when there is none): WatchlistError when it cannot be read,
-        WatchlistTooNew, or WatchlistUnparsable (with where to look) when it is not a watchlist."""
+        """The file's members ([] when there is none): WatchlistError when it cannot be read,
+        WatchlistTooNew, or WatchlistUnparsable (with where to look) when it is not a watchlist.
+        Read from the database's cache when the file is as the last vclm-watch left it."""
         try:
             raw = paths.read_regular_file(self.path)
         except FileNotFoundError:
+            self._members, self._digest, self._format1 = [], None, None
             return []
         except paths.NotAFile as exc:
             raise WatchlistError(_not_a_file(self.given_path, exc.kind)) from None
         except OSError as exc:
             raise WatchlistError(f"cannot read watchlist {self.path}: {exc.strerror or exc}") from None
-        try:
-            return loads(raw.decode("utf-8"), str(self.path))
-        except WatchlistTooNew:
-            raise
-        except _UNPARSABLE as exc:
-            raise unparsable(self.path, raw, exc) from None
+        digest = hashlib.sha256(raw).hexdigest()
+        db = self.database()
+        cached = None
+        if db is not None:
+            try:
+                cached = db.cached_members(digest)
+            except jobdb.JobDatabaseError as exc:
+                self.db_problem = str(exc)
+        if cached is not None:
+            records = [JobRecord(job_id=job_id, label=label, added_at=added_at) for job_id, label, added_at in cached]
+            version = FORMAT_VERSION
+        else:
+            try:
+                records, version = loads_versioned(raw.decode("utf-8"), str(self.path))
+            except WatchlistTooNew:
+                raise
+            except _UNPARSABLE as exc:
+                raise unparsable(self.path, raw, exc) from None
+        members = [(r.job_id, r.label, r.added_at) for r in records]
+        if version < FORMAT_VERSION:
+            self._format1 = (raw, records)
+        else:
+            self._format1 = None
+            if cached is None and db is not None:
+                with contextlib.suppress(jobdb.JobDatabaseError):
+                    db.replace_members(digest, members)  # the next reader of this very file parses nothing
+        self._members, self._digest = members, digest
+        return records
 
     def _read_unlocked(self) -> list[JobRecord]:
         """The file's records; when it does not parse, `broken` says why and the error is raised."""
@@ -380,14 +460,17 @@ class WatchlistStore:
 
         Writers replace the file by rename, so an unlocked read sees a whole version.
         """
-        return self._parse_file()
+        return self._observed(self._parse_file())
 
     def _write_unlocked(self, records: Iterable[JobRecord]) -> None:
         if self.read_only:
             raise WatchlistError(f"watchlist {self.path} is not written: it is from a newer version or unreadable")
         if self.broken is not None:
             raise self.broken
+        records = list(records)
         text = dumps(records).encode("utf-8")
+        if self._format1 is not None:
+            self._migrate(*self._format1)
         self._remove_stale_temp_files()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -414,6 +497,59 @@ class WatchlistStore:
             finally:
                 os.close(dir_fd)
         self._seen_stat = self._stat_key()
+        self._cache(records, hashlib.sha256(text).hexdigest())
+
+    def _cache(self, records: list[JobRecord], digest: str) -> None:
+        """Tell the database which members the file now holds, touching only the rows that changed."""
+        members = [(r.job_id, r.label, r.added_at) for r in records]
+        old, old_digest = self._members, self._digest
+        self._members, self._digest = members, digest
+        db = self.database()
+        if db is None:
+            return
+        try:
+            if old is not None:
+                before = {m[0]: m for m in old}
+                upsert = [m for m in members if before.get(m[0]) != m]
+                now = {m[0] for m in members}
+                delete = [job_id for job_id in before if job_id not in now]
+                if [m[0] for m in members if m[0] in before] == [m[0] for m in old if m[0] in now] and \
+                        db.update_members(old_digest, digest, upsert=upsert, delete=delete):
+                    return
+            db.replace_members(digest, members)
+        except jobdb.JobDatabaseError as exc:
+            log.warning("the watchlist cache was not updated: %s", exc)
+
+    def _migrate(self, raw: bytes, observed: list[JobRecord]) -> None:
+        """A format-1 file (states inside) is about to be rewritten: its states go to the
+        database first, and its bytes to NAME.format1.toml beside it, kept as they were."""
+        db = self.database()
+        if db is None:
+            raise WatchlistWriteError(f"watchlist {self.path} (format 1) is not rewritten: its job states could not "
+                                      f"be moved to the job database ({self.db_problem}); the file was left as it was")
+        try:
+            known = [JobRecord(job_id=r.job_id) for r in observed]
+            db.apply_to(known)
+            # what the file saw, unless the database saw the job later (a newer run wrote it there)
+            db.write([r for r, k in zip(observed, known, strict=True)
+                      if (r.status_code is not None or r.last_error is not None or r.history)
+                      and (k.last_polled is None or (r.last_polled or 0.0) > k.last_polled)])
+        except jobdb.JobDatabaseError as exc:
+            raise WatchlistWriteError(f"watchlist {self.path} (format 1) is not rewritten: {exc}") from None
+        backup = self.path.with_name(f"{self.path.stem}.format1{self.path.suffix or '.toml'}")
+        if backup.exists():
+            backup = backup.with_name(f"{self.path.stem}.format1-{int(time.time())}{self.path.suffix or '.toml'}")
+        try:
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        log.info("watchlist %s migrated to format %d; the old file is kept as %s", self.path, FORMAT_VERSION, backup)
+        self.migrated_to = backup
+        self._format1 = None
 
     def _write_error(self, exc: OSError) -> WatchlistWriteError:
         return WatchlistWriteError(f"cannot save watchlist {self.path}: {exc.strerror or exc}; "
@@ -441,7 +577,7 @@ class WatchlistStore:
             # atomically, so an unlocked read still sees a whole version.
             records = self._read_seen()
         self._base = {r.job_id: r.label for r in records}
-        return records
+        return self._observed(records)
 
     def _read_seen(self) -> list[JobRecord]:
         """Read, and remember which version of the file was read, whether it parsed or not: a
@@ -454,12 +590,14 @@ class WatchlistStore:
     def changed_on_disk(self) -> bool:
         return self._stat_key() != self._seen_stat
 
-    def save(self, records: list[JobRecord], *, wait: float | None = None) -> SyncResult:
+    def save(self, records: list[JobRecord], *, wait: float | None = None, observations: bool = True) -> SyncResult:
         """Write `records` merged with what other processes did since our last sync.
 
         Ids another process added are adopted (returned in `added`), ids it removed are
         dropped (returned in `removed`): the caller applies both to its own state. A file that
-        does not parse raises WatchlistUnparsable and is not written.
+        does not parse raises WatchlistUnparsable and is not written. The file is rewritten only
+        when ids, labels or their order changed; with `observations` the records' states are
+        stored in the job database too (the monitor leaves that to its writer thread).
         """
         with self.locked(wait):
             if self.broken is None and self._seen_stat is not None and self._stat_key() == self._seen_stat:
@@ -471,7 +609,12 @@ class WatchlistStore:
                 result = SyncResult() if disk is None else self._merge(records, disk)
             removed = set(result.removed)
             merged = [r for r in records if r.job_id not in removed] + result.added
-            self._write_unlocked(merged)
+            unchanged = (self._format1 is None and self._stat_key() == self._seen_stat and self._seen_stat is not None
+                         and self._members == [(r.job_id, r.label, r.added_at) for r in merged])
+            if not unchanged:
+                self._write_unlocked(merged)
+            if observations:
+                self.write_observations(merged)
         self._base = {r.job_id: r.label for r in merged}
         return result
 

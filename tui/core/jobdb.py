@@ -1,0 +1,410 @@
+"""The job database: everything observed about jobs, in SQLite beside the watchlist file.
+
+The watchlist file holds what a person chose (ids, labels, when added); this database holds
+what was seen: each job's last answer, its state history, its last error, RequestId, latency,
+result URL and when it was received. It is written incrementally (only the jobs that changed,
+in one transaction per batch) and, in the monitor, only from a writer thread
+(`ObservationWriter`), never on the UI event loop.
+
+It also keeps a copy of the watchlist's membership, keyed by the SHA-256 of the file's bytes:
+a process that finds the file as the last vclm-watch left it reads ids and labels from here
+instead of parsing megabytes of TOML (see `watchlist.py`).
+
+SQLite in WAL mode: readers never block the writer, a process killed mid-write leaves the
+last committed transaction, and several processes on one machine can share the file (each
+write waits for the others up to `timeout`). The schema is versioned with `PRAGMA user_version`;
+a database from a newer vclm-watch is refused and left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
+
+SCHEMA_VERSION = 1
+DEFAULT_KEEP_DAYS = 30.0  # how long jobs no longer watched keep their history (config `history_days`)
+BUSY_TIMEOUT = 5.0  # seconds a write waits for another process's transaction
+
+# Each entry takes the schema from version i to i + 1.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            status_code TEXT,
+            status_msg TEXT NOT NULL DEFAULT '',
+            result_video_url TEXT NOT NULL DEFAULT '',
+            url_received_at REAL,
+            state_since REAL,
+            last_change REAL,
+            last_polled REAL,
+            last_request_id TEXT,
+            poll_count INTEGER NOT NULL DEFAULT 0,
+            last_latency REAL,
+            last_response TEXT,
+            error_code TEXT,
+            error_message TEXT,
+            error_request_id TEXT,
+            error_at REAL,
+            written_at REAL NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE history (
+            job_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            from_code TEXT,
+            to_code TEXT NOT NULL
+        )""",
+        "CREATE INDEX history_by_job ON history (job_id, at)",
+        """CREATE TABLE members (
+            position INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL,
+            added_at REAL NOT NULL
+        )""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    ),
+)
+
+Member = tuple[str, str, float]  # job_id, label, added_at
+
+
+class JobDatabaseError(Exception):
+    """The database cannot be opened, read or written; the message says why. What was written
+    before is kept (SQLite rolls back a transaction that fails)."""
+
+
+class JobDatabaseTooNew(JobDatabaseError):
+    """Written by a newer vclm-watch: refused, and left untouched."""
+
+
+def database_path(watchlist_path: Path) -> Path:
+    """The database that goes with a watchlist file: beside its target, `NAME.db` for `NAME.toml`."""
+    real = Path(os.path.realpath(watchlist_path))
+    return real.with_suffix(".db") if real.suffix == ".toml" else real.with_name(real.name + ".db")
+
+
+def _error(path: Path, exc: BaseException, doing: str) -> JobDatabaseError:
+    text = str(exc) or type(exc).__name__
+    return JobDatabaseError(f"job database {path}: {doing} failed: {text}")
+
+
+class JobDatabase:
+    """One connection to one job database. Not shared between threads: each thread opens its own."""
+
+    def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fresh = not self.path.exists()
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise _error(self.path, exc, "opening") from None
+        try:
+            # Read the version before anything writes: a newer database must stay as it is.
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JobDatabaseTooNew(
+                    f"job database {self.path} was written by a newer vclm-watch (schema {version}, this one "
+                    f"reads up to {SCHEMA_VERSION}); it was left untouched. Upgrade vclm-watch, or use "
+                    "--watchlist for another file.")
+            if fresh:
+                with contextlib.suppress(OSError):
+                    os.chmod(self.path, 0o600)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses no commit
+            self._migrate(version)
+        except JobDatabaseError:
+            self._db.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise _error(self.path, exc, "opening") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+    def __enter__(self) -> JobDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, doing) from None
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _error(self.path, exc, doing) from None
+            raise
+
+    def _migrate(self, version: int) -> None:
+        while version < SCHEMA_VERSION:
+            with self._transaction(f"upgrading the schema to version {version + 1}") as db:
+                current = db.execute("PRAGMA user_version").fetchone()[0]
+                if current == version:  # (another process may have done it meanwhile)
+                    for statement in _MIGRATIONS[version]:
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {version + 1}")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- the membership cache ------------------------------------------------------------------
+
+    def cached_members(self, digest: str) -> list[Member] | None:
+        """The watchlist's members if the cache was made from a file with this digest, else None."""
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'members_digest'").fetchone()
+            if row is None or row[0] != digest:
+                return None
+            return self._db.execute("SELECT job_id, label, added_at FROM members ORDER BY position").fetchall()
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, "reading the watchlist cache") from None
+
+    def replace_members(self, digest: str, members: Sequence[Member]) -> None:
+        """Cache the members of the file whose bytes have this digest (all of them)."""
+        with self._transaction("caching the watchlist") as db:
+            db.execute("DELETE FROM members")
+            db.executemany("INSERT OR IGNORE INTO members (job_id, label, added_at) VALUES (?, ?, ?)", members)
+            self._set_meta(db, "members_digest", digest)
+
+    def update_members(self, old_digest: str | None, new_digest: str, *, upsert: Sequence[Member],
+                       delete: Collection[str]) -> bool:
+        """Change the cache from the file `old_digest` to the file `new_digest` by touching only
+        these rows; False (nothing done) when the cache is not of `old_digest`."""
+        with self._transaction("caching the watchlist") as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'members_digest'").fetchone()
+            if old_digest is None or row is None or row[0] != old_digest:
+                return False
+            db.executemany("DELETE FROM members WHERE job_id = ?", ((job_id,) for job_id in delete))
+            db.executemany(
+                "INSERT INTO members (job_id, label, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET label = excluded.label, added_at = excluded.added_at", upsert)
+            self._set_meta(db, "members_digest", new_digest)
+        return True
+
+    @staticmethod
+    def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                   (key, value))
+
+    # -- observations ----------------------------------------------------------------------------
+
+    def write(self, records: Iterable[JobRecord], now: float | None = None) -> int:
+        """Store what is known of these jobs (their rows and history replaced) in one transaction."""
+        now = time.time() if now is None else now
+        rows = []
+        history: list[tuple[str, float, str | None, str]] = []
+        ids = []
+        for record in records:
+            ids.append((record.job_id,))
+            err = record.last_error
+            rows.append((
+                record.job_id, record.status_code, record.status_msg, record.result_video_url, record.url_received_at,
+                record.state_since, record.last_change, record.last_polled, record.last_request_id, record.poll_count,
+                record.last_latency, _dump_response(record.last_response),
+                err.code if err else None, err.message if err else None, err.request_id if err else None,
+                err.at if err else None, now))
+            history.extend((record.job_id, t.at, t.from_code, t.to_code) for t in record.history[-MAX_HISTORY:])
+        if not rows:
+            return 0
+        with self._transaction("saving job states") as db:
+            db.executemany(f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * 17)})", rows)
+            db.executemany("DELETE FROM history WHERE job_id = ?", ids)
+            db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", history)
+        return len(rows)
+
+    def apply_to(self, records: Iterable[JobRecord]) -> int:
+        """Fill these records with what the database knows of them (their ids and labels are
+        kept); returns how many it knew. A job with a known state is marked stale: a last known
+        state, not refreshed in this run yet."""
+        wanted = {record.job_id: record for record in records}
+        if not wanted:
+            return 0
+        try:
+            if len(wanted) > 500:  # most of the database: one scan beats many lookups
+                rows = self._db.execute("SELECT * FROM jobs").fetchall()
+                transitions = self._db.execute("SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, at")
+            else:
+                marks = ", ".join("?" * len(wanted))
+                rows = self._db.execute(f"SELECT * FROM jobs WHERE job_id IN ({marks})", list(wanted)).fetchall()
+                transitions = self._db.execute(
+                    f"SELECT job_id, at, from_code, to_code FROM history WHERE job_id IN ({marks}) ORDER BY job_id, at",
+                    list(wanted))
+            known = 0
+            for row in rows:
+                record = wanted.get(row[0])
+                if record is not None:
+                    _fill(record, row)
+                    known += 1
+            for job_id, at, from_code, to_code in transitions:
+                record = wanted.get(job_id)
+                if record is not None:
+                    record.history.append(Transition(at, from_code, to_code))
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, "reading job states") from None
+        return known
+
+    def prune(self, keep: Collection[str], now: float, keep_days: float = DEFAULT_KEEP_DAYS) -> int:
+        """Forget jobs not in `keep` (the watchlist) that nothing wrote for `keep_days`."""
+        cutoff = now - keep_days * 86400
+        with self._transaction("pruning old jobs") as db:
+            old = [job_id for (job_id,) in db.execute("SELECT job_id FROM jobs WHERE written_at < ?", (cutoff,))
+                   if job_id not in keep]
+            db.executemany("DELETE FROM jobs WHERE job_id = ?", ((job_id,) for job_id in old))
+            db.executemany("DELETE FROM history WHERE job_id = ?", ((job_id,) for job_id in old))
+        return len(old)
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM jobs").fetchone()[0])
+
+
+def _dump_response(response: dict[str, Any] | None) -> str | None:
+    if response is None:
+        return None
+    try:
+        return json.dumps(response, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fill(record: JobRecord, row: tuple[Any, ...]) -> None:
+    (_, record.status_code, record.status_msg, record.result_video_url, record.url_received_at, record.state_since,
+     record.last_change, record.last_polled, record.last_request_id, record.poll_count, record.last_latency,
+     response, code, message, request_id, at, _) = row
+    record.last_response = None
+    if response is not None:
+        with contextlib.suppress(ValueError):
+            loaded = json.loads(response)
+            record.last_response = loaded if isinstance(loaded, dict) else None
+    record.last_error = LastError(code, message or "", request_id, at or 0.0) if code is not None else None
+    record.history = []
+    record.stale = record.status_code is not None
+
+
+def snapshot(record: JobRecord) -> JobRecord:
+    """A copy that the writer thread can read while the engine goes on changing the original."""
+    return replace(record, history=list(record.history))
+
+
+class ObservationWriter:
+    """Writes job records to the database from a thread of its own, in batches.
+
+    `put(record)` (on any thread, the UI loop included) takes a snapshot and returns at once;
+    the thread writes every `interval` seconds whatever was put since, the latest snapshot of
+    each job only, in one transaction. A failed write (disk full, read-only, busy) keeps the
+    batch for the next try and sets `error`; the next successful write clears it.
+    """
+
+    def __init__(self, path: Path, *, interval: float = 0.5, clock: Callable[[], float] = time.time,
+                 on_write: Callable[[int], None] | None = None) -> None:
+        self.path = path
+        self.interval = interval
+        self._clock = clock
+        self._on_write = on_write
+        self._pending: dict[str, JobRecord] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
+        self._writing = False
+        self._closing = False
+        self.error: JobDatabaseError | None = None
+        self.written = 0  # records written (for tests and benchmarks)
+        self._thread = threading.Thread(target=self._run, name="vclm-watch-db-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending) + (1 if self._writing else 0)
+
+    def put(self, record: JobRecord) -> None:
+        copy = snapshot(record)
+        with self._lock:
+            self._pending[record.job_id] = copy
+
+    def put_many(self, records: Iterable[JobRecord]) -> None:
+        copies = [snapshot(record) for record in records]
+        with self._lock:
+            for copy in copies:
+                self._pending[copy.job_id] = copy
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write what was put so far now; True once it is written (False: timed out or failed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._wake.notify()
+            while self._pending or self._writing:
+                if self.error is not None and not self._writing:
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._idle.wait(left if left is None else min(left, 0.05))
+                self._wake.notify()
+            return self.error is None
+
+    def close(self, timeout: float = 2.0) -> bool:
+        """Write what is pending (for at most `timeout` seconds) and stop the thread."""
+        done = self.flush(timeout)
+        with self._lock:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join(timeout)
+        return done
+
+    def _run(self) -> None:
+        db: JobDatabase | None = None
+        try:
+            while True:
+                with self._lock:
+                    if not self._pending and not self._closing:
+                        self._wake.wait(self.interval)
+                    if self._closing and (not self._pending or self.error is not None):
+                        return
+                    if not self._pending:
+                        continue
+                    batch, self._pending = self._pending, {}
+                    self._writing = True
+                try:
+                    if db is None:
+                        db = JobDatabase(self.path)
+                    db.write(batch.values(), now=self._clock())
+                    error = None
+                except JobDatabaseError as exc:
+                    error = exc
+                with self._lock:
+                    self._writing = False
+                    if error is not None:
+                        for job_id, copy in batch.items():  # keep the batch: newer snapshots win
+                            self._pending.setdefault(job_id, copy)
+                    else:
+                        self.written += len(batch)
+                    self.error = error
+                    self._idle.notify_all()
+                if error is not None:
+                    with self._lock:  # back off before retrying; close() still wakes it
+                        self._wake.wait(min(self.interval * 4, 2.0))
+                elif self._on_write is not None:
+                    self._on_write(len(batch))
+        finally:
+            if db is not None:
+                db.close()
+            with self._lock:
+                self._idle.notify_all()
