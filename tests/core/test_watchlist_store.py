@@ -58,7 +58,7 @@ def test_a_file_broken_under_a_running_monitor_is_never_written_over_and_merges_
     result = store.save(mine + [JobRecord(job_id="d" * 32)])
     assert result.removed == []
     assert sorted(r.job_id for r in WatchlistStore(path).load()) == [c * 32 for c in "abcd"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["watchlist.toml", "watchlist.toml.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("watchlist.db")) == ["watchlist.toml", "watchlist.toml.lock"]
 
 
 def test_sync_reports_a_broken_file_with_its_line_and_a_deleted_one_lets_the_next_save_write_everything(tmp_path):

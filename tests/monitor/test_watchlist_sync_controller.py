@@ -9,7 +9,7 @@ from synckit import Harness
 from tui.core.events import JobUpdated
 from tui.core.jobstate import JobRecord
 from tui.core.watchlist import WatchlistStore
-from tui.monitor.watchlist_sync import POLL_SAVE_EVERY_TICKS, SYNC_EVERY_TICKS
+from tui.monitor.watchlist_sync import SYNC_EVERY_TICKS
 
 A, B, C = ("a" * 32, "b" * 32, "c" * 32)
 
@@ -39,19 +39,24 @@ def test_a_job_the_user_adds_is_saved_at_the_next_tick(tmp_path):
     assert h.sync.saves == 1
 
 
-def test_poll_results_alone_wait_for_the_slower_save(tmp_path):
+def test_poll_results_never_rewrite_the_file_and_reach_the_job_database(tmp_path):
     path = tmp_path / "watchlist.toml"
     h = Harness(path)
     h.sync.load()
     h.poller.add(A)
     h.sync.tick(1)
-    saves = h.sync.saves
-    h.sync.note(JobUpdated(h.poller.records[A]))  # as a poll answer would
-    for tick in range(2, POLL_SAVE_EVERY_TICKS):
+    before = path.stat()
+    record = h.poller.records[A]
+    record.status_code, record.poll_count, record.last_request_id = "JobRunning", 3, "req-1"
+    h.sync.note(JobUpdated(record))  # as a poll answer would
+    for tick in range(2, 3 * SYNC_EVERY_TICKS + 12):
         h.sync.tick(tick)
-    assert h.sync.saves == saves
-    h.sync.tick(POLL_SAVE_EVERY_TICKS)
-    assert h.sync.saves == saves + 1
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
+    assert path.read_text(encoding="utf-8").count("JobRunning") == 0  # the file holds what a person chose
+    assert h.sync.flush_states(5.0)
+    [saved] = WatchlistStore(path).load()
+    assert (saved.status_code, saved.poll_count, saved.last_request_id) == ("JobRunning", 3, "req-1")
 
 
 def test_another_process_s_add_and_remove_are_picked_up_without_writing_back(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -63,7 +64,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             from_code TEXT,
             to_code TEXT NOT NULL
         )""",
-        "CREATE INDEX history_by_job ON history (job_id, at)",
+        "CREATE INDEX history_by_job ON history (job_id)",
         """CREATE TABLE members (
             position INTEGER PRIMARY KEY,
             job_id TEXT NOT NULL UNIQUE,
@@ -224,11 +225,20 @@ class JobDatabase:
             history.extend((record.job_id, t.at, t.from_code, t.to_code) for t in record.history[-MAX_HISTORY:])
         if not rows:
             return 0
+        try:
+            self._write_rows(rows, ids, history)
+        except UnicodeEncodeError:
+            # A lone surrogate (JSON's "\ud800" decodes to one) has no UTF-8 form: stored as U+FFFD,
+            # as the watchlist file does, rather than making every write fail.
+            self._write_rows([_clean(row) for row in rows], ids, [_clean(row) for row in history])
+        return len(rows)
+
+    def _write_rows(self, rows: list[tuple[Any, ...]], ids: list[tuple[str]],
+                    history: list[tuple[str, float, str | None, str]]) -> None:
         with self._transaction("saving job states") as db:
             db.executemany(f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * 17)})", rows)
             db.executemany("DELETE FROM history WHERE job_id = ?", ids)
             db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", history)
-        return len(rows)
 
     def apply_to(self, records: Iterable[JobRecord]) -> int:
         """Fill these records with what the database knows of them (their ids and labels are
@@ -240,12 +250,12 @@ class JobDatabase:
         try:
             if len(wanted) > 500:  # most of the database: one scan beats many lookups
                 rows = self._db.execute("SELECT * FROM jobs").fetchall()
-                transitions = self._db.execute("SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, at")
+                transitions = self._db.execute("SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, rowid")
             else:
                 marks = ", ".join("?" * len(wanted))
                 rows = self._db.execute(f"SELECT * FROM jobs WHERE job_id IN ({marks})", list(wanted)).fetchall()
                 transitions = self._db.execute(
-                    f"SELECT job_id, at, from_code, to_code FROM history WHERE job_id IN ({marks}) ORDER BY job_id, at",
+                    f"SELECT job_id, at, from_code, to_code FROM history WHERE job_id IN ({marks}) ORDER BY job_id, rowid",
                     list(wanted))
             known = 0
             for row in rows:
@@ -273,6 +283,13 @@ class JobDatabase:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM jobs").fetchone()[0])
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(row: tuple[Any, ...]) -> Any:
+    return tuple(_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in row)
 
 
 def _dump_response(response: dict[str, Any] | None) -> str | None:

@@ -295,9 +295,12 @@ class WatchlistStore:
 
     # -- the job database ----------------------------------------------------------------------
 
-    def database(self) -> jobdb.JobDatabase | None:
+    def database(self, create: bool = True) -> jobdb.JobDatabase | None:
         """The job database beside the file, opened at first use; None (with `db_problem` saying
-        why) when it cannot be used. One from a newer vclm-watch makes the store read-only."""
+        why) when it cannot be used, or (without `create`) when there is none yet: one who only
+        reads creates nothing. One from a newer vclm-watch makes the store read-only."""
+        if self._db is None and not create and not self.db_path.exists():
+            return None
         if self._db is None and self.db_problem is None:
             try:
                 self._db = jobdb.JobDatabase(self.db_path)
@@ -311,6 +314,11 @@ class WatchlistStore:
             raise WatchlistTooNew(self.db_problem)
         return self._db
 
+    @property
+    def needs_migration(self) -> bool:
+        """The file read last is of format 1 (states inside): the next write migrates it."""
+        return self._format1 is not None
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -320,7 +328,7 @@ class WatchlistStore:
         """Fill records read from a format-2 file (or the cache) with what the database knows."""
         if self._format1 is not None:
             return records  # a format-1 file carries its own states until it is migrated
-        db = self.database()
+        db = self.database(create=False)
         if db is not None:
             try:
                 db.apply_to(records)
@@ -414,7 +422,7 @@ class WatchlistStore:
         except OSError as exc:
             raise WatchlistError(f"cannot read watchlist {self.path}: {exc.strerror or exc}") from None
         digest = hashlib.sha256(raw).hexdigest()
-        db = self.database()
+        db = self.database(create=False)
         cached = None
         if db is not None:
             try:
@@ -613,6 +621,8 @@ class WatchlistStore:
                          and self._members == [(r.job_id, r.label, r.added_at) for r in merged])
             if not unchanged:
                 self._write_unlocked(merged)
+            else:
+                self._remove_stale_temp_files()
             if observations:
                 self.write_observations(merged)
         self._base = {r.job_id: r.label for r in merged}

@@ -89,13 +89,15 @@ async def check_jobs(
     on_transition: Callable[[StateChanged], None] | None = None,
     not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
     on_answer: Callable[[JobRecord], None] | None = None,
+    on_update: Callable[[JobRecord], None] | None = None,
 ) -> CheckResult:
     """Ask about every job (once, or until settled with `wait`) and return what is known.
 
     With `wait`, an id answered TaskNotExist is asked again, with backoff, until `not_found_grace`
     seconds from the start have passed; only an answer after that settles it as unqueryable.
     Without `wait`, `on_answer(record)` is called as each job's one query ends (answered or
-    failed): its row is final then, and can be printed at once.
+    failed): its row is final then, and can be printed at once. `on_update(record)` is called
+    after every query of a job, with or without `wait` (what is recorded in the job database).
     """
     poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock)
     started = clock.monotonic()
@@ -104,6 +106,8 @@ async def check_jobs(
     problem: list[VclmError] = []  # the error behind the engine's current every-job problem
 
     def listen(event: EngineEvent) -> None:
+        if isinstance(event, JobUpdated) and on_update is not None:
+            on_update(event.record)
         if isinstance(event, JobUpdated) and on_answer is not None and not wait and event.record.poll_count == 1:
             on_answer(event.record)
         elif isinstance(event, PollFailed):

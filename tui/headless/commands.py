@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from tui.api.errors import ConfigError
+from tui.core.jobdb import ObservationWriter, database_path
 from tui.core.jobids import extract_job_ids
 from tui.core.jobstate import JobRecord
 from tui.core.settings import build_client, load_credentials, load_settings
@@ -284,6 +285,9 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         streams.note("warning", warning)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     rows = CheckRows(printer, given.ids, json_lines=args.json)
+    # Every answer goes to the job database too (from a thread), so a monitor on this watchlist
+    # shows it without asking again.
+    states = ObservationWriter(database_path(settings.watchlist_path))
     broken: list[BaseException] = []
     stopped_by: list[int] = []  # the signal (SIGTERM) that cut the run short
 
@@ -317,12 +321,17 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
                     client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
                     min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
                     on_answer=lambda record: guarded(lambda: rows.answered(record)), not_found_grace=grace,
+                    on_update=states.put,
                 )
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
 
     try:
-        result = asyncio.run(query())
+        try:
+            result = asyncio.run(query())
+        finally:
+            if not states.close(2.0):
+                streams.note("warning", f"the answers were not recorded in the job database: {states.error}")
     except (KeyboardInterrupt, asyncio.CancelledError):
         guarded(rows.flush_answered)
         if broken:

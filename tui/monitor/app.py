@@ -377,8 +377,9 @@ class VclmWatchApp(App[int]):
             self._report("refresh", exc)
 
     def save_now(self, force: bool = False) -> None:
-        """Write the watchlist now if anything is unsaved (or `force`)."""
+        """Write the watchlist now if anything is unsaved (or `force`), and the states polled so far."""
         self.watchlist.save(force=force)
+        self.watchlist.flush_states(5.0)
 
     def _report(self, what: str, exc: BaseException) -> None:
         with contextlib.suppress(Exception):  # reporting must not fail in turn

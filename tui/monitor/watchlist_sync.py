@@ -1,5 +1,9 @@
-"""Keeps the monitor's watchlist and the file in step: load at start, save (debounced) what
-changed, and pick up what other processes (`vclm-watch add`, another monitor) wrote.
+"""Keeps the monitor's watchlist and its stores in step: load at start, save what changed,
+and pick up what other processes (`vclm-watch add`, another monitor) wrote.
+
+Two stores, two paces: the watchlist file (ids and labels) is rewritten at the next tick after
+a person changes membership, never because a poll came back; what polls observe goes to the
+job database through a writer thread (`ObservationWriter`), so the UI loop never waits on it.
 
 No Textual and no App: it works on the engine and the store, and reports through callbacks,
 so it is tested without a screen.
@@ -15,6 +19,7 @@ from typing import Protocol
 from tui.core.engine import Poller
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
 from tui.core.formatting import inert
+from tui.core.jobdb import ObservationWriter
 from tui.core.watchlist import (
     SyncResult,
     WatchlistBusy,
@@ -27,9 +32,10 @@ from tui.core.watchlist import (
 log = logging.getLogger(__name__)
 
 SYNC_EVERY_TICKS = 2  # pick up other processes' watchlist changes every ~2 s
-POLL_SAVE_EVERY_TICKS = 10  # poll results alone are saved at most every ~10 s
 SLOT = "watchlist"  # the banner slot this controller reports in
+DB_SLOT = "database"  # ...and the one for the job database
 NOT_SAVED = "Watchlist not saved"
+STATES_NOT_SAVED = "Job states not saved"
 UNPARSABLE = "Watchlist has an error: read-only until it is fixed"
 WAITING = "Waiting for another vclm-watch"
 # On the event loop the file lock is only ever tried (wait 0), never waited for: a busy lock
@@ -61,24 +67,24 @@ class WatchlistSync:
         self._problem = problem
         self._notice = notice
         self._touched = touched
-        self._membership_unsaved = False  # ids, labels or states changed: save at the next tick
-        self._polls_unsaved = False  # only poll results changed: save within POLL_SAVE_EVERY_TICKS
+        self._membership_unsaved = False  # ids or labels changed: save at the next tick
         self._current_problem: str | None = None
-        self.saves = 0  # how many times the file was written (for tests and benchmarks)
+        self._db_problem: str | None = None
+        self.saves = 0  # how many times the file was saved (for tests and benchmarks)
+        self.writer: ObservationWriter | None = None  # started by load(), once the database is known to open
 
     @property
     def unsaved(self) -> bool:
-        return self._membership_unsaved or self._polls_unsaved
+        return self._membership_unsaved or (self.writer is not None and self.writer.pending > 0)
 
     def note(self, event: EngineEvent) -> None:
-        """Mark what an engine event leaves unsaved (changes that came from the file are not)."""
+        """Mark what an engine event leaves unsaved (changes that came from the file are not):
+        membership for the file, observations for the database writer."""
         if isinstance(event, (JobAdded, JobRemoved)):
             if not event.from_file:
                 self._membership_unsaved = True
-        elif isinstance(event, StateChanged):
-            self._membership_unsaved = True
-        elif isinstance(event, JobUpdated):
-            self._polls_unsaved = True
+        elif isinstance(event, (StateChanged, JobUpdated)) and self.writer is not None:
+            self.writer.put(event.record)
 
     def mark_changed(self) -> None:
         """Something the user chose (a label) changed: save at the next tick."""
@@ -120,8 +126,32 @@ class WatchlistSync:
             self.store.read_only = True  # what could not be read must not be overwritten
             self._set_problem("Watchlist not loaded, not saved", str(exc))
             return
+        self._start_writer()
         for record in records:
             self.poller.add(record.job_id, record=record, from_file=True)
+        if self.store.needs_migration:  # a format-1 file: its states move to the database now
+            self.save(force=True)
+            if self.store.migrated_to is not None:
+                self._notice(f"The watchlist now keeps ids and labels only; states live in {self.store.db_path.name}. "
+                             f"The old file is kept as {self.store.migrated_to.name}.", title="Watchlist upgraded")
+
+    def _start_writer(self) -> None:
+        assert self.store is not None
+        if self.store.db_problem is not None:
+            self._set_db_problem(self.store.db_problem)
+            return
+        self.writer = ObservationWriter(self.store.db_path)
+
+    def _set_db_problem(self, detail: str | None) -> None:
+        if detail == self._db_problem:
+            return
+        self._db_problem = detail
+        if detail is None:
+            self._problem(DB_SLOT, None)
+        else:
+            log.error("job database: %s", detail)
+            self._problem(DB_SLOT, STATES_NOT_SAVED, inert(f"{detail} — states are kept in memory and written once "
+                                                           "the database can be written again", 400))
 
     # -- save and sync ---------------------------------------------------------------------------
 
@@ -129,28 +159,30 @@ class WatchlistSync:
         """Called once a second: sync every SYNC_EVERY_TICKS, save what is due."""
         if ticks % SYNC_EVERY_TICKS == 0:
             self.sync()
-        if self._membership_unsaved or (self._polls_unsaved and ticks % POLL_SAVE_EVERY_TICKS == 0):
+        if self._membership_unsaved:
             self.save()
+        if self.writer is not None:
+            error = self.writer.error
+            self._set_db_problem(str(error) if error is not None else None)
 
     def save(self, force: bool = False) -> None:
-        """Write the watchlist (merged with other processes' changes) if anything changed."""
+        """Write the watchlist file (merged with other processes' changes) if ids or labels
+        changed; a file whose ids and labels are as on disk is not rewritten."""
         if self.store is None or self.store.read_only or self.waiting_for_fix:
             return  # (what is unsaved stays marked: it is saved once the file parses again)
-        if not (force or self.unsaved):
+        if not (force or self._membership_unsaved):
             return
-        membership, polls = self._membership_unsaved, self._polls_unsaved
-        self._membership_unsaved = self._polls_unsaved = False
+        membership = self._membership_unsaved
+        self._membership_unsaved = False
         try:
-            result = self.store.save(list(self.poller.records.values()), wait=LOOP_LOCK_WAIT)
+            result = self.store.save(list(self.poller.records.values()), wait=LOOP_LOCK_WAIT, observations=False)
         except WatchlistBusy as exc:
             self._membership_unsaved = self._membership_unsaved or membership or force
-            self._polls_unsaved = self._polls_unsaved or polls
             self._waiting(exc)
             return
         except (WatchlistError, OSError) as exc:
             # keep what was unsaved marked as such: the next tick tries again
             self._membership_unsaved = self._membership_unsaved or membership or force
-            self._polls_unsaved = self._polls_unsaved or polls
             log.error("saving the watchlist failed: %s", exc)
             self._set_problem(NOT_SAVED, inert(exc, 300))
             return
@@ -170,6 +202,15 @@ class WatchlistSync:
             self.save(force=True)
         if self._current_problem == WAITING:
             log.error("the watchlist was not saved at exit: another vclm-watch held its lock for %g s", grace)
+        if self.writer is not None:
+            # the states polled since the last batch: the writer thread finishes them, the loop waits off-thread
+            done = await asyncio.to_thread(self.writer.close, grace)
+            if not done:
+                log.error("job states polled in the last moments were not saved: %s", self.writer.error)
+
+    def flush_states(self, timeout: float | None = None) -> bool:
+        """Write the states polled so far to the database now (tests and benchmarks; blocks)."""
+        return self.writer.flush(timeout) if self.writer is not None else True
 
     def _waiting(self, exc: WatchlistBusy) -> None:
         log.warning("%s", exc)
