@@ -540,8 +540,7 @@ class WatchlistStore:
             db.apply_to(known)
             # what the file saw, unless the database saw the job later (a newer run wrote it there)
             db.write([r for r, k in zip(observed, known, strict=True)
-                      if (r.status_code is not None or r.last_error is not None or r.history)
-                      and (k.last_polled is None or (r.last_polled or 0.0) > k.last_polled)])
+                      if k.last_polled is None or (r.last_polled is not None and r.last_polled > k.last_polled)])
         except jobdb.JobDatabaseError as exc:
             raise WatchlistWriteError(f"watchlist {self.path} (format 1) is not rewritten: {exc}") from None
         backup = self.path.with_name(f"{self.path.stem}.format1{self.path.suffix or '.toml'}")
