@@ -95,7 +95,7 @@ def test_a_second_migration_keeps_the_first_backup(tmp_path):
     assert len(backups) == 2 and (tmp_path / "watchlist.format1.toml").read_bytes() == FIXTURE.read_bytes()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(records(), max_size=4, unique_by=lambda r: r.job_id))
 def test_any_format1_file_migrates_with_every_field_as_it_was(given_records):
     raw = dumps_format1(given_records)
@@ -112,7 +112,7 @@ def test_any_format1_file_migrates_with_every_field_as_it_was(given_records):
         assert loads_versioned(path.read_text(encoding="utf-8"))[1] == FORMAT_VERSION
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(records(), max_size=6, unique_by=lambda r: r.job_id))
 def test_the_format2_file_round_trips_ids_labels_and_times(given_records):
     with tempfile.TemporaryDirectory() as workdir:

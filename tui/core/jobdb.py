@@ -200,6 +200,35 @@ class JobDatabase:
             self._set_meta(db, "members_digest", new_digest)
         return True
 
+    def has_members_of(self, digest: str) -> bool:
+        """The cache holds the members of the file with this digest."""
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'members_digest'").fetchone()
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, "reading the watchlist cache") from None
+        return row is not None and row[0] == digest
+
+    def members_present(self, job_ids: Collection[str]) -> set[str]:
+        """Which of these ids the cached watchlist holds (looked up, not read whole)."""
+        try:
+            return {job_id for job_id in job_ids
+                    if self._db.execute("SELECT 1 FROM members WHERE job_id = ?", (job_id,)).fetchone() is not None}
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, "reading the watchlist cache") from None
+
+    def mark_written(self, digest: str) -> None:
+        """Say that vclm-watch itself wrote the file with this digest (its own layout, one job
+        per line): a later writer may change it line by line instead of writing it out whole."""
+        with self._transaction("caching the watchlist") as db:
+            self._set_meta(db, "written_digest", digest)
+
+    def written(self, digest: str) -> bool:
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'written_digest'").fetchone()
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, "reading the watchlist cache") from None
+        return row is not None and row[0] == digest
+
     @staticmethod
     def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
         db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -27,15 +27,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import glob
 import hashlib
 import logging
 import os
 import re
-import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +42,7 @@ from typing import Any
 import tomli_w
 
 from tui.api.models import JOB_ID_RE
-from tui.core import jobdb, paths
+from tui.core import atomic, jobdb, paths
 from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
 
 log = logging.getLogger(__name__)
@@ -179,10 +177,57 @@ def _job_line(job_id: str, label: str, added_at: float) -> str:
 
 
 def dumps(records: Iterable[JobRecord]) -> str:
-    """The file's text: one line per job, so that a person can read, edit, diff and grep it.
-    A line once made is cached: rewriting a 100,000-job file after one change joins strings."""
-    lines = [_job_line(r.job_id, r.label, r.added_at) for r in records]
+    """The file's text: one line per job, so that a person can read, edit, diff and grep it."""
+    return dumps_members((r.job_id, r.label, r.added_at) for r in records)
+
+
+def dumps_members(members: Iterable[jobdb.Member]) -> str:
+    # A line once made is cached: rewriting a big file after one change mostly joins strings.
+    lines = [_job_line(job_id, label, added_at) for job_id, label, added_at in members]
     return f"{_HEADER}version = {FORMAT_VERSION}\njobs = [\n{''.join(lines)}]\n"
+
+
+SPLICE_LIMIT = 200  # more changed lines than this: the file is written out whole
+
+
+def splice(raw: bytes, old: list[jobdb.Member], new: list[jobdb.Member]) -> bytes | None:
+    """The file `raw` (as this program writes it, holding `old`) changed to hold `new` by cutting,
+    replacing and appending lines, without formatting the lines that stay; None when `new` is
+    not `old` with lines removed or changed in place and new ones at the end (or too many)."""
+    before = {m[0]: m for m in old}
+    kept = sum(1 for m in new if m[0] in before)
+    if any(m[0] not in before for m in new[:kept]) or any(m[0] in before for m in new[kept:]):
+        return None
+    after = {m[0] for m in new}
+    if [m[0] for m in new[:kept]] != [m[0] for m in old if m[0] in after]:
+        return None  # reordered
+    edits = {job_id: b"" for job_id in before if job_id not in after}
+    edits.update((m[0], _job_line(*m).encode("utf-8")) for m in new[:kept] if before[m[0]] != m)
+    if len(edits) + len(new) - kept > SPLICE_LIMIT:
+        return None
+    return splice_lines(raw, edits, new[kept:])
+
+
+def splice_lines(raw: bytes, edits: dict[str, bytes], appended: Iterable[jobdb.Member]) -> bytes | None:
+    """`raw` with the line of each job in `edits` replaced (b"" cuts it) and `appended` added at
+    the end; None when a line is not where this program's layout puts it."""
+    if not raw.endswith(b"]\n"):
+        return None
+    cuts = []
+    for job_id, line in edits.items():
+        start = raw.find(f'\n  {{ id = "{job_id}",'.encode())
+        if start < 0:
+            return None
+        end = raw.find(b"\n", start + 1)
+        cuts.append((start + 1, end + 1, line))
+    cuts.sort()
+    cuts.append((len(raw) - 2, len(raw) - 2, "".join(_job_line(*m) for m in appended).encode("utf-8")))
+    pieces, at = [], 0
+    for start, end, line in cuts:
+        pieces += [raw[at:start], line]
+        at = end
+    pieces.append(raw[at:])
+    return b"".join(pieces)
 
 
 def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
@@ -290,6 +335,8 @@ class WatchlistStore:
         self._digest: str | None = None  # SHA-256 of the file's bytes as last read or written here
         self._format1: tuple[bytes, list[JobRecord]] | None = None  # a format-1 file read, to migrate at the next write
         self.migrated_to: Path | None = None  # where the format-1 file was kept, once migrated
+        self._raw: bytes | None = None  # the file as this program wrote it (or read it so), for splicing
+        self._written = False
         # Set while the file does not parse: nothing is written until it does (or is deleted).
         self.broken: WatchlistUnparsable | None = None
 
@@ -378,27 +425,14 @@ class WatchlistStore:
             os.close(fd)
 
     def _acquire(self, fd: int, wait: float) -> None:
-        deadline = time.monotonic() + max(0.0, wait)
-        pause = 0.005
-        told = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                raise WatchlistWriteError(f"cannot lock watchlist {self.path}: {exc.strerror or exc}", exc.errno) from exc
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise WatchlistBusy(
-                    f"another vclm-watch holds the lock on the watchlist {self.path} ({self.lock_path})"
-                    + (f" and did not release it within {wait:g} s" if wait > 0 else "") + "; nothing was changed")
-            if not told and self.on_wait is not None:
-                told = True
-                self.on_wait(left)
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, 0.2)
+        try:
+            atomic.acquire(fd, wait, self.on_wait)
+        except atomic.LockTimeout:
+            raise WatchlistBusy(
+                f"another vclm-watch holds the lock on the watchlist {self.path} ({self.lock_path})"
+                + (f" and did not release it within {wait:g} s" if wait > 0 else "") + "; nothing was changed") from None
+        except OSError as exc:
+            raise WatchlistWriteError(f"cannot lock watchlist {self.path}: {exc.strerror or exc}", exc.errno) from exc
 
     def _stat_key(self) -> tuple[int, int, int] | None:
         """What tells one version of the file from another: every save renames a new inode in."""
@@ -409,13 +443,20 @@ class WatchlistStore:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _parse_file(self) -> list[JobRecord]:
+        """The file's members as records ([] when there is none): see `_parse_members`."""
+        members = self._parse_members()
+        if self._format1 is not None:
+            return self._format1[1]
+        return [JobRecord(job_id=job_id, label=label, added_at=added_at) for job_id, label, added_at in members]
+
+    def _parse_members(self) -> list[jobdb.Member]:
         """The file's members ([] when there is none): WatchlistError when it cannot be read,
         WatchlistTooNew, or WatchlistUnparsable (with where to look) when it is not a watchlist.
         Read from the database's cache when the file is as the last vclm-watch left it."""
         try:
             raw = paths.read_regular_file(self.path)
         except FileNotFoundError:
-            self._members, self._digest, self._format1 = [], None, None
+            self._members, self._digest, self._format1, self._raw = [], None, None, None
             return []
         except paths.NotAFile as exc:
             raise WatchlistError(_not_a_file(self.given_path, exc.kind)) from None
@@ -424,14 +465,16 @@ class WatchlistStore:
         digest = hashlib.sha256(raw).hexdigest()
         db = self.database(create=False)
         cached = None
+        ours = False
         if db is not None:
             try:
                 cached = db.cached_members(digest)
+                ours = cached is not None and db.written(digest)
             except jobdb.JobDatabaseError as exc:
                 self.db_problem = str(exc)
+        self._format1 = None
         if cached is not None:
-            records = [JobRecord(job_id=job_id, label=label, added_at=added_at) for job_id, label, added_at in cached]
-            version = FORMAT_VERSION
+            members = cached
         else:
             try:
                 records, version = loads_versioned(raw.decode("utf-8"), str(self.path))
@@ -439,21 +482,23 @@ class WatchlistStore:
                 raise
             except _UNPARSABLE as exc:
                 raise unparsable(self.path, raw, exc) from None
-        members = [(r.job_id, r.label, r.added_at) for r in records]
-        if version < FORMAT_VERSION:
-            self._format1 = (raw, records)
-        else:
-            self._format1 = None
-            if cached is None and db is not None:
+            members = [(r.job_id, r.label, r.added_at) for r in records]
+            if version < FORMAT_VERSION:
+                self._format1 = (raw, records)
+            elif db is not None:
                 with contextlib.suppress(jobdb.JobDatabaseError):
                     db.replace_members(digest, members)  # the next reader of this very file parses nothing
         self._members, self._digest = members, digest
-        return records
+        self._raw = raw if ours else None  # bytes in this program's own layout: changed by splicing
+        return members
 
     def _read_unlocked(self) -> list[JobRecord]:
         """The file's records; when it does not parse, `broken` says why and the error is raised."""
+        return self._checked(self._parse_file)
+
+    def _checked(self, read: Callable[[], Any]) -> Any:
         try:
-            records = self._parse_file()
+            result = read()
         except WatchlistTooNew:
             self.read_only = True
             raise
@@ -461,7 +506,7 @@ class WatchlistStore:
             self.broken = exc
             raise
         self.broken = None
-        return records
+        return result
 
     def peek(self) -> list[JobRecord]:
         """Read without the lock (for those who only look).
@@ -471,60 +516,46 @@ class WatchlistStore:
         return self._observed(self._parse_file())
 
     def _write_unlocked(self, records: Iterable[JobRecord]) -> None:
+        self._write_members([(r.job_id, r.label, r.added_at) for r in records])
+
+    def _write_members(self, members: list[jobdb.Member]) -> None:
         if self.read_only:
             raise WatchlistError(f"watchlist {self.path} is not written: it is from a newer version or unreadable")
         if self.broken is not None:
             raise self.broken
-        records = list(records)
-        text = dumps(records).encode("utf-8")
+        data = None
+        if self._raw is not None and self._members is not None and self._format1 is None:
+            data = splice(self._raw, self._members, members)
+        if data is None:
+            data = dumps_members(members).encode("utf-8")
         if self._format1 is not None:
             self._migrate(*self._format1)
-        self._remove_stale_temp_files()
+        self._replace_file(data)
+        self._cache(members, hashlib.sha256(data).hexdigest())
+        self._raw = data if self._written else None
+
+    def _replace_file(self, data: bytes) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            atomic.replace_file(self.path, data)
         except OSError as exc:
             raise self._write_error(exc) from exc
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(exc, OSError):
-                raise self._write_error(exc) from exc
-            raise
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
         self._seen_stat = self._stat_key()
-        self._cache(records, hashlib.sha256(text).hexdigest())
 
-    def _cache(self, records: list[JobRecord], digest: str) -> None:
-        """Tell the database which members the file now holds, touching only the rows that changed."""
-        members = [(r.job_id, r.label, r.added_at) for r in records]
+    def _cache(self, members: list[jobdb.Member], digest: str) -> None:
+        """Tell the database which members the file now holds (touching only the rows that
+        changed), and that this program wrote it (so the next writer may splice it)."""
         old, old_digest = self._members, self._digest
         self._members, self._digest = members, digest
+        self._written = False
         db = self.database()
         if db is None:
             return
         try:
-            if old is not None:
-                before = {m[0]: m for m in old}
-                upsert = [m for m in members if before.get(m[0]) != m]
-                now = {m[0] for m in members}
-                delete = [job_id for job_id in before if job_id not in now]
-                if [m[0] for m in members if m[0] in before] == [m[0] for m in old if m[0] in now] and \
-                        db.update_members(old_digest, digest, upsert=upsert, delete=delete):
-                    return
-            db.replace_members(digest, members)
+            change = _member_changes(old, members) if old is not None else None
+            if change is None or not db.update_members(old_digest, digest, upsert=change[0], delete=change[1]):
+                db.replace_members(digest, members)
+            db.mark_written(digest)
+            self._written = True
         except jobdb.JobDatabaseError as exc:
             log.warning("the watchlist cache was not updated: %s", exc)
 
@@ -536,38 +567,16 @@ class WatchlistStore:
             raise WatchlistWriteError(f"watchlist {self.path} (format 1) is not rewritten: its job states could not "
                                       f"be moved to the job database ({self.db_problem}); the file was left as it was")
         try:
-            known = [JobRecord(job_id=r.job_id) for r in observed]
-            db.apply_to(known)
-            # what the file saw, unless the database saw the job later (a newer run wrote it there)
-            db.write([r for r, k in zip(observed, known, strict=True)
-                      if k.last_polled is None or (r.last_polled is not None and r.last_polled > k.last_polled)])
+            self.migrated_to = migrate_format1(db, self.path, raw, observed)
         except jobdb.JobDatabaseError as exc:
             raise WatchlistWriteError(f"watchlist {self.path} (format 1) is not rewritten: {exc}") from None
-        backup = self.path.with_name(f"{self.path.stem}.format1{self.path.suffix or '.toml'}")
-        if backup.exists():
-            backup = backup.with_name(f"{self.path.stem}.format1-{int(time.time())}{self.path.suffix or '.toml'}")
-        try:
-            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(raw)
-                handle.flush()
-                os.fsync(handle.fileno())
         except OSError as exc:
             raise self._write_error(exc) from exc
-        log.info("watchlist %s migrated to format %d; the old file is kept as %s", self.path, FORMAT_VERSION, backup)
-        self.migrated_to = backup
         self._format1 = None
 
     def _write_error(self, exc: OSError) -> WatchlistWriteError:
         return WatchlistWriteError(f"cannot save watchlist {self.path}: {exc.strerror or exc}; "
                                    "the file was left as it was", exc.errno)
-
-    def _remove_stale_temp_files(self) -> None:
-        """Temp files of writers killed mid-save (every writer holds the lock, as we do now)."""
-        pattern = os.path.join(glob.escape(str(self.path.parent)), f".{glob.escape(self.path.name)}.*.tmp")
-        for stale in glob.glob(pattern):
-            with contextlib.suppress(OSError):
-                os.unlink(stale)
 
     # -- what callers use ------------------------------------------------------------------
 
@@ -621,7 +630,7 @@ class WatchlistStore:
             if not unchanged:
                 self._write_unlocked(merged)
             else:
-                self._remove_stale_temp_files()
+                atomic.remove_stale_temp_files(self.path)
             if observations:
                 self.write_observations(merged)
         self._base = {r.job_id: r.label for r in merged}
@@ -682,6 +691,111 @@ class WatchlistStore:
             self._write_unlocked(records)
         self._base = {r.job_id: r.label for r in records}
         return records
+
+    def add_remove(self, add: list[jobdb.Member], remove: Collection[str], *,
+                   wait: float | None = None) -> tuple[list[str], list[str], list[str]]:
+        """Add members not yet in the file and remove ids: (added, already there, removed).
+
+        When the file is as a vclm-watch wrote it (its digest in the database), only the lines
+        that change are touched: the ids are looked up in the database, the file's bytes are
+        spliced, and nothing else is parsed or formatted, whatever the file's size."""
+        with self.locked(wait):
+            fast = self._add_remove_spliced(add, remove)
+            if fast is not None:
+                return fast
+        plan: list[tuple[list[jobdb.Member], list[str], list[str]]] = []
+
+        def change(members: list[jobdb.Member]) -> list[jobdb.Member]:
+            plan[:] = [_plan(add, remove, {m[0] for m in members})]
+            gone = set(plan[0][2])
+            return [m for m in members if m[0] not in gone] + plan[0][0]
+
+        self.update_members(change, wait=wait)
+        appended, skipped, removed = plan[0]
+        return [m[0] for m in appended], skipped, removed
+
+    def _add_remove_spliced(self, add: list[jobdb.Member],
+                            remove: Collection[str]) -> tuple[list[str], list[str], list[str]] | None:
+        if self.read_only or len(add) + len(remove) > SPLICE_LIMIT:
+            return None
+        try:
+            raw = paths.read_regular_file(self.path)
+        except (OSError, paths.NotAFile):
+            return None  # (the general path reports it)
+        digest = hashlib.sha256(raw).hexdigest()
+        try:
+            db = self.database(create=False)
+            if db is None or not db.written(digest) or not db.has_members_of(digest):
+                return None
+            present = db.members_present([m[0] for m in add] + list(remove))
+        except (jobdb.JobDatabaseError, WatchlistTooNew):
+            return None
+        appended, skipped, removed = _plan(add, remove, present)
+        if not appended and not removed:
+            return [], skipped, []
+        data = splice_lines(raw, dict.fromkeys(removed, b""), appended)
+        if data is None:
+            return None
+        self.broken = None
+        self._format1, self._raw, self._members, self._digest = None, None, None, digest
+        self._replace_file(data)
+        new_digest = hashlib.sha256(data).hexdigest()
+        try:
+            if db.update_members(digest, new_digest, upsert=appended, delete=removed):
+                db.mark_written(new_digest)
+        except jobdb.JobDatabaseError as exc:
+            log.warning("the watchlist cache was not updated: %s", exc)
+        return [m[0] for m in appended], skipped, removed
+
+    def update_members(self, change: Callable[[list[jobdb.Member]], list[jobdb.Member]], *,
+                       wait: float | None = None) -> list[jobdb.Member]:
+        """`update` on (id, label, added_at) alone: what `add` and `remove` use, so that a change
+        to a 100,000-job watchlist reads no states and formats only the lines it changes."""
+        with self.locked(wait):
+            members = change(list(self._checked(self._parse_members)))
+            self._write_members(members)
+        self._base = {m[0]: m[1] for m in members}
+        return members
+
+
+def _plan(add: list[jobdb.Member], remove: Collection[str],
+          present: set[str]) -> tuple[list[jobdb.Member], list[str], list[str]]:
+    """What adding `add` and removing `remove` does to a watchlist holding `present` (of them):
+    (members to append, ids already there, ids to cut)."""
+    appended: list[jobdb.Member] = []
+    skipped: list[str] = []
+    for member in add:
+        if member[0] in present:
+            skipped.append(member[0])
+        else:
+            appended.append(member)
+            present.add(member[0])
+    appended_ids = {m[0] for m in appended}
+    return appended, skipped, [job_id for job_id in dict.fromkeys(remove) if job_id in present and job_id not in appended_ids]
+
+
+def _member_changes(old: list[jobdb.Member], new: list[jobdb.Member]) -> tuple[list[jobdb.Member], list[str]] | None:
+    """(members added or changed, ids removed) from `old` to `new`; None when the order changed."""
+    before = {m[0]: m for m in old}
+    now = {m[0] for m in new}
+    if [m[0] for m in new if m[0] in before] != [m[0] for m in old if m[0] in now]:
+        return None
+    return [m for m in new if before.get(m[0]) != m], [job_id for job_id in before if job_id not in now]
+
+
+def migrate_format1(db: jobdb.JobDatabase, path: Path, raw: bytes, observed: list[JobRecord]) -> Path:
+    """Move a format-1 file's states into the database (unless it saw the job later) and keep
+    the file's bytes beside it; returns where they were kept. JobDatabaseError or OSError."""
+    known = [JobRecord(job_id=r.job_id) for r in observed]
+    db.apply_to(known)
+    db.write([r for r, k in zip(observed, known, strict=True)
+              if k.last_polled is None or (r.last_polled is not None and r.last_polled > k.last_polled)])
+    backup = path.with_name(f"{path.stem}.format1{path.suffix or '.toml'}")
+    if backup.exists():
+        backup = backup.with_name(f"{path.stem}.format1-{int(time.time())}{path.suffix or '.toml'}")
+    atomic.write_new_file(backup, raw)
+    log.info("watchlist %s migrated to format %d; the old file is kept as %s", path, FORMAT_VERSION, backup)
+    return backup
 
 
 def _not_a_file(shown: Path, kind: str) -> str:

@@ -445,24 +445,9 @@ def _add(args: argparse.Namespace, streams: Streams) -> int:
         raise UsageError(f"a label is at most {MAX_LABEL} printable characters")
     settings = load_settings(args, streams.env)
     store = _store(settings.watchlist_path, streams)
-    added: list[str] = []
-    skipped: list[str] = []
-
-    def change(records: list[JobRecord]) -> list[JobRecord]:
-        added.clear()
-        skipped.clear()
-        present = {record.job_id for record in records}
-        now = time.time()
-        for job_id in given.ids:
-            if job_id in present:
-                skipped.append(job_id)
-            else:
-                records.append(JobRecord(job_id=job_id, label=label, added_at=now))
-                present.add(job_id)
-                added.append(job_id)
-        return records
-
-    store.update(change)  # a file that does not parse: WatchlistUnparsable, exit 2, nothing written
+    now = time.time()
+    # a file that does not parse: WatchlistUnparsable, exit 2, nothing written
+    added, skipped, _ = store.add_remove([(job_id, label, now) for job_id in given.ids], ())
     for job_id in added:
         streams.stdout.write(f"added {job_id}" + (f"  ({label})" if label else "") + "\n")
     for job_id in skipped:
@@ -476,14 +461,8 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
     _refuse_near_misses(given)
     settings = load_settings(args, streams.env)
     store = _store(settings.watchlist_path, streams)
-    removed: list[str] = []
-    wanted = set(given.ids)
-
-    def change(records: list[JobRecord]) -> list[JobRecord]:
-        removed[:] = [record.job_id for record in records if record.job_id in wanted]
-        return [record for record in records if record.job_id not in wanted]
-
-    store.update(change)  # a file that does not parse: WatchlistUnparsable, exit 2, nothing written
+    # a file that does not parse: WatchlistUnparsable, exit 2, nothing written
+    _, _, removed = store.add_remove([], given.ids)
     gone = set(removed)
     for job_id in given.ids:
         if job_id in gone:
@@ -500,8 +479,7 @@ def _ls(args: argparse.Namespace, streams: Streams) -> int:
     records = WatchlistStore(settings.watchlist_path).peek()
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     if args.json:
-        for record in records:
-            printer.json_line(ls_row(record))
+        printer.json_lines(ls_row(record) for record in records)
     elif records:
         printer.table(LS_COLUMNS, records)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -236,6 +236,7 @@ class Printer:
                 pass
         self.width = terminal_width(stream, os.environ if env is None else env)
         self._console: Console | None = None
+        self._encoder: json.JSONEncoder | None = None
 
     @property
     def console(self) -> Console:
@@ -248,11 +249,29 @@ class Printer:
         return self._console
 
     def json_line(self, obj: Mapping[str, Any]) -> None:
-        text = json.dumps(obj, ensure_ascii=not self.unicode)
+        """One object, written and flushed at once (a script reading the pipe sees it now)."""
+        self.stream.write(self._json_text(obj))
+        self.stream.flush()
+
+    def json_lines(self, objs: Iterable[Mapping[str, Any]], chunk: int = 1000) -> None:
+        """Many objects, flushed every `chunk` lines rather than after each (ls of 100,000 jobs)."""
+        lines: list[str] = []
+        for obj in objs:
+            lines.append(self._json_text(obj))
+            if len(lines) >= chunk:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+                lines.clear()
+        self.stream.write("".join(lines))
+        self.stream.flush()
+
+    def _json_text(self, obj: Mapping[str, Any]) -> str:
+        if self._encoder is None:
+            self._encoder = json.JSONEncoder(ensure_ascii=not self.unicode)
+        text = self._encoder.encode(obj)
         # json escapes C0 controls only; C1 controls and bidi/format characters from outside
         # text would still steer a terminal, so they are written as \uXXXX escapes too.
-        self.stream.write(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
-        self.stream.flush()
+        return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
     def table(self, columns: Sequence[Column], records: Sequence[JobRecord], *, wide: bool | None = None) -> None:
         """One line per job under a header, columns aligned. Piped (for grep, awk and files) and
