@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import resource
 import sqlite3
 import threading
 import time
@@ -86,6 +87,7 @@ Member = tuple[str, str, float]  # job_id, label, added_at
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
 _USER_VERSION_AT = 60
+_LOW_SPACE = 1 << 20  # bytes free under which a failed write is put down to a full disk
 
 
 class JobDatabaseError(Exception):
@@ -121,7 +123,29 @@ def _clean_members(members: Iterable[Member]) -> list[Member]:
 
 def _error(path: Path, exc: BaseException, doing: str) -> JobDatabaseError:
     text = str(exc) or type(exc).__name__
-    return JobDatabaseError(f"job database {path}: {doing} failed: {text}")
+    cause = _cause(path, exc)
+    return JobDatabaseError(f"job database {path}: {doing} failed: {text}" + (f" ({cause})" if cause else ""))
+
+
+def _cause(path: Path, exc: BaseException) -> str | None:
+    """What SQLite's answer does not say: which limit was hit (it reports a file that may not
+    grow as "disk I/O error"), or that the directory cannot be written (WAL needs two files there)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+        try:
+            fs = os.statvfs(path.parent)
+            if fs.f_bavail * fs.f_frsize < _LOW_SPACE:
+                return f"the disk holding {path.parent} is full"
+        except OSError:
+            pass
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            return f"this process may not write files over {soft} bytes (ulimit -f)"
+        return None
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not os.access(path.parent, os.W_OK):
+        return (f"the directory {path.parent} cannot be written, and the database needs {path.name}-wal and "
+                f"{path.name}-shm beside it")
+    return None
 
 
 class JobDatabase:
