@@ -125,6 +125,29 @@ def test_history_is_bounded_and_keeps_its_order_even_for_changes_seen_at_the_sam
     assert read_back(db_path, record.job_id).history == record.history[-MAX_HISTORY:]
 
 
+def test_a_job_given_twice_in_one_write_is_stored_once_as_its_last_record(db_path: Path) -> None:
+    first, last = full_record(), full_record()
+    last.poll_count = 13
+    last.history = last.history[:2]
+    with JobDatabase(db_path) as db:
+        assert db.write([first, last]) == 1
+        assert db.count() == 1
+    assert observed(read_back(db_path, first.job_id)) == observed(last)
+
+
+def test_an_answer_that_cannot_be_stored_as_json_is_dropped_and_the_rest_written(db_path: Path) -> None:
+    record = full_record()
+    deep: dict = {}
+    inner = deep
+    for _ in range(100_000):
+        inner["x"] = inner = {}
+    record.last_response = deep
+    with JobDatabase(db_path) as db:
+        db.write([record])
+    back = read_back(db_path, record.job_id)
+    assert back.last_response is None and back.poll_count == 12
+
+
 @pytest.mark.parametrize("how_many", [3, 600], ids=["a few (lookups)", "most of the database (one scan)"])
 def test_apply_to_fills_only_the_jobs_asked_and_marks_known_states_stale(db_path: Path, how_many: int) -> None:
     records = [full_record(f"{i:032x}") for i in range(how_many + 2)]

@@ -301,12 +301,13 @@ class JobDatabase:
     # -- observations ----------------------------------------------------------------------------
 
     def write(self, records: Iterable[JobRecord], now: float | None = None) -> int:
-        """Store what is known of these jobs (their rows and history replaced) in one transaction."""
+        """Store what is known of these jobs (their rows and history replaced) in one transaction;
+        a job given twice is stored as its last record."""
         now = time.time() if now is None else now
         rows = []
         history: list[tuple[str, float, str | None, str | None]] = []
         ids = []
-        for record in records:
+        for record in {record.job_id: record for record in records}.values():
             ids.append((record.job_id,))
             err = record.last_error
             rows.append((
@@ -376,7 +377,7 @@ def _dump_response(response: dict[str, Any] | None) -> str | None:
         return None
     try:
         return json.dumps(response, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # (not JSON; a cycle; nested too deep)
         return None
 
 
