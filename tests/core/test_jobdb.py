@@ -148,6 +148,20 @@ def test_an_answer_that_cannot_be_stored_as_json_is_dropped_and_the_rest_written
     assert back.last_response is None and back.poll_count == 12
 
 
+@pytest.mark.parametrize("how_many", [1, 600], ids=["one job (lookups)", "most of the database (one scan)"])
+def test_history_comes_back_in_the_order_written_even_when_the_clock_stepped_back(db_path: Path, how_many) -> None:
+    records = [JobRecord(job_id=f"{i:032x}", status_code="JobRunning") for i in range(how_many)]
+    for record in records:
+        record.history = [Transition(T0 + 60, None, "JobQueuing"), Transition(T0 - 3600, "JobQueuing", "JobRunning"),
+                          Transition(T0, "JobRunning", "JobFailed")]
+    with JobDatabase(db_path) as db:
+        db.write(records)
+    asked = [JobRecord(job_id=r.job_id) for r in records]
+    with JobDatabase(db_path) as db:
+        db.apply_to(asked)
+    assert [r.history for r in asked] == [r.history for r in records]
+
+
 @pytest.mark.parametrize("how_many", [3, 600], ids=["a few (lookups)", "most of the database (one scan)"])
 def test_apply_to_fills_only_the_jobs_asked_and_marks_known_states_stale(db_path: Path, how_many: int) -> None:
     records = [full_record(f"{i:032x}") for i in range(how_many + 2)]

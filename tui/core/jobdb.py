@@ -69,7 +69,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             from_code TEXT,
             to_code TEXT NOT NULL
         )""",
-        "CREATE INDEX history_by_job ON history (job_id, at)",
+        "CREATE INDEX history_by_job ON history (job_id)",  # (entries in rowid order: the order written)
         """CREATE TABLE members (
             position INTEGER PRIMARY KEY,
             job_id TEXT NOT NULL UNIQUE,
@@ -337,12 +337,12 @@ class JobDatabase:
         try:
             if len(wanted) > 500:  # most of the database: one scan beats many lookups
                 rows = self._db.execute("SELECT * FROM jobs").fetchall()
-                transitions = self._db.execute("SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, at")
+                transitions = self._db.execute("SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, rowid")
             else:
                 marks = ", ".join("?" * len(wanted))
                 rows = self._db.execute(f"SELECT * FROM jobs WHERE job_id IN ({marks})", list(wanted)).fetchall()
                 transitions = self._db.execute(
-                    f"SELECT job_id, at, from_code, to_code FROM history WHERE job_id IN ({marks}) ORDER BY job_id, at",
+                    f"SELECT job_id, at, from_code, to_code FROM history WHERE job_id IN ({marks}) ORDER BY job_id, rowid",
                     list(wanted))
             known = 0
             for row in rows:
