@@ -418,8 +418,9 @@ def test_put_hands_the_record_to_the_writer_thread_which_writes_it_at_flush(db_p
     assert threads == ["vclm-watch-db-writer"] and w.written == 1
 
 
-def test_only_the_latest_snapshot_of_a_job_is_written(db_path: Path, writer) -> None:
-    w = writer()
+def test_only_the_latest_snapshot_of_a_job_is_written_in_one_batch(db_path: Path, writer) -> None:
+    batches: list[int] = []
+    w = writer(on_write=batches.append)
     record = full_record()
     for count in range(1, 6):
         record.poll_count = count
@@ -428,7 +429,7 @@ def test_only_the_latest_snapshot_of_a_job_is_written(db_path: Path, writer) -> 
     record.poll_count = 99
     w.put(record)
     assert w.flush(timeout=10)
-    assert w.written == 2
+    assert w.written == 2 and batches == [2]
     assert read_back(db_path, record.job_id).poll_count == 99
 
 

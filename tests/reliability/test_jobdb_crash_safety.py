@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 from jobdb_writer import MIGRATION_POINTS, SHARED, generation_of, read_only_report
+from watchlist_writer import KILL_POINTS
 from watchlist_writer import generation as file_generation
 from watchlist_writer import generation_of as file_generation_of
 
@@ -104,24 +105,49 @@ def test_a_store_save_killed_at_random_moments_leaves_a_whole_file_and_a_readabl
     store.save(file_generation(0, FILE_JOBS))
     store.close()
     rng = random.Random(11)
-    last = 0
+    last = (0, 0)
     for _ in range(KILLS // 2):
         process = start(FILE_WRITER, "generations", str(path), str(FILE_JOBS))
         wait_ready(process)
         time.sleep(rng.uniform(0.0, 0.25))
         kill(process)
-        raw = path.read_bytes()
-        gen = file_generation_of(loads(raw.decode("utf-8")))
-        assert raw == dumps(file_generation(gen, FILE_JOBS)).encode("utf-8"), "the file is not one version whole"
-        assert gen >= last
-        last = gen
-        db = database_path(path)
-        assert integrity(db) == "ok"
-        loaded = WatchlistStore(path).load()  # the members cache never answers for another version of the file
-        assert [r.label for r in loaded] == [r.label for r in file_generation(gen, FILE_JOBS)]
-        polls = {r.poll_count for r in loaded}
-        assert len(polls) == 1 and polls <= {gen - 1, gen}, f"file generation {gen}, database {sorted(polls)}"
-    assert last > 0, "no save ever completed: the kills came too early to test anything"
+        now = assert_file_and_database_agree(path)
+        assert now[0] >= last[0] and now[1] >= last[1], "the file or the states went back to an older version"
+        last = now
+    assert last[0] > 0, "no save ever completed: the kills came too early to test anything"
+
+
+def assert_file_and_database_agree(path: Path) -> tuple[int, int]:
+    """The file is one generation whole, the database readable, and a new store shows that
+    generation's labels with the states of one generation, never a later one (a save writes the
+    file first; a save killed after its file leaves the states of an earlier one): (file, states)."""
+    raw = path.read_bytes()
+    gen = file_generation_of(loads(raw.decode("utf-8")))
+    assert raw == dumps(file_generation(gen, FILE_JOBS)).encode("utf-8"), "the file is not one version whole"
+    assert integrity(database_path(path)) == "ok"
+    store = WatchlistStore(path)
+    loaded = store.load()  # the members cache never answers for another version of the file
+    store.close()
+    assert [r.label for r in loaded] == [r.label for r in file_generation(gen, FILE_JOBS)]
+    polls = {r.poll_count for r in loaded}
+    assert len(polls) == 1, f"half a batch of states: {sorted(polls)}"
+    (states,) = polls
+    assert states <= gen, f"file generation {gen}, states of generation {states}"
+    return gen, states
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_store_save_killed_at_a_critical_point_leaves_file_and_database_in_step(tmp_path: Path, point: str) -> None:
+    path = tmp_path / "watchlist.toml"
+    store = WatchlistStore(path)
+    store.save(file_generation(0, FILE_JOBS))
+    store.close()
+    for _ in range(2):
+        before, states = assert_file_and_database_agree(path)
+        done = subprocess.run([sys.executable, str(FILE_WRITER), "generations", str(path), str(FILE_JOBS), point],
+                              capture_output=True, text=True, timeout=PROCESS_TIMEOUT)
+        assert done.returncode == -signal.SIGKILL, done.stderr
+        assert assert_file_and_database_agree(path) == (before + 1 if point == "after-replace" else before, states)
 
 
 def format1(n: int) -> bytes:
