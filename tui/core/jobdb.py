@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
+import resource
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DEFAULT_KEEP_DAYS = 30.0  # how long jobs no longer watched keep their history (config `history_days`)
@@ -64,7 +69,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             from_code TEXT,
             to_code TEXT NOT NULL
         )""",
-        "CREATE INDEX history_by_job ON history (job_id)",
+        "CREATE INDEX history_by_job ON history (job_id)",  # (entries in rowid order: the order written)
         """CREATE TABLE members (
             position INTEGER PRIMARY KEY,
             job_id TEXT NOT NULL UNIQUE,
@@ -76,6 +81,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 Member = tuple[str, str, float]  # job_id, label, added_at
+
+# The file's header (https://www.sqlite.org/fileformat.html): the magic string, and where
+# `PRAGMA user_version` is kept.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_HEADER_SIZE = 100
+_USER_VERSION_AT = 60
+_LOW_SPACE = 1 << 20  # bytes free under which a failed write is put down to a full disk
 
 
 class JobDatabaseError(Exception):
@@ -93,9 +105,47 @@ def database_path(watchlist_path: Path) -> Path:
     return real.with_suffix(".db") if real.suffix == ".toml" else real.with_name(real.name + ".db")
 
 
+# A lone surrogate (JSON's "\ud800" decodes to one) has no UTF-8 form and SQLite cannot take it:
+# it is stored as U+FFFD, as in the watchlist file, rather than making every write fail.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None or text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _clean_members(members: Iterable[Member]) -> list[Member]:
+    return [(job_id, label if label.isascii() else _SURROGATE.sub("\ufffd", label), added_at)
+            for job_id, label, added_at in members]
+
+
 def _error(path: Path, exc: BaseException, doing: str) -> JobDatabaseError:
     text = str(exc) or type(exc).__name__
-    return JobDatabaseError(f"job database {path}: {doing} failed: {text}")
+    cause = _cause(path, exc)
+    return JobDatabaseError(f"job database {path}: {doing} failed: {text}" + (f" ({cause})" if cause else ""))
+
+
+def _cause(path: Path, exc: BaseException) -> str | None:
+    """What SQLite's answer does not say: which limit was hit (it reports a file that may not
+    grow as "disk I/O error"), or that the directory cannot be written (WAL needs two files there)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+        try:
+            fs = os.statvfs(path.parent)
+            if fs.f_bavail * fs.f_frsize < _LOW_SPACE:
+                return f"the disk holding {path.parent} is full"
+        except OSError:
+            pass
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            return f"this process may not write files over {soft} bytes (ulimit -f)"
+        return None
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not os.access(path.parent, os.W_OK):
+        return (f"the directory {path.parent} cannot be written, and the database needs {path.name}-wal and "
+                f"{path.name}-shm beside it")
+    return None
 
 
 class JobDatabase:
@@ -103,9 +153,14 @@ class JobDatabase:
 
     def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT) -> None:
         self.path = Path(path)
+        self._timeout = timeout
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fresh = not self.path.exists()
+            if not fresh:
+                # Before SQLite opens it: opening a database in WAL mode makes -wal and -shm files
+                # beside it, and closing the last connection checkpoints a WAL into the file.
+                self._check_before_opening()
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise _error(self.path, exc, "opening") from None
@@ -113,10 +168,7 @@ class JobDatabase:
             # Read the version before anything writes: a newer database must stay as it is.
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise JobDatabaseTooNew(
-                    f"job database {self.path} was written by a newer vclm-watch (schema {version}, this one "
-                    f"reads up to {SCHEMA_VERSION}); it was left untouched. Upgrade vclm-watch, or use "
-                    "--watchlist for another file.")
+                raise self._too_new(version)
             if fresh:
                 with contextlib.suppress(OSError):
                     os.chmod(self.path, 0o600)
@@ -129,6 +181,45 @@ class JobDatabase:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise _error(self.path, exc, "opening") from None
+
+    def _too_new(self, version: int) -> JobDatabaseTooNew:
+        return JobDatabaseTooNew(
+            f"job database {self.path} was written by a newer vclm-watch (schema {version}, this one "
+            f"reads up to {SCHEMA_VERSION}); it was left untouched. Upgrade vclm-watch, or use "
+            "--watchlist for another file.")
+
+    def _check_before_opening(self) -> None:
+        """Refuse, without SQLite touching anything, a file that is not an SQLite database and a
+        database from a newer vclm-watch (its schema version is in the file's header)."""
+        with open(self.path, "rb") as handle:
+            header = handle.read(_HEADER_SIZE)
+        if not header:
+            return  # an empty file is an empty database
+        if not header.startswith(_SQLITE_MAGIC):
+            raise JobDatabaseError(
+                f"job database {self.path} is not an SQLite database (another program's file?); it was left "
+                "untouched. Move it away, or use --watchlist for another file.")
+        if len(header) == _HEADER_SIZE:
+            version = int.from_bytes(header[_USER_VERSION_AT:_USER_VERSION_AT + 4], "big", signed=True)
+            if version > SCHEMA_VERSION:
+                raise self._too_new(version)
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            # A newer vclm-watch may have upgraded the schema in a transaction still in the WAL: read
+            # the version read-only (a read-only connection never checkpoints the WAL into the file).
+            uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+            try:
+                reader = sqlite3.connect(uri, uri=True, timeout=self._timeout, check_same_thread=False)
+            except sqlite3.Error:
+                return  # (the read-write open below says what is wrong)
+            try:
+                version = reader.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.Error:
+                return
+            finally:
+                reader.close()
+            if version > SCHEMA_VERSION:
+                raise self._too_new(version)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -182,7 +273,8 @@ class JobDatabase:
         """Cache the members of the file whose bytes have this digest (all of them)."""
         with self._transaction("caching the watchlist") as db:
             db.execute("DELETE FROM members")
-            db.executemany("INSERT OR IGNORE INTO members (job_id, label, added_at) VALUES (?, ?, ?)", members)
+            db.executemany("INSERT OR IGNORE INTO members (job_id, label, added_at) VALUES (?, ?, ?)",
+                           _clean_members(members))
             self._set_meta(db, "members_digest", digest)
 
     def update_members(self, old_digest: str | None, new_digest: str, *, upsert: Sequence[Member],
@@ -196,7 +288,8 @@ class JobDatabase:
             db.executemany("DELETE FROM members WHERE job_id = ?", ((job_id,) for job_id in delete))
             db.executemany(
                 "INSERT INTO members (job_id, label, added_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (job_id) DO UPDATE SET label = excluded.label, added_at = excluded.added_at", upsert)
+                "ON CONFLICT (job_id) DO UPDATE SET label = excluded.label, added_at = excluded.added_at",
+                _clean_members(upsert))
             self._set_meta(db, "members_digest", new_digest)
         return True
 
@@ -237,37 +330,31 @@ class JobDatabase:
     # -- observations ----------------------------------------------------------------------------
 
     def write(self, records: Iterable[JobRecord], now: float | None = None) -> int:
-        """Store what is known of these jobs (their rows and history replaced) in one transaction."""
+        """Store what is known of these jobs (their rows and history replaced) in one transaction;
+        a job given twice is stored as its last record."""
         now = time.time() if now is None else now
         rows = []
-        history: list[tuple[str, float, str | None, str]] = []
+        history: list[tuple[str, float, str | None, str | None]] = []
         ids = []
-        for record in records:
+        for record in {record.job_id: record for record in records}.values():
             ids.append((record.job_id,))
             err = record.last_error
             rows.append((
-                record.job_id, record.status_code, record.status_msg, record.result_video_url, record.url_received_at,
-                record.state_since, record.last_change, record.last_polled, record.last_request_id, record.poll_count,
-                record.last_latency, _dump_response(record.last_response),
-                err.code if err else None, err.message if err else None, err.request_id if err else None,
-                err.at if err else None, now))
-            history.extend((record.job_id, t.at, t.from_code, t.to_code) for t in record.history[-MAX_HISTORY:])
+                record.job_id, _clean(record.status_code), _clean(record.status_msg), _clean(record.result_video_url),
+                record.url_received_at, record.state_since, record.last_change, record.last_polled,
+                _clean(record.last_request_id), record.poll_count, record.last_latency,
+                _clean(_dump_response(record.last_response)),
+                _clean(err.code) if err else None, _clean(err.message) if err else None,
+                _clean(err.request_id) if err else None, err.at if err else None, now))
+            history.extend((record.job_id, t.at, _clean(t.from_code), _clean(t.to_code))
+                           for t in record.history[-MAX_HISTORY:])
         if not rows:
             return 0
-        try:
-            self._write_rows(rows, ids, history)
-        except UnicodeEncodeError:
-            # A lone surrogate (JSON's "\ud800" decodes to one) has no UTF-8 form: stored as U+FFFD,
-            # as the watchlist file does, rather than making every write fail.
-            self._write_rows([_clean(row) for row in rows], ids, [_clean(row) for row in history])
-        return len(rows)
-
-    def _write_rows(self, rows: list[tuple[Any, ...]], ids: list[tuple[str]],
-                    history: list[tuple[str, float, str | None, str]]) -> None:
         with self._transaction("saving job states") as db:
             db.executemany(f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * 17)})", rows)
             db.executemany("DELETE FROM history WHERE job_id = ?", ids)
             db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", history)
+        return len(rows)
 
     def apply_to(self, records: Iterable[JobRecord]) -> int:
         """Fill these records with what the database knows of them (their ids and labels are
@@ -314,19 +401,12 @@ class JobDatabase:
         return int(self._db.execute("SELECT count(*) FROM jobs").fetchone()[0])
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _clean(row: tuple[Any, ...]) -> Any:
-    return tuple(_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in row)
-
-
 def _dump_response(response: dict[str, Any] | None) -> str | None:
     if response is None:
         return None
     try:
         return json.dumps(response, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # (not JSON; a cycle; nested too deep)
         return None
 
 
@@ -370,6 +450,7 @@ class ObservationWriter:
         self._idle = threading.Condition(self._lock)
         self._writing = False
         self._closing = False
+        self._attempts = 0  # writes tried so far, successful or not (what flush() waits for)
         self.error: JobDatabaseError | None = None
         self.written = 0  # records written (for tests and benchmarks)
         self._thread = threading.Thread(target=self._run, name="vclm-watch-db-writer", daemon=True)
@@ -395,25 +476,33 @@ class ObservationWriter:
         """Write what was put so far now; True once it is written (False: timed out or failed)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
+            # A write that fails keeps its batch; flush() waits for one more try (the cause may
+            # be gone), not just for the thread to go idle: a write begun before this call may
+            # not hold what was put just now.
+            tried = self._attempts + (2 if self._writing else 1)
             self._wake.notify()
             while self._pending or self._writing:
-                if self.error is not None and not self._writing:
+                if self.error is not None and not self._writing and self._attempts >= tried:
+                    return False
+                if not self._thread.is_alive():
                     return False
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._idle.wait(left if left is None else min(left, 0.05))
+                self._idle.wait(0.05 if left is None else min(left, 0.05))  # (a missed wake-up costs 50 ms)
                 self._wake.notify()
             return self.error is None
 
     def close(self, timeout: float = 2.0) -> bool:
-        """Write what is pending (for at most `timeout` seconds) and stop the thread."""
+        """Write what is pending and stop the thread, within `timeout` seconds in all; False when
+        something could not be written (the database keeps failing) or the time ran out."""
+        deadline = time.monotonic() + timeout
         done = self.flush(timeout)
         with self._lock:
             self._closing = True
             self._wake.notify()
-        self._thread.join(timeout)
-        return done
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        return done and not self._thread.is_alive()
 
     def _run(self) -> None:
         db: JobDatabase | None = None
@@ -435,7 +524,10 @@ class ObservationWriter:
                     error = None
                 except JobDatabaseError as exc:
                     error = exc
+                except Exception as exc:  # nothing may end the thread: the batch is kept, the error shown
+                    error = _error(self.path, exc, "saving job states")
                 with self._lock:
+                    self._attempts += 1
                     self._writing = False
                     if error is not None:
                         for job_id, copy in batch.items():  # keep the batch: newer snapshots win
@@ -448,7 +540,10 @@ class ObservationWriter:
                     with self._lock:  # back off before retrying; close() still wakes it
                         self._wake.wait(min(self.interval * 4, 2.0))
                 elif self._on_write is not None:
-                    self._on_write(len(batch))
+                    try:
+                        self._on_write(len(batch))
+                    except Exception:  # the caller's bug must not stop the writes
+                        log.exception("the job database writer's on_write callback failed")
         finally:
             if db is not None:
                 db.close()
