@@ -185,11 +185,14 @@ def _sink_driver():
 
     class TimedSink(HeadlessDriver):
         """Like soak.py's TerminalSink (every frame encoded as for a terminal, then dropped), and
-        each write timestamped: `first_rows` is when the first frame showing a job row went out."""
+        each write timestamped. `first_any` is when the first frame holding a job's label went
+        out; `first_rows` the first such frame while the table held all `expected` rows."""
 
         writes: list[float] = []
         recording = False
+        first_any: float | None = None
         first_rows: float | None = None
+        expected = 0
         marker = "clip-"
 
         @property
@@ -202,7 +205,11 @@ def _sink_driver():
             if cls.recording:
                 cls.writes.append(now)
             if cls.first_rows is None and cls.marker in data:
-                cls.first_rows = now
+                if cls.first_any is None:
+                    cls.first_any = now
+                table = self._app.table
+                if table is not None and table.row_count == cls.expected:
+                    cls.first_rows = now
 
         def flush(self) -> None:
             pass
@@ -242,6 +249,7 @@ async def _paint(path: Path, n: int, launched: float, cap: float, out) -> None:
 
     imported = time.monotonic()
     sink = _sink_driver()
+    sink.expected = n
     app = create_app(default_settings(path), store=WatchlistStore(path))  # no credentials: shows, never polls
     app.driver_class = sink
 
@@ -253,6 +261,7 @@ async def _paint(path: Path, n: int, launched: float, cap: float, out) -> None:
         status = _rss_status()
         out.write(json.dumps({
             "launched": launched, "began": began, "imported": imported, "first_rows": sink.first_rows,
+            "first_any": sink.first_any,
             "settled": settled, "rows": rows, "rss": status.get("VmRSS", 0), "peak_rss": status.get("VmHWM", 0),
             "rss_at_start": rss_start}) + "\n")
         out.flush()
@@ -331,6 +340,7 @@ async def _poll(url: str, path: Path, n: int, seconds: float, cap: float, out) -
     from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
     sink = _sink_driver()
+    sink.expected = n
     settings = replace(default_settings(path), endpoint=resolve_endpoint(url, "ap-guangzhou"))
     credentials = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="bench")
     app = create_app(settings, credentials=credentials, store=WatchlistStore(path))
@@ -456,13 +466,17 @@ def big_watchlist(jobs: int = JOBS, seconds: float = SECONDS, *, step_timeout: f
         figures, why = _child("--paint", [str(path), str(jobs), str(launched), str(step_timeout)],
                               isolated_env(home), step_timeout + 30)
         if figures is None or figures["first_rows"] is None:
-            paint.rows.append(Row("first frame with rows", why or f"none within {step_timeout:g} s",
+            some = figures and figures["first_any"]
+            paint.rows.append(Row(f"first frame with rows, the table holding all {jobs:,}",
+                                  why or f"none within {step_timeout:g} s" + (
+                                      f" (a frame with rows at {some - figures['launched']:.2f} s, "
+                                      f"{figures['rows']:,} rows then)" if some else ""),
                                   target=f"≤ {PAINT_TARGET:g} s", met=False))
         else:
             first = figures["first_rows"] - figures["launched"]
             paint.rows += [
-                Row("first frame showing rows, from the process's launch", f"{first:.2f} s ({figures['rows']:,} rows)",
-                    target=f"≤ {PAINT_TARGET:g} s", met=first <= PAINT_TARGET and figures["rows"] == jobs),
+                Row("first frame showing rows, the table holding all of them, from the process's launch",
+                    f"{first:.2f} s ({figures['rows']:,} rows)", target=f"≤ {PAINT_TARGET:g} s", met=first <= PAINT_TARGET),
                 Row("of which: interpreter and imports / create_app to the frame",
                     f"{figures['imported'] - figures['launched']:.2f} s / {figures['first_rows'] - figures['imported']:.2f} s"),
                 Row("settled (a pause comes back within 0.1 s), from launch", f"{figures['settled'] - figures['launched']:.2f} s"),
@@ -472,7 +486,8 @@ def big_watchlist(jobs: int = JOBS, seconds: float = SECONDS, *, step_timeout: f
             ]
         paint.notes.append(f"`create_app(settings, store=WatchlistStore(FILE))` as `vclm-watch` builds it, without "
                            f"credentials (shows, never polls), {SIZE[0]}x{SIZE[1]}, every frame encoded as for a terminal "
-                           "and dropped; the first frame with rows is the first write holding a job's label")
+                           "and dropped; the first frame with rows is the first write holding a job's label while the table "
+                           "holds every job (`app.table.row_count == N`)")
         paint.raw = figures or {"error": why}
 
         # 3. polling
