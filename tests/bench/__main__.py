@@ -3,7 +3,8 @@
 Prints the machine, then one markdown table per measurement (metric | ours | SDK | target | met?).
 Needs the `bench` extra (the official SDK) for the side-by-side columns. Full run: about 5 minutes.
 The soak (`--only soak [--minutes 60] [--trace]`, tests/bench/soak.py) runs only when named: it
-takes an hour by default.
+takes an hour by default. So does the big watchlist of issue 13 (`--only big [--jobs 100000]
+[--seconds 60]`, tests/bench/big_watchlist.py): shell commands, first paint and polling on 100,000 jobs.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ PLANS = {
               {"n": 10_000, "repeats": 2, "updates": 1000, "ui_batches": 4, "ui_idle": 3.0}),
     "sharing": ({"seconds": 40.0, "settle": 10.0}, {"seconds": 20.0, "settle": 10.0}),
 }
-ON_REQUEST = ("soak",)  # run only when named in --only
+ON_REQUEST = ("soak", "big")  # run only when named in --only
 
 
 SETUP = """Setup: the simulator runs in a process of its own on loopback, with a strict quota of 20 requests
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sharing-seconds", type=float, help="run the sharing benchmark this long instead")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the soak (default 60)")
     parser.add_argument("--trace", action="store_true", help="soak: tracemalloc and object counts after the warm-up")
+    parser.add_argument("--jobs", type=int, help="big: jobs on the watchlist (default 100,000; 10,000 with --quick)")
+    parser.add_argument("--seconds", type=float, help="big: length of the polling run (default 60; 20 with --quick)")
     args = parser.parse_args(argv)
     chosen = args.only.split(",") if args.only else list(PLANS)
     unknown = [name for name in chosen if name not in PLANS and name not in ON_REQUEST]
@@ -119,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
 
             run(soak(args.minutes, trace=args.trace, profile=args.profile,
                      progress=lambda text: print(text, file=sys.stderr, flush=True)))
+            continue
+        if name == "big":
+            from tests.bench.big_watchlist import JOBS, SECONDS, big_watchlist
+
+            for section in big_watchlist(args.jobs or (10_000 if args.quick else JOBS),
+                                         args.seconds or (20.0 if args.quick else SECONDS),
+                                         progress=lambda text: print(text, file=sys.stderr, flush=True)):
+                run(section)
             continue
         plan = PLANS[name][1 if args.quick else 0]
         if name == "throughput":
