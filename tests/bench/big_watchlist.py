@@ -64,7 +64,7 @@ PERSIST_TARGET = 0.020  # of loop time per second, p99
 # After the job database lands, add its enqueue/put/flush methods here.
 PERSISTENCE_HOOKS: tuple[tuple[str, str], ...] = (
     ("watchlist", "tick"), ("watchlist", "save"), ("watchlist", "sync"), ("watchlist", "load"),
-    ("watchlist", "put"), ("watchlist", "enqueue"), ("watchlist", "flush"),
+    ("watchlist", "note"), ("watchlist", "put"), ("watchlist", "enqueue"), ("watchlist", "flush"),
     ("store", "save"), ("store", "sync"), ("store", "load"), ("store", "update"),
     ("store", "put"), ("store", "put_many"), ("store", "enqueue"), ("store", "flush"), ("store", "commit"),
 )

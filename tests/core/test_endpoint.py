@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui.api.client import resolve_endpoint
+from tui.api.endpoint import resolve_endpoint
 from tui.api.errors import ConfigError
 
 

@@ -519,3 +519,19 @@ def test_close_gives_up_on_a_database_that_keeps_failing(db_path: Path) -> None:
     assert result == [False]
     assert not thread.is_alive()
     assert w.error is not None
+
+
+def test_the_writer_forgets_unwatched_jobs_older_than_the_retention_before_it_writes(tmp_path: Path) -> None:
+    path = tmp_path / "watchlist.db"
+    day = 86400.0
+    with JobDatabase(path) as db:
+        db.write([JobRecord(job_id=c * 32, status_code="JobSuccess") for c in "abc"], now=1000 * day)
+        db.write([JobRecord(job_id="d" * 32, status_code="JobSuccess")], now=1025 * day)
+    writer = ObservationWriter(path, clock=lambda: 1031 * day, prune=({"a" * 32}, 30.0))
+    writer.put(JobRecord(job_id="e" * 32, status_code="JobRunning"))
+    assert writer.close(5.0)
+    assert writer.pruned == 2  # b and c: not watched, written 31 days ago; a is watched, d is recent
+    with JobDatabase(path) as db:
+        known = [JobRecord(job_id=c * 32) for c in "abcde"]
+        db.apply_to(known)
+    assert [r.status_code for r in known] == ["JobSuccess", None, None, "JobSuccess", "JobRunning"]

@@ -11,15 +11,18 @@ import struct
 import subprocess
 import sys
 import termios
+from datetime import UTC, datetime
 
 import pytest
 from clikit import CLI_TIMEOUT, REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from tui.api.models import JOB_FAILED, JOB_RUNNING, JOB_SUCCESS
 from tui.core.jobstate import JobRecord, LastError
 from tui.headless.check import Verdict, job_verdict, overall_verdict
-from tui.headless.output import CHECK_COLUMNS, LS_COLUMNS, Printer, check_row, wants_colour
+from tui.headless.output import CHECK_COLUMNS, LS_COLUMNS, Printer, check_row, iso_utc, wants_colour
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;)[0-9;]*m")  # an SGR sequence that sets a foreground colour
@@ -239,3 +242,12 @@ def test_a_state_change_on_an_80_column_terminal_fits_one_line(before, after):
     Printer(wide, color="never", env={"COLUMNS": "80"}, wide=True).transition(
         StateChanged(record, before, after, 1_764_000_000.0))
     assert "2025-11-24T16:00:00.000Z" in wide.getvalue() and "a long reason " * 7 in wide.getvalue()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=0, max_value=4_102_444_800)
+       | st.integers(0, 4_102_444_800 * 10**6).map(lambda us: us / 1e6)
+       | st.integers(0, 4_102_444_800 * 1000).map(lambda ms: ms / 1000))
+def test_iso_utc_writes_what_datetime_writes_to_the_millisecond(at):
+    expected = datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert iso_utc(at) == expected

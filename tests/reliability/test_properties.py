@@ -60,7 +60,7 @@ WATCHLIST_KEYS = ["version", "jobs", "id", "label", "status_code", "status_msg",
                   "url_received_at", "state_since", "last_change", "last_polled", "last_request_id", "poll_count",
                   "last_error", "code", "message", "request_id", "at", "history", "from", "to"]
 CONFIG_KEYS = ["region", "endpoint", "regional_endpoint", "profile", "rate", "min_interval", "connect_timeout",
-               "read_timeout", "not_found_grace", "theme", "bell", "columns", "watchlist"]
+               "read_timeout", "not_found_grace", "theme", "bell", "columns", "watchlist", "history_days"]
 THEME_KEYS = ["name", "dark", "colors", "states", "variables", "description", "primary", "secondary", "accent",
               "background", "init", "running", "success", "failed", "moderation", "unknown", "error", "stale",
               "pending", "color", "symbol"]
@@ -258,6 +258,8 @@ def test_loading_any_watchlist_file_gives_records_or_a_located_error_and_leaves_
 @example(data={"rate": 10**400})
 @example(data={"min_interval": 10**400})
 @example(data={"read_timeout": float("inf")})
+@example(data={"history_days": -1})
+@example(data={"history_days": float("nan")})
 def test_the_config_parser_gives_a_config_or_a_config_error(data: dict) -> None:
     try:
         config = parse_config(data)
@@ -267,6 +269,7 @@ def test_the_config_parser_gives_a_config_or_a_config_error(data: dict) -> None:
         assert isinstance(config, Config)
         assert 0 < config.rate <= 20
         assert "job" in config.columns
+        assert 0 <= config.history_days < float("inf")
 
 
 @SLOW_PROPERTY

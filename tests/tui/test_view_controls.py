@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tuikit import IDS, cell_text, ready, sample_records, toasts, until, view_app, visible_ids
 
-from tui.api.client import resolve_endpoint
+from tui.api.endpoint import resolve_endpoint
 from tui.core.settings import default_settings
 from tui.monitor.launch import create_app
 from tui.monitor.screens.help import HelpScreen

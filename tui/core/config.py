@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tui.api.client import resolve_endpoint
 from tui.api.credentials import check_region
+from tui.api.endpoint import resolve_endpoint
 from tui.api.errors import ConfigError
 from tui.api.ratelimit import DEFAULT_TARGET_RATE, validate_rate
 from tui.core import paths
@@ -32,6 +32,7 @@ class Config:
     bell: bool = False
     columns: list[str] = field(default_factory=lambda: list(ALL_COLUMNS))
     watchlist: str | None = None
+    history_days: float = 30.0  # jobs no longer watched keep their states and history this long
     path: Path | None = None  # where it was read from (not a key of the file)
 
 
@@ -49,6 +50,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "bell": (bool,),
     "columns": (list,),
     "watchlist": (str,),
+    "history_days": (int, float),
 }
 
 
@@ -77,6 +79,8 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError(f"{source}: {exc}") from None
     if not config.not_found_grace >= 0 or not _finite(config.not_found_grace):
         raise ConfigError(f"{source}: not_found_grace must be a finite number of seconds, 0 or more")
+    if not config.history_days >= 0 or not _finite(config.history_days):
+        raise ConfigError(f"{source}: history_days must be a finite number of days, 0 or more")
     for key in ("min_interval", "connect_timeout", "read_timeout"):
         if not getattr(config, key) > 0:
             raise ConfigError(f"{source}: {key} must be above 0")

@@ -81,6 +81,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 Member = tuple[str, str, float]  # job_id, label, added_at
+# What `ls` shows of a job: job_id, label, added_at, status_code, status_msg, result_video_url,
+# last_request_id, error code, error message, error request_id, last_polled.
+Listed = tuple[str, str, float, str | None, str | None, str | None, str | None, str | None, str | None,
+               str | None, float | None]
 
 # The file's header (https://www.sqlite.org/fileformat.html): the magic string, and where
 # `PRAGMA user_version` is kept.
@@ -309,6 +313,23 @@ class JobDatabase:
         except sqlite3.Error as exc:
             raise _error(self.path, exc, "reading the watchlist cache") from None
 
+    def listing(self, digest: str) -> list[Listed] | None:
+        """The members of the file with this digest, each with its last known state, in the file's
+        order, in one query (what `ls` prints); None when the cache is of another file."""
+        try:
+            self._db.execute("BEGIN")  # (one snapshot for both reads)
+            try:
+                if not self.has_members_of(digest):
+                    return None
+                return self._db.execute(
+                    "SELECT m.job_id, m.label, m.added_at, j.status_code, j.status_msg, j.result_video_url, "
+                    "j.last_request_id, j.error_code, j.error_message, j.error_request_id, j.last_polled "
+                    "FROM members m LEFT JOIN jobs j ON j.job_id = m.job_id ORDER BY m.position").fetchall()
+            finally:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, "reading the watchlist cache") from None
+
     def mark_written(self, digest: str) -> None:
         """Say that vclm-watch itself wrote the file with this digest (its own layout, one job
         per line): a later writer may change it line by line instead of writing it out whole."""
@@ -439,8 +460,13 @@ class ObservationWriter:
     """
 
     def __init__(self, path: Path, *, interval: float = 0.5, clock: Callable[[], float] = time.time,
-                 on_write: Callable[[int], None] | None = None) -> None:
+                 on_write: Callable[[int], None] | None = None,
+                 prune: tuple[Collection[str], float] | None = None) -> None:
         self.path = path
+        # (watched ids, days): before its first write, the thread forgets the jobs not watched
+        # that nothing wrote for that many days (retention, config `history_days`).
+        self._prune = prune
+        self.pruned = 0
         self.interval = interval
         self._clock = clock
         self._on_write = on_write
@@ -507,6 +533,12 @@ class ObservationWriter:
     def _run(self) -> None:
         db: JobDatabase | None = None
         try:
+            if self._prune is not None:
+                try:
+                    db = JobDatabase(self.path)
+                    self.pruned = db.prune(self._prune[0], self._clock(), self._prune[1])
+                except JobDatabaseError as exc:  # (the first write reports what is wrong)
+                    log.warning("old jobs were not pruned from the job database: %s", exc)
             while True:
                 with self._lock:
                     if not self._pending and not self._closing:

@@ -7,16 +7,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-
-from tui.api.client import Endpoint, VclmClient, resolve_endpoint
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.credentials import Credentials, resolve_credentials, resolve_region, validate_profile
+from tui.api.endpoint import Endpoint, resolve_endpoint
 from tui.api.ratelimit import RateLimiter, validate_rate
 from tui.core import paths
 from tui.core.config import Config, load_config
-from tui.core.engine import Poller
+
+if TYPE_CHECKING:  # imported where used: `add`, `remove` and `ls` never connect, and start faster without them
+    import httpx
+
+    from tui.api.client import VclmClient
+    from tui.core.engine import Poller
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
@@ -86,6 +90,8 @@ def build_client(
     clock: Clock = SYSTEM_CLOCK,
     read_timeout: float | None = None,
 ) -> VclmClient:
+    from tui.api.client import VclmClient
+
     limiter = RateLimiter(settings.rate, clock=clock)
     return VclmClient(
         credentials, settings.region, settings.endpoint, limiter=limiter, transport=transport, clock=clock,
@@ -95,4 +101,6 @@ def build_client(
 
 
 def build_poller(settings: Settings, client: VclmClient, *, clock: Clock = SYSTEM_CLOCK) -> Poller:
+    from tui.core.engine import Poller
+
     return Poller(client, clock=clock, min_interval=settings.config.min_interval)

@@ -515,6 +515,17 @@ class WatchlistStore:
         """
         return self._observed(self._parse_file())
 
+    def listing(self) -> list[jobdb.Listed]:
+        """What `ls` shows of each job, read without the lock: from the database in one query
+        when the file is as it was cached (no records built), else from `peek()`."""
+        with contextlib.suppress(OSError, paths.NotAFile, jobdb.JobDatabaseError):
+            db = self.database(create=False)
+            if db is not None:
+                listed = db.listing(hashlib.sha256(paths.read_regular_file(self.path)).hexdigest())
+                if listed is not None:
+                    return listed
+        return [listed_of(record) for record in self.peek()]
+
     def _write_unlocked(self, records: Iterable[JobRecord]) -> None:
         self._write_members([(r.job_id, r.label, r.added_at) for r in records])
 
@@ -756,6 +767,12 @@ class WatchlistStore:
             self._write_members(members)
         self._base = {m[0]: m[1] for m in members}
         return members
+
+
+def listed_of(r: JobRecord) -> jobdb.Listed:
+    err = r.last_error
+    return (r.job_id, r.label, r.added_at, r.status_code, r.status_msg, r.result_video_url, r.last_request_id,
+            err.code if err else None, err.message if err else None, err.request_id if err else None, r.last_polled)
 
 
 def _plan(add: list[jobdb.Member], remove: Collection[str],

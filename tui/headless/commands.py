@@ -476,11 +476,13 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
 
 def _ls(args: argparse.Namespace, streams: Streams) -> int:
     settings = load_settings(args, streams.env)
-    records = WatchlistStore(settings.watchlist_path).peek()
+    store = WatchlistStore(settings.watchlist_path)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     if args.json:
-        printer.json_lines(ls_row(record) for record in records)
-    elif records:
+        printer.json_lines(ls_row(listed) for listed in store.listing())
+        return 0
+    records = store.peek()
+    if records:
         printer.table(LS_COLUMNS, records)
     else:
         streams.note("", f"the watchlist {settings.watchlist_path} is empty")

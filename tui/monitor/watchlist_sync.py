@@ -19,7 +19,7 @@ from typing import Protocol
 from tui.core.engine import Poller
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
 from tui.core.formatting import inert
-from tui.core.jobdb import ObservationWriter
+from tui.core.jobdb import DEFAULT_KEEP_DAYS, ObservationWriter
 from tui.core.watchlist import (
     SyncResult,
     WatchlistBusy,
@@ -61,8 +61,9 @@ class WatchlistSync:
     """
 
     def __init__(self, store: WatchlistStore | None, poller: Poller, *, problem: ProblemSink,
-                 notice: NoticeSink, touched: Callable[[str], None]) -> None:
+                 notice: NoticeSink, touched: Callable[[str], None], history_days: float = DEFAULT_KEEP_DAYS) -> None:
         self.store = store
+        self.history_days = history_days
         self.poller = poller
         self._problem = problem
         self._notice = notice
@@ -126,9 +127,9 @@ class WatchlistSync:
             self.store.read_only = True  # what could not be read must not be overwritten
             self._set_problem("Watchlist not loaded, not saved", str(exc))
             return
-        self._start_writer()
         for record in records:
             self.poller.add(record.job_id, record=record, from_file=True)
+        self._start_writer()  # (after: its first act forgets old jobs that are not in the list)
         if self.store.needs_migration:  # a format-1 file: its states move to the database now
             self.save(force=True)
             if self.store.migrated_to is not None:
@@ -140,7 +141,7 @@ class WatchlistSync:
         if self.store.db_problem is not None:
             self._set_db_problem(self.store.db_problem)
             return
-        self.writer = ObservationWriter(self.store.db_path)
+        self.writer = ObservationWriter(self.store.db_path, prune=(set(self.poller.records), self.history_days))
 
     def _set_db_problem(self, detail: str | None) -> None:
         if detail == self._db_problem:
