@@ -3,7 +3,8 @@
 Prints the machine, then one markdown table per measurement (metric | ours | SDK | target | met?).
 Needs the `bench` extra (the official SDK) for the side-by-side columns. Full run: about 5 minutes.
 The soak (`--only soak [--minutes 60] [--trace]`, tests/bench/soak.py) runs only when named: it
-takes an hour by default.
+takes an hour by default. `--only terminal` counts the bytes the real monitor writes to a
+pseudo-terminal (tests/bench/terminal_bytes.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ PLANS = {
     "scale": ({"n": 10_000, "repeats": 3, "updates": 4000, "ui_batches": 12, "ui_idle": 5.0},
               {"n": 10_000, "repeats": 2, "updates": 1000, "ui_batches": 4, "ui_idle": 3.0}),
     "sharing": ({"seconds": 40.0, "settle": 10.0}, {"seconds": 20.0, "settle": 10.0}),
+    # the real monitor in a pseudo-terminal, 20 jobs finished / running, at 80x24 and 160x45
+    "terminal": ({"warmup": 5.0, "seconds": 25.0}, {"warmup": 5.0, "seconds": 10.0}),
 }
 ON_REQUEST = ("soak",)  # run only when named in --only
 
@@ -133,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             run(suite.watchlist(plan["n"], plan["repeats"], profile=args.profile))
             run(suite.engine_batches(plan["n"], plan["updates"]))
             run(suite.ui_at_scale(plan["n"], plan["ui_batches"], plan["ui_idle"], profile=args.profile))
+        elif name == "terminal":
+            from tests.bench.terminal_bytes import terminal_bytes
+
+            run(terminal_bytes(warmup=plan["warmup"], seconds=plan["seconds"]))
         elif name == "sharing":
             run(suite.sharing(args.sharing_seconds or plan["seconds"], plan["settle"]))
     missed = [f"{s.title}: {r.metric}" for s in sections for r in s.rows if r.met is False]
