@@ -96,3 +96,46 @@ def test_the_cut_never_splits_a_wide_character():
     assert from_segment_at(strip, 3) == (0, strip)  # cell 3 is inside the first segment
     start, rest = from_segment_at(strip, 7)
     assert start == 7 and rest.text == "ok"
+
+
+async def test_a_new_status_text_sends_only_what_changed_in_it(clock):
+    from dataclasses import replace
+
+    from tui.monitor.widgets.status_bar import StatusBar
+
+    app = view_app(clock, running_records(clock))
+
+    async def script(pilot) -> None:
+        await ready(pilot)
+        await pilot.pause()
+        bar = app.screen.query_one(StatusBar)
+        CapturingTerminal.written.clear()
+        bar.show(replace(bar.info, sort="state"), app.palette)  # as pressing s does, less the rest
+        await pilot.pause()
+        sent = "".join(CapturingTerminal.written)
+        assert "sort:state" in sent
+        assert "ap-guangzhou" not in sent and "credentials" not in sent  # the second line did not move
+        assert "●12" not in sent  # nor the counts before the change on the first
+
+    await run_captured(app, (100, 24), script)
+
+
+async def test_a_tick_sends_the_detail_panes_changed_times_not_the_pane(clock):
+    records = running_records(clock, 5)
+    app = view_app(clock, records)
+
+    async def script(pilot) -> None:
+        await ready(pilot)
+        await pilot.pause()
+        assert app.detail_visible
+        CapturingTerminal.written.clear()
+        clock.advance(1)
+        app.tick_now()
+        await pilot.pause()
+        await pilot.pause()
+        sent = "".join(CapturingTerminal.written)
+        assert "(6s)" in sent  # "Since" moved from 5s to 6s...
+        assert "Reproduce" not in sent and "tccli" not in sent  # ...the rest of the pane stayed
+        assert records[0].job_id not in sent
+
+    await run_captured(app, (160, 45), script)
