@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 
 from rich.console import Group
+from rich.segment import Segment
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -60,11 +60,27 @@ class Row(Text):
         self.head, self.body, self.indent = head, body, indent
 
     def __rich_console__(self, console, options):
-        grid = Table.grid(padding=0)
-        grid.add_column(width=self.indent, no_wrap=True)
-        grid.add_column(ratio=1, overflow="fold")
-        grid.add_row(self.head, self.body)
-        yield grid
+        # Laid out by hand (as a two-column grid would, cells padded to their widths): a
+        # rich Table per line made the pane's render cost a millisecond a line.
+        indent = min(self.indent, max(0, options.max_width - 1))
+        body_width = max(1, options.max_width - indent)
+        head = self.head.copy()
+        head.truncate(indent, pad=True)
+        blank = Text(" " * indent)
+        lines = self.body.wrap(console, body_width, overflow="fold") or [Text()]
+        for n, line in enumerate(lines):
+            yield from _segments(head if n == 0 else blank, console)
+            line.rstrip_end(body_width)
+            yield from _segments(line, console)
+            if line.cell_len < body_width:
+                yield Segment(" " * (body_width - line.cell_len))
+            yield Segment.line()
+
+
+def _segments(text: Text, console):
+    """A one-line Text's segments, its own style under its spans (as printing it would give)."""
+    segments = text.render(console, end="")
+    return Segment.apply_style(segments, console.get_style(text.style)) if text.style else segments
 
 
 def _row(name: str, *parts: tuple[str, Style | str] | Text) -> Row:
