@@ -139,3 +139,17 @@ async def test_a_tick_sends_the_detail_panes_changed_times_not_the_pane(clock):
         assert records[0].job_id not in sent
 
     await run_captured(app, (160, 45), script)
+
+
+async def test_what_startup_built_is_frozen_out_of_the_collectors_reach(clock):
+    import gc
+
+    gc.unfreeze()  # (an earlier monitor in this process froze its own)
+    app = view_app(clock, running_records(clock))
+    try:
+        async with app.run_test(size=(100, 24)) as pilot:
+            await ready(pilot)
+            await pilot.pause()
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -324,7 +325,8 @@ class JobTable(DataTable):
         cuts = [edge - x1 for edge in self._column_edges() if 0 < edge - x1 < length]
         if not cuts:
             return strip
-        return Strip.join(strip.divide([*cuts, length]))
+        cuts.append(length)  # (one new Strip: Strip.divide would build one per cell, each with its caches)
+        return Strip([segment for part in Segment.divide(list(strip), cuts) for segment in part], length)
 
     def _column_edges(self) -> list[int]:
         """Where each column ends, in cells from the table's left edge."""
