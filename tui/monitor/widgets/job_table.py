@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.cache import LRUCache
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
@@ -198,6 +200,7 @@ class JobTable(DataTable):
         self._dimension_updates = 0
         self._rows_cache: tuple[tuple, list] | None = None
         self._offsets_cache: tuple[tuple, list] | None = None
+        self._edges: tuple[tuple, list[int]] | None = None
         # Its cell renders are keyed on `_update_count` too: one changed cell re-rendered every
         # cell on screen. Here a cell's render is keyed on the last write to that cell instead.
         self._cell_versions: dict[tuple[str, str], int] = {}
@@ -266,8 +269,9 @@ class JobTable(DataTable):
             super().update_cell(row_key, column_key, value, update_width=update_width)
             self._content_bumps += self._update_count - before
         else:
-            # As DataTable.update_cell, but it repaints the one row, not the whole table: a tick
-            # that moves one cell in each of 40 rows re-rendered all 40 lines for each of them.
+            # As DataTable.update_cell, but it repaints the one cell, not the whole table (a tick
+            # that moves one cell in each of 40 rows re-rendered all 40 lines for each of them), nor
+            # its whole row: the terminal is sent that cell's few characters, not a line of them.
             try:
                 self._data[RowKey(row)][ColumnKey(column)] = value
                 index = self._row_locations.get(RowKey(row))
@@ -276,9 +280,24 @@ class JobTable(DataTable):
             self._update_count += 1
             self._content_bumps += 1
             if index is not None:
-                self.refresh_row(index)
+                self.refresh_cell(index, column)
         self._cell_versions[(row, column)] = self._update_count
         self._row_versions[row] = self._update_count
+
+    def refresh_cell(self, row_index: int, column: str) -> None:
+        """Repaint one cell (if on screen). As DataTable.refresh_coordinate, without its sums over
+        every row above (all rows here are one line high)."""
+        x = 0
+        for key, spec in self.columns.items():
+            width = spec.get_render_width(self)
+            if key.value == column:
+                break
+            x += width
+        else:
+            return
+        region = Region(x, row_index + (self.header_height if self.show_header else 0), width, 1)
+        if self.window_region.overlaps(region):
+            self.refresh(region.translate(-self.scroll_offset))
 
     def _render_line(self, y: int, x1: int, x2: int, base_style) -> Strip:
         # DataTable keys its line cache on _update_count, which every cell write bumps: a line is
@@ -293,9 +312,32 @@ class JobTable(DataTable):
         # (the content bumps move with it, so that _structure_key() and the caches it keys stay put)
         self._update_count, self._content_bumps = keyed, bumps + keyed - count
         try:
-            return super()._render_line(y, x1, x2, base_style)
+            strip = super()._render_line(y, x1, x2, base_style)
         finally:
             self._update_count, self._content_bumps = count, bumps
+        return self._cut_at_cells(strip, x1)
+
+    def _cut_at_cells(self, strip: Strip, x1: int) -> Strip:
+        # DataTable merges a line into as few segments as its styles allow, and Textual writes a
+        # partial update whole segments at a time: one cell's change sent the line from its first
+        # column. Cut at the cells' edges, a changed cell goes out alone.
+        length = strip.cell_length
+        cuts = [edge - x1 for edge in self._column_edges() if 0 < edge - x1 < length]
+        if not cuts:
+            return strip
+        cuts.append(length)  # (one new Strip: Strip.divide would build one per cell, each with its caches)
+        return Strip([segment for part in Segment.divide(list(strip), cuts) for segment in part], length)
+
+    def _column_edges(self) -> list[int]:
+        """Where each column ends, in cells from the table's left edge."""
+        key = (self._structure_key(), tuple(self.columns))
+        if self._edges is None or self._edges[0] != key:
+            edges, x = [], 0
+            for column in self.columns.values():
+                x += column.get_render_width(self)
+                edges.append(x)
+            self._edges = (key, edges)
+        return self._edges[1]
 
     def _update_dimensions(self, new_rows) -> None:
         self._dimension_updates += 1  # row heights may change
