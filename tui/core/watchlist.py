@@ -515,17 +515,6 @@ class WatchlistStore:
         """
         return self._observed(self._parse_file())
 
-    def listing(self) -> list[jobdb.Listed]:
-        """What `ls` shows of each job, read without the lock: from the database in one query
-        when the file is as it was cached (no records built), else from `peek()`."""
-        with contextlib.suppress(OSError, paths.NotAFile, jobdb.JobDatabaseError):
-            db = self.database(create=False)
-            if db is not None:
-                listed = db.listing(hashlib.sha256(paths.read_regular_file(self.path)).hexdigest())
-                if listed is not None:
-                    return listed
-        return [listed_of(record) for record in self.peek()]
-
     def _write_unlocked(self, records: Iterable[JobRecord]) -> None:
         self._write_members([(r.job_id, r.label, r.added_at) for r in records])
 
@@ -767,6 +756,18 @@ class WatchlistStore:
             self._write_members(members)
         self._base = {m[0]: m[1] for m in members}
         return members
+
+
+def listing(store: WatchlistStore) -> list[jobdb.Listed]:
+    """What `ls` shows of each job, read without the lock: from the database in one query when
+    the file is as it was cached (no records built), else from `peek()`."""
+    with contextlib.suppress(OSError, paths.NotAFile, jobdb.JobDatabaseError):
+        db = store.database(create=False)
+        if db is not None:
+            listed = db.listing(hashlib.sha256(paths.read_regular_file(store.path)).hexdigest())
+            if listed is not None:
+                return listed
+    return [listed_of(record) for record in store.peek()]
 
 
 def listed_of(r: JobRecord) -> jobdb.Listed:
