@@ -11,6 +11,9 @@ import typing
 from collections.abc import Sequence
 
 from tui import __version__
+
+if typing.TYPE_CHECKING:
+    from tui.core.watchlist import WatchlistStore
 from tui.core.settings import add_common_options
 
 EXIT_CODES_HELP = """\
@@ -104,9 +107,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.headless import commands as headless
 
         return headless.run(args)
+    store = _preload(args)  # read the watchlist while the UI's modules load (100,000 jobs: a second)
     from tui.monitor.launch import run_monitor
 
-    return run_monitor(args)
+    return run_monitor(args, store=store)
+
+
+def _preload(args: argparse.Namespace) -> WatchlistStore | None:
+    """The monitor's watchlist store, already reading in a thread; None for the demo, or when
+    the settings are wrong (run_monitor then says why)."""
+    if getattr(args, "demo", False):
+        return None
+    try:
+        from tui.core.settings import load_settings
+        from tui.core.watchlist import WatchlistStore
+
+        return WatchlistStore(load_settings(args).watchlist_path).preload()
+    except Exception:  # (reported by run_monitor, which reads the settings again)
+        return None
 
 
 if __name__ == "__main__":

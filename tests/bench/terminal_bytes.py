@@ -51,7 +51,7 @@ def _watchlist(path: Path, ids: list[str], finished: bool) -> None:
             record.url_received_at = now - 300 + i
             record.history = [Transition(now - 500, None, "JobRunning"), Transition(now - 300 + i, "JobRunning", "JobSuccess")]
         records.append(record)
-    WatchlistStore(path).update(lambda _old: records)
+    WatchlistStore(path).save(records)  # ids and labels in the file, the states in the job database
 
 
 def measure(scenario: str, size: tuple[int, int], warmup: float, seconds: float,

@@ -108,3 +108,21 @@ def test_a_write_between_load_and_save_is_merged(tmp_path, monkeypatch):
     result = store.save(records + [JobRecord(job_id="b" * 32)])
     assert [r.job_id for r in result.added] == ["c" * 32]
     assert sorted(r.job_id for r in WatchlistStore(path).load()) == [c * 32 for c in "abc"]
+
+
+def test_a_preloaded_store_gives_what_a_plain_load_gives_from_its_thread(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    WatchlistStore(path).save([JobRecord(job_id=c * 32, label=c, status_code="JobRunning") for c in "ab"])
+    store = WatchlistStore(path).preload()
+    loaded = store.load()
+    assert loaded == WatchlistStore(path).load()
+    assert loaded is store._preloaded  # read by the preload, not again
+
+
+def test_a_file_changed_after_the_preload_is_read_again(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    WatchlistStore(path).save([JobRecord(job_id="a" * 32)])
+    store = WatchlistStore(path).preload()
+    store._preloading.join()  # (the preload has read the file: then another process changes it)
+    WatchlistStore(path).update(lambda records: records + [JobRecord(job_id="b" * 32)])
+    assert [r.job_id for r in store.load()] == ["a" * 32, "b" * 32]

@@ -31,6 +31,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -313,35 +314,21 @@ class SyncResult:
     relabelled: list[JobRecord] = field(default_factory=list)  # label changed by another process
 
 
-class WatchlistStore:
-    """One watchlist file, and what this process last saw of it (for three-way merges)."""
+class StoreDatabase:
+    """A watchlist store's side of its job database: opening it (or not, for one who only
+    reads), filling records with states, and keeping the file's members cached there."""
 
-    def __init__(self, path: Path, *, lock_wait: float = DEFAULT_LOCK_WAIT,
-                 on_wait: Callable[[float], None] | None = None) -> None:
-        # Resolved once: a symlinked file keeps its link (the rename replaces the target), and
-        # the lock sits beside the target, where every other writer of that file looks for it.
-        self.given_path = Path(path)
-        self.path = Path(os.path.realpath(self.given_path))
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
-        self.lock_wait = lock_wait  # seconds to wait for another process's lock (0: try once)
-        self.on_wait = on_wait  # told (with the seconds it will wait) when a wait begins
-        self._base: dict[str, str] = {}  # id -> label, as of the last load or save
-        self._seen_stat: tuple[int, int, int] | None = None
-        self.read_only = False  # set when the file (or its database) is too new: never written
-        self.db_path = jobdb.database_path(self.given_path)
+    path: Path
+    read_only: bool
+    _format1: tuple[bytes, list[JobRecord]] | None
+
+    def __init__(self, given_path: Path) -> None:
+        self.db_path = jobdb.database_path(given_path)
         self._db: jobdb.JobDatabase | None = None
         self.db_problem: str | None = None  # why the job database cannot be used (states are not kept)
         self._members: list[jobdb.Member] | None = None  # the members of the file as last read or written here
         self._digest: str | None = None  # SHA-256 of the file's bytes as last read or written here
-        self._format1: tuple[bytes, list[JobRecord]] | None = None  # a format-1 file read, to migrate at the next write
-        self.migrated_to: Path | None = None  # where the format-1 file was kept, once migrated
-        self._raw: bytes | None = None  # the file as this program wrote it (or read it so), for splicing
-        self._full: list[JobRecord] | None = None  # records read whole from the database by the last parse
-        self._written = False
-        # Set while the file does not parse: nothing is written until it does (or is deleted).
-        self.broken: WatchlistUnparsable | None = None
-
-    # -- the job database ----------------------------------------------------------------------
+        self._written = False  # ...and whether a vclm-watch wrote those bytes (its own layout)
 
     def database(self, create: bool = True) -> jobdb.JobDatabase | None:
         """The job database beside the file, opened at first use; None (with `db_problem` saying
@@ -361,11 +348,6 @@ class WatchlistStore:
         elif self.db_problem is not None and self.read_only and self._db is None and "newer" in self.db_problem:
             raise WatchlistTooNew(self.db_problem)
         return self._db
-
-    @property
-    def needs_migration(self) -> bool:
-        """The file read last is of format 1 (states inside): the next write migrates it."""
-        return self._format1 is not None
 
     def close(self) -> None:
         if self._db is not None:
@@ -393,6 +375,55 @@ class WatchlistStore:
             db.write(records)
         except jobdb.JobDatabaseError as exc:
             raise WatchlistWriteError(str(exc)) from None
+
+    def _cache(self, members: list[jobdb.Member], digest: str) -> None:
+        """Tell the database which members the file now holds (touching only the rows that
+        changed), and that this program wrote it (so the next writer may splice it)."""
+        old, old_digest = self._members, self._digest
+        self._members, self._digest = members, digest
+        self._written = False
+        db = self.database()
+        if db is None:
+            return
+        try:
+            change = _member_changes(old, members) if old is not None else None
+            if change is None or not db.update_members(old_digest, digest, upsert=change[0], delete=change[1]):
+                db.replace_members(digest, members)
+            db.mark_written(digest)
+            self._written = True
+        except jobdb.JobDatabaseError as exc:
+            log.warning("the watchlist cache was not updated: %s", exc)
+
+
+class WatchlistStore(StoreDatabase):
+    """One watchlist file, and what this process last saw of it (for three-way merges)."""
+
+    def __init__(self, path: Path, *, lock_wait: float = DEFAULT_LOCK_WAIT,
+                 on_wait: Callable[[float], None] | None = None) -> None:
+        # Resolved once: a symlinked file keeps its link (the rename replaces the target), and
+        # the lock sits beside the target, where every other writer of that file looks for it.
+        super().__init__(Path(path))
+        self.given_path = Path(path)
+        self.path = Path(os.path.realpath(self.given_path))
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_wait = lock_wait  # seconds to wait for another process's lock (0: try once)
+        self.on_wait = on_wait  # told (with the seconds it will wait) when a wait begins
+        self._base: dict[str, str] = {}  # id -> label, as of the last load or save
+        self._seen_stat: tuple[int, int, int] | None = None
+        self.read_only = False  # set when the file (or its database) is too new: never written
+        self._format1: tuple[bytes, list[JobRecord]] | None = None  # a format-1 file read, to migrate at the next write
+        self.migrated_to: Path | None = None  # where the format-1 file was kept, once migrated
+        self._raw: bytes | None = None  # the file as this program wrote it (or read it so), for splicing
+        self._full: list[JobRecord] | None = None  # records read whole from the database by the last parse
+        # Set while the file does not parse: nothing is written until it does (or is deleted).
+        self.broken: WatchlistUnparsable | None = None
+        self._preloading: threading.Thread | None = None  # see preload()
+        self._preloaded: list[JobRecord] | None = None
+
+    @property
+    def needs_migration(self) -> bool:
+        """The file read last is of format 1 (states inside): the next write migrates it."""
+        return self._format1 is not None
 
     # -- low level -----------------------------------------------------------------------
 
@@ -551,24 +582,6 @@ class WatchlistStore:
             raise self._write_error(exc) from exc
         self._seen_stat = self._stat_key()
 
-    def _cache(self, members: list[jobdb.Member], digest: str) -> None:
-        """Tell the database which members the file now holds (touching only the rows that
-        changed), and that this program wrote it (so the next writer may splice it)."""
-        old, old_digest = self._members, self._digest
-        self._members, self._digest = members, digest
-        self._written = False
-        db = self.database()
-        if db is None:
-            return
-        try:
-            change = _member_changes(old, members) if old is not None else None
-            if change is None or not db.update_members(old_digest, digest, upsert=change[0], delete=change[1]):
-                db.replace_members(digest, members)
-            db.mark_written(digest)
-            self._written = True
-        except jobdb.JobDatabaseError as exc:
-            log.warning("the watchlist cache was not updated: %s", exc)
-
     def _migrate(self, raw: bytes, observed: list[JobRecord]) -> None:
         """A format-1 file (states inside) is about to be rewritten: its states go to the
         database first, and its bytes to NAME.format1.toml beside it, kept as they were."""
@@ -590,8 +603,26 @@ class WatchlistStore:
 
     # -- what callers use ------------------------------------------------------------------
 
+    def preload(self) -> WatchlistStore:
+        """Start reading (as `load(wait=0)` would) in a thread, so that the reading overlaps what
+        the caller does meanwhile (the monitor imports its UI); `load()` then takes the result."""
+        def read() -> None:
+            with contextlib.suppress(Exception):  # (load() reads again, and reports, whatever went wrong)
+                self._preloaded = self._load(wait=0.0)
+        self._preloading = threading.Thread(target=read, name="vclm-watch-preload", daemon=True)
+        self._preloading.start()
+        return self
+
     def load(self, *, wait: float | None = None) -> list[JobRecord]:
         """Read the file; WatchlistUnparsable (the file untouched) when it does not parse."""
+        thread, self._preloading = self._preloading, None
+        if thread is not None:
+            thread.join()
+            if self._preloaded is not None and not self.changed_on_disk():
+                return self._preloaded
+        return self._load(wait)
+
+    def _load(self, wait: float | None) -> list[JobRecord]:
         try:
             with self.locked(wait):
                 records = self._read_seen()

@@ -107,7 +107,8 @@ async def build_demo_app(settings: Settings, theme: str | None = None) -> VclmWa
                       theme=theme, endpoint_label="in-process simulator (demo)")
 
 
-def run_monitor(args: argparse.Namespace) -> int:
+def run_monitor(args: argparse.Namespace, store: WatchlistStore | None = None) -> int:
+    """The monitor as `vclm-watch` starts it; `store`: the watchlist's, if already preloading."""
     try:
         settings = load_settings(args)
     except (ConfigError, VclmError) as exc:
@@ -122,7 +123,8 @@ def run_monitor(args: argparse.Namespace) -> int:
             problem = None
         except ConfigError as exc:
             credentials, problem = None, str(exc)
-        app = create_app(settings, credentials=credentials, startup_problem=problem, theme=theme)
+        app = create_app(settings, credentials=credentials, startup_problem=problem, theme=theme,
+                         **({"store": store} if store is not None and store.given_path == settings.watchlist_path else {}))
     return run_app(app)
 
 
