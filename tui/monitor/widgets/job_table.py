@@ -156,9 +156,10 @@ _COLUMN_META = [Style.from_meta({"column": n}) for n in range(len(COLUMN_SPECS))
 
 
 class _RowRender:
-    """One row's rendered cells (and its line, once drawn), as of the table's `generation`."""
+    """One row's rendered cells (and its line and each cell's piece of it, once drawn), as of the
+    table's `generation`."""
 
-    __slots__ = ("cells", "generation", "fresh", "line_key", "line")
+    __slots__ = ("cells", "generation", "fresh", "line_key", "line", "pieces")
 
     def __init__(self, cells: dict[str, Text], generation: int) -> None:
         self.cells = cells
@@ -166,6 +167,7 @@ class _RowRender:
         self.fresh = True  # False once the row is reported dirty
         self.line_key: tuple | None = None
         self.line: Strip | None = None
+        self.pieces: dict[str, list[Segment]] = {}  # column -> its segments in the line (for line_key)
 
 
 class JobTable(ScrollView, can_focus=True):
@@ -329,6 +331,8 @@ class JobTable(ScrollView, can_focus=True):
         if dirty is None:
             self.generation += 1
         else:
+            if isinstance(dirty, (set, frozenset)) and len(dirty) > len(self._rendered):
+                dirty = [job_id for job_id in self._rendered.keys() if job_id in dirty]  # (100,000 new jobs)
             for job_id in dirty:
                 entry = self._rendered.get(job_id)
                 if entry is not None:
@@ -434,20 +438,24 @@ class JobTable(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         at_cursor = index == self._cursor
         key = (at_cursor, width, base, cursor if at_cursor else None)
-        if entry.line is None or entry.line_key != key:
-            entry.line, entry.line_key = self._line(entry.cells, width, base, cursor if at_cursor else None), key
+        if entry.line_key != key:
+            entry.line, entry.line_key, entry.pieces = None, key, {}
+        if entry.line is None:  # (only the cells that changed are drawn again: the rest keep their pieces)
+            entry.line = self._line(entry.cells, width, base, cursor if at_cursor else None, entry.pieces)
         return entry.line
 
     def _header_line(self, width: int, style: Style) -> Strip:
         key = (tuple(self.layout_plan), width, style)
         if self._header is None or self._header[0] != key:
             titles = {column: Text(COLUMN_SPECS[column][0], no_wrap=True, end="") for column, _ in self.layout_plan}
-            self._header = (key, self._line(titles, width, style, None))
+            self._header = (key, self._line(titles, width, style, None, {}))
         return self._header[1]
 
-    def _line(self, cells: Mapping[str, Text], width: int, base: Style, cursor: Style | None) -> Strip:
+    def _line(self, cells: Mapping[str, Text], width: int, base: Style, cursor: Style | None,
+              pieces: dict[str, list[Segment]]) -> Strip:
         """A row's line: each cell padded to its column on its own segments (a changed cell is
-        then written alone), then the rest of the width in the row's style."""
+        then written alone), then the rest of the width in the row's style. `pieces` keeps each
+        cell's segments, drawn in these styles, for the next time."""
         console = self.app.console
         style = base if cursor is None else base + cursor
         # on the cursor's row its colour wins over the cells' own (as DataTable draws it)
@@ -455,17 +463,22 @@ class JobTable(ScrollView, can_focus=True):
         segments: list[Segment] = []
         used = 0
         for n, (column, column_width) in enumerate(self.layout_plan):
+            full = column_width + 2 * CELL_PADDING
+            used += full
+            piece = pieces.get(column)
+            if piece is not None:
+                segments.extend(piece)
+                continue
             cell = cells.get(column) or Text()
             padded = Text(" " * CELL_PADDING, no_wrap=True, end="")
             padded.append_text(cell)
-            full = column_width + 2 * CELL_PADDING
             if cell.cell_len > column_width:
                 padded.truncate(CELL_PADDING + column_width, overflow="ellipsis")
             padded.append(" " * (full - padded.cell_len))
             # each cell's segments carry its column (as DataTable's do): they stay apart from the
             # next cell's wherever lines are merged by style (screenshots place text by them)
-            segments.extend(Segment.apply_style(padded.render(console), style + _COLUMN_META[n], post))
-            used += full
+            piece = pieces[column] = list(Segment.apply_style(padded.render(console), style + _COLUMN_META[n], post))
+            segments.extend(piece)
         if width > used:
             segments.append(Segment(" " * (width - used), style))
         return Strip(segments, max(width, used)).crop(0, width)
@@ -495,8 +508,10 @@ class JobTable(ScrollView, can_focus=True):
         changed = [column for column, cell in cells.items() if old.get(column) != cell]
         self.cell_updates += len(changed)
         entry.generation, entry.fresh = self.generation, True
-        if changed:  # (an unchanged row keeps its line)
-            entry.cells, entry.line, entry.line_key = cells, None, None
+        if changed:  # (an unchanged row keeps its line, a changed one the pieces of its other cells)
+            entry.cells, entry.line = cells, None
+            for column in changed:
+                entry.pieces.pop(column, None)
         return entry, old
 
     def _refresh_row(self, index: int) -> None:
