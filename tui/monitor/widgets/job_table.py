@@ -573,7 +573,7 @@ class JobTable(ScrollView, can_focus=True):
             top = int(self.scroll_y)
             after = rows[top: top + shown]
             for n in range(max(len(before), len(after))):
-                if n >= len(before) or n >= len(after) or before[n] is not after[n]:
+                if n >= len(before) or n >= len(after) or before[n] != after[n]:
                     self._refresh_row(top + n)
             if self._cursor != cursor_before:
                 self._refresh_row(cursor_before)
