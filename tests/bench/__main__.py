@@ -5,6 +5,8 @@ Needs the `bench` extra (the official SDK) for the side-by-side columns. Full ru
 The soak (`--only soak [--minutes 60] [--trace]`, tests/bench/soak.py) runs only when named: it
 takes an hour by default. So does the big watchlist of issue 13 (`--only big [--jobs 100000]
 [--seconds 60]`, tests/bench/big_watchlist.py): shell commands, first paint and polling on 100,000 jobs.
+`--only terminal` counts the bytes the real monitor writes to a pseudo-terminal
+(tests/bench/terminal_bytes.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ PLANS = {
     "scale": ({"n": 10_000, "repeats": 3, "updates": 4000, "ui_batches": 12, "ui_idle": 5.0},
               {"n": 10_000, "repeats": 2, "updates": 1000, "ui_batches": 4, "ui_idle": 3.0}),
     "sharing": ({"seconds": 40.0, "settle": 10.0}, {"seconds": 20.0, "settle": 10.0}),
+    # the real monitor in a pseudo-terminal, 20 jobs finished / running, at 80x24 and 160x45
+    "terminal": ({"warmup": 5.0, "seconds": 25.0}, {"warmup": 5.0, "seconds": 10.0}),
 }
 ON_REQUEST = ("soak", "big")  # run only when named in --only
 
@@ -144,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             run(suite.watchlist(plan["n"], plan["repeats"], profile=args.profile))
             run(suite.engine_batches(plan["n"], plan["updates"]))
             run(suite.ui_at_scale(plan["n"], plan["ui_batches"], plan["ui_idle"], profile=args.profile))
+        elif name == "terminal":
+            from tests.bench.terminal_bytes import terminal_bytes
+
+            run(terminal_bytes(warmup=plan["warmup"], seconds=plan["seconds"]))
         elif name == "sharing":
             run(suite.sharing(args.sharing_seconds or plan["seconds"], plan["settle"]))
     missed = [f"{s.title}: {r.metric}" for s in sections for r in s.rows if r.met is False]

@@ -336,3 +336,19 @@ async def test_refreshing_one_job_while_paused_polls_it_now_and_only_it():
         poller.resume()
         resumed = await poller.run_until(lambda: all(r.poll_count for r in records), timeout=30)
     assert resumed
+
+
+def test_add_many_watches_each_new_job_once_with_one_event_and_polls_them():
+    clock = FakeClock()
+    poller = Poller(None, clock=clock)
+    events: list = []
+    poller.subscribe(events.append)
+    poller.add("a" * 32)
+    records = [JobRecord(job_id=c * 32) for c in "abc"] + [JobRecord(job_id="b" * 32)]
+    added = poller.add_many(records, from_file=True)
+    assert [r.job_id for r in added] == ["b" * 32, "c" * 32]
+    assert list(poller.records) == ["a" * 32, "b" * 32, "c" * 32]
+    assert [type(e).__name__ for e in events] == ["JobAdded", "JobsAdded"]
+    assert events[1].from_file and events[1].records == tuple(added)
+    assert poller.add_many([JobRecord(job_id="c" * 32)]) == [] and len(events) == 2
+    assert all(r.next_poll_at is not None for r in added)  # scheduled, as `add` schedules

@@ -22,6 +22,14 @@ class JobAdded:
 
 
 @dataclass(frozen=True, slots=True)
+class JobsAdded:
+    """Many jobs at once (a watchlist loaded, another process's additions): one event, not one each."""
+
+    records: tuple[JobRecord, ...]
+    from_file: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class JobRemoved:
     record: JobRecord
     from_file: bool = False  # another process removed it from the file: nothing to write back
@@ -68,4 +76,4 @@ class HealthChanged:
     error: VclmError | None = None
 
 
-EngineEvent = JobAdded | JobRemoved | JobUpdated | StateChanged | PollFailed | RateChanged | HealthChanged
+EngineEvent = JobAdded | JobsAdded | JobRemoved | JobUpdated | StateChanged | PollFailed | RateChanged | HealthChanged

@@ -377,20 +377,22 @@ class JobDatabase:
             db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", history)
         return len(rows)
 
-    def apply_to(self, records: Iterable[JobRecord]) -> int:
+    def apply_to(self, records: Iterable[JobRecord], *, responses: bool = True) -> int:
         """Fill these records with what the database knows of them (their ids and labels are
         kept); returns how many it knew. A job with a known state is marked stale: a last known
-        state, not refreshed in this run yet."""
+        state, not refreshed in this run yet. Without `responses` the raw last answers are left
+        out (the monitor shows them for answers of its own run: 100,000 of them are ~100 MB)."""
         wanted = {record.job_id: record for record in records}
         if not wanted:
             return 0
+        columns = _COLUMNS if responses else _COLUMNS.replace("last_response", "NULL")
         try:
             if len(wanted) > 500:  # most of the database: one scan beats many lookups
-                rows = self._db.execute("SELECT * FROM jobs").fetchall()
+                rows = self._db.execute(f"SELECT {columns} FROM jobs").fetchall()
                 transitions = self._db.execute("SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, rowid")
             else:
                 marks = ", ".join("?" * len(wanted))
-                rows = self._db.execute(f"SELECT * FROM jobs WHERE job_id IN ({marks})", list(wanted)).fetchall()
+                rows = self._db.execute(f"SELECT {columns} FROM jobs WHERE job_id IN ({marks})", list(wanted)).fetchall()
                 transitions = self._db.execute(
                     f"SELECT job_id, at, from_code, to_code FROM history WHERE job_id IN ({marks}) ORDER BY job_id, rowid",
                     list(wanted))
@@ -420,6 +422,11 @@ class JobDatabase:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM jobs").fetchone()[0])
+
+
+_COLUMNS = ("job_id, status_code, status_msg, result_video_url, url_received_at, state_since, last_change, "
+            "last_polled, last_request_id, poll_count, last_latency, last_response, error_code, error_message, "
+            "error_request_id, error_at, written_at")
 
 
 def _dump_response(response: dict[str, Any] | None) -> str | None:

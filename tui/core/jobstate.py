@@ -34,7 +34,7 @@ class LastError:
     at: float
 
 
-@dataclass
+@dataclass(slots=True)  # (a 100,000-job watchlist holds 100,000 of these: no __dict__ each)
 class JobRecord:
     job_id: str
     label: str = ""

@@ -378,7 +378,7 @@ class WatchlistStore:
         db = self.database(create=False)
         if db is not None:
             try:
-                db.apply_to(records)
+                db.apply_to(records, responses=False)  # (raw answers: "none in this run")
             except jobdb.JobDatabaseError as exc:
                 self.db_problem = str(exc)
         return records

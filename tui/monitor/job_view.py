@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, RateChanged, StateChanged
+from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobsAdded, JobUpdated, RateChanged, StateChanged
 from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord
 from tui.core.states import CODE_KEYS, SORT_MODES, display_state, sort_key, stale_after
@@ -84,6 +84,11 @@ class JobView:
             self._membership_version += 1
             self._added_order.setdefault(event.record.job_id, next(self._order_seq))
             self._dirty.add(event.record.job_id)
+        elif isinstance(event, JobsAdded):
+            self._membership_version += 1
+            for record in event.records:
+                self._added_order.setdefault(record.job_id, next(self._order_seq))
+                self._dirty.add(record.job_id)
         elif isinstance(event, JobRemoved):
             job_id = event.record.job_id
             self._membership_version += 1

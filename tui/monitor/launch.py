@@ -23,6 +23,7 @@ from tui.core.jobstate import JobRecord
 from tui.core.preferences import remembered_theme
 from tui.core.settings import Settings, build_client, build_poller, default_settings, load_credentials, load_settings
 from tui.core.watchlist import WatchlistStore
+from tui.monitor import partial_update
 from tui.monitor.app import VclmWatchApp
 from tui.monitor.setup import MonitorSetup
 from tui.monitor.themes import DEFAULT_THEME, shipped_themes_dir
@@ -83,6 +84,7 @@ def create_app(
         bell=settings.config.bell if bell is None else bell,
         cursor_blink=cursor_blink, initial_records=list(records),
     )
+    partial_update.install()  # a changed cell goes to the terminal alone, not with the line before it
     return VclmWatchApp(setup)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from tui.core.engine import Poller
-from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobUpdated, StateChanged
+from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobsAdded, JobUpdated, StateChanged
 from tui.core.formatting import inert
 from tui.core.jobdb import DEFAULT_KEEP_DAYS, ObservationWriter
 from tui.core.watchlist import (
@@ -81,7 +81,7 @@ class WatchlistSync:
     def note(self, event: EngineEvent) -> None:
         """Mark what an engine event leaves unsaved (changes that came from the file are not):
         membership for the file, observations for the database writer."""
-        if isinstance(event, (JobAdded, JobRemoved)):
+        if isinstance(event, (JobAdded, JobsAdded, JobRemoved)):
             if not event.from_file:
                 self._membership_unsaved = True
         elif isinstance(event, (StateChanged, JobUpdated)) and self.writer is not None:
@@ -127,8 +127,7 @@ class WatchlistSync:
             self.store.read_only = True  # what could not be read must not be overwritten
             self._set_problem("Watchlist not loaded, not saved", str(exc))
             return
-        for record in records:
-            self.poller.add(record.job_id, record=record, from_file=True)
+        self.poller.add_many(records, from_file=True)
         self._start_writer()  # (after: its first act forgets old jobs that are not in the list)
         if self.store.needs_migration:  # a format-1 file: its states move to the database now
             self.save(force=True)
@@ -249,8 +248,7 @@ class WatchlistSync:
     def _apply(self, result: SyncResult) -> None:
         if not (result.added or result.removed or result.relabelled):
             return
-        for record in result.added:
-            self.poller.add(record.job_id, record=record, from_file=True)
+        self.poller.add_many(result.added, from_file=True)
         for job_id in result.removed:
             self.poller.remove(job_id, from_file=True)
         for record in result.relabelled:

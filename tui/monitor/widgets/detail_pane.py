@@ -6,18 +6,18 @@ import json
 from dataclasses import dataclass
 
 from rich.console import Group
+from rich.segment import Segment
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
 from tui.core.formatting import duration, inert, relative, timestamp
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
 from tui.core.states import STATE_NAMES
+from tui.monitor.widgets.diff_static import DiffStatic
 from tui.monitor.widgets.state_style import StatePalette
 
 RAW_JSON_CHARS = 4000
@@ -60,11 +60,27 @@ class Row(Text):
         self.head, self.body, self.indent = head, body, indent
 
     def __rich_console__(self, console, options):
-        grid = Table.grid(padding=0)
-        grid.add_column(width=self.indent, no_wrap=True)
-        grid.add_column(ratio=1, overflow="fold")
-        grid.add_row(self.head, self.body)
-        yield grid
+        # Laid out by hand (as a two-column grid would, cells padded to their widths): a
+        # rich Table per line made the pane's render cost a millisecond a line.
+        indent = min(self.indent, max(0, options.max_width - 1))
+        body_width = max(1, options.max_width - indent)
+        head = self.head.copy()
+        head.truncate(indent, pad=True)
+        blank = Text(" " * indent)
+        lines = self.body.wrap(console, body_width, overflow="fold") or [Text()]
+        for n, line in enumerate(lines):
+            yield from _segments(head if n == 0 else blank, console)
+            line.rstrip_end(body_width)
+            yield from _segments(line, console)
+            if line.cell_len < body_width:
+                yield Segment(" " * (body_width - line.cell_len))
+            yield Segment.line()
+
+
+def _segments(text: Text, console):
+    """A one-line Text's segments, its own style under its spans (as printing it would give)."""
+    segments = text.render(console, end="")
+    return Segment.apply_style(segments, console.get_style(text.style)) if text.style else segments
 
 
 def _row(name: str, *parts: tuple[str, Style | str] | Text) -> Row:
@@ -217,17 +233,16 @@ class DetailPane(VerticalScroll):
         super().__init__(**kwargs)
         self.job_id: str | None = None
         self._last: object = None
-        self._shape: tuple | None = None  # the job and widths of the lines shown
         self.text = ""  # what the pane shows, as plain text
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("No job selected. Press a to add job ids.", style=DIM), id="detail-body")
+        yield DiffStatic(Text("No job selected. Press a to add job ids.", style=DIM), id="detail-body")
 
     def show(self, record: JobRecord | None, ctx: DetailContext) -> None:
-        body = self.query_one("#detail-body", Static)
+        body = self.query_one("#detail-body", DiffStatic)
         if record is None:
             if self.job_id is not None or self._last is None:
-                self.job_id, self._last, self.text, self._shape = None, "empty", "", None
+                self.job_id, self._last, self.text = None, "empty", ""
                 body.update(Text("No job selected. Press a to add job ids.", style=DIM))
             return
         group = render_detail(record, ctx)
@@ -237,13 +252,8 @@ class DetailPane(VerticalScroll):
             return
         if record.job_id != self.job_id:
             self.scroll_home(animate=False)
-        # The screen is laid out again only if the pane's height may change: a line that fits its
-        # width takes one row whatever it says ("due now" or "in 2s", "9s ago" or "10s ago").
-        width = body.size.width
-        shape = (record.job_id, width, tuple(
-            0 if isinstance(t, Text) and t.cell_len < width and "\n" not in t.plain else
-            (t.plain if isinstance(t, Text) else id(t)) for t in group.renderables))
         self.job_id, self._last = record.job_id, key
         self.text = "\n".join(t.plain for t in group.renderables if isinstance(t, Text))
-        body.update(group, layout=shape != self._shape)
-        self._shape = shape
+        # Only the changed cells repaint; the screen is laid out again only if the pane's number of
+        # lines changed (a line that wraps the same way takes as many rows whatever it says).
+        body.update(group)

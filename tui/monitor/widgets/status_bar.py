@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import Static
 
 from tui.api.models import QUOTA_PER_SECOND
 from tui.core.formatting import inert
 from tui.core.states import STATE_ORDER
+from tui.monitor.widgets.diff_static import DiffStatic
 from tui.monitor.widgets.state_style import StatePalette
 
 DIM = Style(dim=True)
@@ -132,7 +132,9 @@ def render_status(info: StatusInfo, palette: StatePalette, width: int | None = N
     return line
 
 
-class StatusBar(Static):
+class StatusBar(DiffStatic):
+    """Two lines; a new text repaints only what changed in it (the rate, a count)."""
+
     DEFAULT_CSS = """
     StatusBar {
         height: 2;
@@ -155,7 +157,7 @@ class StatusBar(Static):
         self.info, self._palette = info, palette
         if key != self._last:
             self._last = key
-            self.update(text, layout=False)  # its size is fixed: a new text never moves anything
+            self.update(text, layout=False)  # its size is fixed: only the changed cells repaint
 
     def on_resize(self) -> None:
         if self._palette is not None:

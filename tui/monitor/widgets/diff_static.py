@@ -1,0 +1,107 @@
+"""A Static that, given new content, repaints only the part of each line that changed.
+
+Textual repaints the whole of a widget whose content is updated, and the terminal is sent
+every line of it: the status bar's request rate moving by 0.1, or the detail pane's "last
+polled 1s ago", re-sent two lines or a whole pane. `DiffStatic.update` renders the content to
+lines once, compares them with the lines on screen, and marks dirty only the changed stretch
+of each changed line (the whole widget when its size or line count changed).
+"""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.visual import Visual, visualize
+from textual.widget import Widget
+
+PARTIAL_UPDATES = 256  # after this many partial repaints one whole one (Textual's dirty-region set stays small)
+
+
+def changed_span(old: Strip, new: Strip) -> tuple[int, int] | None:
+    """The cells [start, end) where two rendered lines differ (None: they are the same)."""
+    if old == new:
+        return None
+    a_segments, b_segments = list(old), list(new)
+    start = n = 0
+    for a, b in zip(a_segments, b_segments):
+        if a != b:
+            break
+        start += a.cell_length
+        n += 1
+    tail = 0
+    for a, b in zip(reversed(a_segments[n:]), reversed(b_segments[n:])):
+        if a != b:
+            break
+        tail += a.cell_length
+    width = max(old.cell_length, new.cell_length)
+    return start, max(start + 1, width - tail)
+
+
+class DiffStatic(Widget):
+    """Shows one renderable (text from outside as `rich.text.Text`: a str is shown as it is, never
+    parsed as markup); `update()` repaints only what changed on screen (see the module)."""
+
+    DEFAULT_CSS = """
+    DiffStatic {
+        height: auto;
+    }
+    """
+
+    def __init__(self, content: RenderableType = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._content: RenderableType = Text(content) if isinstance(content, str) else content
+        self._strips: list[Strip] | None = None
+        self._width = 0  # the width `_strips` were rendered at
+        self._partial = 0  # partial repaints since the last whole one
+
+    @property
+    def content(self) -> RenderableType:
+        return self._content
+
+    def render(self) -> RenderableType:
+        return self._content
+
+    def refresh(self, *regions: Region, **kwargs) -> DiffStatic:
+        if not regions:  # a whole repaint (a new theme, say): render afresh
+            self._strips = None
+        return super().refresh(*regions, **kwargs)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._strips is None or self._width != width:
+            self._strips, self._width = self._render_strips(width), width
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.visual_style.rich_style)
+
+    def update(self, content: RenderableType = "", *, layout: bool = False) -> None:
+        """Show `content`, repainting only the cells that changed; the screen is laid out again only
+        when the number of lines changed (or `layout` asks for it)."""
+        self._content = Text(content) if isinstance(content, str) else content
+        width = self.size.width
+        old = self._strips if self._width == width else None
+        self._partial += 1
+        if layout or not self.is_mounted or not width or old is None or self._partial > PARTIAL_UPDATES:
+            self._partial = 0
+            self.refresh(layout=True)
+            return
+        new = self._render_strips(width)
+        if len(new) != len(old):
+            self.refresh(layout=True)
+            return
+        self._strips = new
+        regions = []
+        for y, (before, after) in enumerate(zip(old, new)):
+            span = changed_span(before, after)
+            if span is not None:
+                regions.append(Region(span[0], y, span[1] - span[0], 1))
+        if regions:
+            self.refresh(*regions)
+
+    def _render_strips(self, width: int) -> list[Strip]:
+        """The content's lines as Textual draws them (the way `Static` does)."""
+        if width <= 0:
+            return []
+        return Visual.to_strips(self, visualize(self, self._content, markup=False), width, None, self.visual_style)
