@@ -341,7 +341,7 @@ def _records(n: int) -> list[Any]:
         record.status_code = "JobSuccess" if done else "JobRunning"
         record.status_msg = "处理完成" if done else "处理中"
         record.state_since = record.last_change = now - 60
-        record.last_polled = now - 5
+        record.last_polled = now - 600  # (nothing has polled them for ten minutes: idle means idle)
         record.poll_count = 40
         record.last_request_id = f"6e3b{i:08x}-2f4c-4b7e-9a51-0c3d8e7f1a2b"
         record.history = [Transition(now - 3000, None, "JobInit"), Transition(now - 2900, "JobInit", "JobRunning")]

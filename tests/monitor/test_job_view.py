@@ -52,6 +52,19 @@ def test_jobs_show_in_the_order_they_were_added():
     assert world.update(full=True).order == list(reversed(ids(3)))
 
 
+def test_a_job_removed_and_added_again_comes_last_in_the_added_order():
+    world = World()
+    a, b, c = ids(3)
+    for job_id in (a, b, c):
+        world.add(job_id)
+    world.remove(a)
+    world.add(a)
+    world.view.set_sort("state")
+    world.update(full=True)
+    world.view.set_sort("added")
+    assert world.update(full=True).order == [b, c, a]
+
+
 def test_the_state_sort_puts_what_needs_attention_first():
     world = World()
     a, b, c = (world.add(job_id) for job_id in ids(3))

@@ -106,3 +106,26 @@ def test_no_store_means_nothing_is_read_or_written(tmp_path):
     h.poller.add(A)
     h.sync.save(force=True)
     assert not (tmp_path / "unused.toml").exists()
+
+
+def test_a_job_database_that_cannot_be_written_is_a_banner_that_clears_once_it_can(tmp_path):
+    path = tmp_path / "watchlist.toml"
+    WatchlistStore(path).save([JobRecord(job_id=A)], observations=False)
+    for leftover in tmp_path.glob("watchlist.db*"):
+        leftover.unlink()
+    (tmp_path / "watchlist.db").mkdir()  # where the database must go, something it cannot open
+    h = Harness(path)
+    h.sync.load()
+    assert list(h.poller.records) == [A]  # the watchlist shows all the same
+    record = h.poller.records[A]
+    record.status_code = "JobRunning"
+    h.sync.note(JobUpdated(record))
+    assert not h.sync.flush_states(2.0)
+    h.sync.tick(1)
+    title, detail = h.problems["database"]
+    assert title == "Job states not saved" and "watchlist.db" in detail
+    (tmp_path / "watchlist.db").rmdir()
+    assert h.sync.flush_states(5.0)
+    h.sync.tick(2)
+    assert "database" not in h.problems
+    assert WatchlistStore(path).load()[0].status_code == "JobRunning"

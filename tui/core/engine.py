@@ -72,18 +72,10 @@ class Poller:
     and reports a rate of zero. The client's limiter is reached only through this class.
     """
 
-    def __init__(
-        self,
-        client: DescribeClient | None,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        min_interval: float = 2.0,
-        max_in_flight: int = 32,
-        not_found_backoff: Backoff = Backoff(30.0, 600.0),
-        error_backoff: Backoff = Backoff(2.0, 120.0),
-        probe_backoff: Backoff = Backoff(2.0, 60.0),
-        network_failures_for_outage: int = 3,
-    ) -> None:
+    def __init__(self, client: DescribeClient | None, *, clock: Clock = SYSTEM_CLOCK, min_interval: float = 2.0,
+                 max_in_flight: int = 32, not_found_backoff: Backoff = Backoff(30.0, 600.0),
+                 error_backoff: Backoff = Backoff(2.0, 120.0), probe_backoff: Backoff = Backoff(2.0, 60.0),
+                 network_failures_for_outage: int = 3) -> None:
         self.client = client
         self.clock = clock
         self.min_interval = min_interval
@@ -137,39 +129,41 @@ class Poller:
         `from_file` says the watchlist file already has it."""
         if job_id in self.records:
             return self.records[job_id]
-        if record is None:
-            record = JobRecord(job_id=job_id, label=label, added_at=self.clock.time())
-        self.records[job_id] = record
-        if not record.terminal or record.failing:
-            # a finished job whose last query failed (in an earlier run, perhaps) is asked
-            # again: the error must not outlive an answer the service would give now
-            self._schedule(job_id, URGENT, self.clock.monotonic())
-        self._publish(JobAdded(record, from_file))
-        self._wake()
+        record = record or JobRecord(job_id=job_id, label=label, added_at=self.clock.time())
+        self._watch([record], JobAdded(record, from_file))
         return record
 
     def add_many(self, records: list[JobRecord], *, from_file: bool = False) -> list[JobRecord]:
         """Watch many jobs given as records (those already watched are skipped), with one
         `JobsAdded` event: loading 100,000 jobs costs a loop, not 100,000 events."""
-        added: list[JobRecord] = []
-        due = self.clock.monotonic()
-        wall = self.clock.time()
+        new: dict[str, JobRecord] = {}
         for record in records:
-            if record.job_id in self.records:
-                continue
-            added.append(record)
-            self.records[record.job_id] = record
-            if not record.terminal or record.failing:  # (as `add` does)
-                entry = (URGENT, due, next(self._seq), record.job_id)
-                self._entries[record.job_id] = entry
-                self._heap.append(entry)
-                record.next_poll_at = wall
-        if not added:
-            return added
-        heapq.heapify(self._heap)
-        self._publish(JobsAdded(tuple(added), from_file))
-        self._wake()
+            if record.job_id not in self.records:
+                new.setdefault(record.job_id, record)
+        added = list(new.values())
+        if added:
+            self._watch(added, JobsAdded(tuple(added), from_file))
         return added
+
+    def _watch(self, records: list[JobRecord], event: EngineEvent) -> None:
+        due, wall = self.clock.monotonic(), self.clock.time()
+        entries = []
+        for record in records:
+            self.records[record.job_id] = record
+            # a finished job whose last query failed (in an earlier run, perhaps) is asked
+            # again: the error must not outlive an answer the service would give now
+            if not record.terminal or record.failing:
+                self._entries[record.job_id] = entry = (URGENT, due, next(self._seq), record.job_id)
+                entries.append(entry)
+                record.next_poll_at = wall
+        if len(entries) < 64:  # a few: pushed; many: one heapify beats a push each
+            for entry in entries:
+                heapq.heappush(self._heap, entry)
+        else:
+            self._heap.extend(entries)
+            heapq.heapify(self._heap)
+        self._publish(event)
+        self._wake()
 
     def remove(self, job_id: str, *, from_file: bool = False) -> JobRecord | None:
         record = self.records.pop(job_id, None)

@@ -176,7 +176,7 @@ class JobDatabase:
             if fresh:
                 with contextlib.suppress(OSError):
                     os.chmod(self.path, 0o600)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses no commit
             self._migrate(version)
         except JobDatabaseError:
@@ -185,6 +185,19 @@ class JobDatabase:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise _error(self.path, exc, "opening") from None
+
+    def _retry_locked(self, step: Callable[[], object]) -> None:
+        """Run `step`, again while SQLite says "database is locked" without waiting itself (it
+        does not wait when processes open a fresh file together and switch it to WAL at once)."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                step()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _too_new(self, version: int) -> JobDatabaseTooNew:
         return JobDatabaseTooNew(
@@ -313,6 +326,36 @@ class JobDatabase:
         except sqlite3.Error as exc:
             raise _error(self.path, exc, "reading the watchlist cache") from None
 
+    def watched_records(self, digest: str) -> list[JobRecord] | None:
+        """The members of the file with this digest as records filled with their states and
+        history (no raw answers), in the file's order, read in one snapshot; None when the
+        cache is of another file. (What the monitor loads: one record built per job.)"""
+        try:
+            self._db.execute("BEGIN")
+            try:
+                if not self.has_members_of(digest):
+                    return None
+                members = self._db.execute("SELECT job_id, label, added_at FROM members ORDER BY position").fetchall()
+                # Two scans joined here: a JOIN looks each job up in the other tree (slower, at 100,000).
+                states = {row[0]: row for row in self._db.execute(
+                    "SELECT job_id, status_code, status_msg, result_video_url, url_received_at, state_since, last_change, "
+                    "last_request_id, error_code, error_message, error_request_id, error_at, poll_count, last_polled, "
+                    "last_latency FROM jobs")}
+                transitions = self._db.execute(
+                    "SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, rowid").fetchall()
+            finally:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, "reading job states") from None
+        none = (None,) * 15
+        records = [_record(job_id, label, added_at, states.get(job_id, none)) for job_id, label, added_at in members]
+        by_id = {record.job_id: record for record in records}
+        for job_id, at, from_code, to_code in transitions:
+            record = by_id.get(job_id)
+            if record is not None:
+                record.history.append(Transition(at, from_code, to_code))
+        return records
+
     def listing(self, digest: str) -> list[Listed] | None:
         """The members of the file with this digest, each with its last known state, in the file's
         order, in one query (what `ls` prints); None when the cache is of another file."""
@@ -427,6 +470,16 @@ class JobDatabase:
 _COLUMNS = ("job_id, status_code, status_msg, result_video_url, url_received_at, state_since, last_change, "
             "last_polled, last_request_id, poll_count, last_latency, last_response, error_code, error_message, "
             "error_request_id, error_at, written_at")
+
+
+def _record(job_id: str, label: str, added_at: float, row: tuple[Any, ...]) -> JobRecord:
+    """A record from its member row and its `jobs` row (all None when never seen)."""
+    (_, status, message, url, url_at, since, change, request_id, code, text, error_request, error_at, polls, polled,
+     latency) = row
+    # (positional, in JobRecord's field order: one call per job is what makes 100,000 cheap)
+    return JobRecord(job_id, label, added_at, status, message or "", url or "", url_at, since, change, [], request_id,
+                     None if code is None else LastError(code, text or "", error_request, error_at or 0.0),
+                     polls or 0, polled, latency, None, None, status is not None)
 
 
 def _dump_response(response: dict[str, Any] | None) -> str | None:

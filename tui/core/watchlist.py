@@ -336,6 +336,7 @@ class WatchlistStore:
         self._format1: tuple[bytes, list[JobRecord]] | None = None  # a format-1 file read, to migrate at the next write
         self.migrated_to: Path | None = None  # where the format-1 file was kept, once migrated
         self._raw: bytes | None = None  # the file as this program wrote it (or read it so), for splicing
+        self._full: list[JobRecord] | None = None  # records read whole from the database by the last parse
         self._written = False
         # Set while the file does not parse: nothing is written until it does (or is deleted).
         self.broken: WatchlistUnparsable | None = None
@@ -442,14 +443,19 @@ class WatchlistStore:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _parse_file(self) -> list[JobRecord]:
-        """The file's members as records ([] when there is none): see `_parse_members`."""
-        members = self._parse_members()
+    def _parse_file(self, observed: bool = False) -> list[JobRecord]:
+        """The file's members as records ([] when there is none): see `_parse_members`. With
+        `observed`, filled with what the job database knows of them."""
+        self._full = None
+        members = self._parse_members(observed)
         if self._format1 is not None:
-            return self._format1[1]
-        return [JobRecord(job_id=job_id, label=label, added_at=added_at) for job_id, label, added_at in members]
+            return self._format1[1]  # (it carries its own states until it is migrated)
+        if self._full is not None:
+            return self._full
+        records = [JobRecord(job_id=job_id, label=label, added_at=added_at) for job_id, label, added_at in members]
+        return self._observed(records) if observed else records
 
-    def _parse_members(self) -> list[jobdb.Member]:
+    def _parse_members(self, observed: bool = False) -> list[jobdb.Member]:
         """The file's members ([] when there is none): WatchlistError when it cannot be read,
         WatchlistTooNew, or WatchlistUnparsable (with where to look) when it is not a watchlist.
         Read from the database's cache when the file is as the last vclm-watch left it."""
@@ -468,7 +474,11 @@ class WatchlistStore:
         ours = False
         if db is not None:
             try:
-                cached = db.cached_members(digest)
+                if observed:  # the records with their states, in one read (and the members from them)
+                    self._full = db.watched_records(digest)
+                    cached = None if self._full is None else [(r.job_id, r.label, r.added_at) for r in self._full]
+                else:
+                    cached = db.cached_members(digest)
                 ours = cached is not None and db.written(digest)
             except jobdb.JobDatabaseError as exc:
                 self.db_problem = str(exc)
@@ -513,18 +523,7 @@ class WatchlistStore:
 
         Writers replace the file by rename, so an unlocked read sees a whole version.
         """
-        return self._observed(self._parse_file())
-
-    def listing(self) -> list[jobdb.Listed]:
-        """What `ls` shows of each job, read without the lock: from the database in one query
-        when the file is as it was cached (no records built), else from `peek()`."""
-        with contextlib.suppress(OSError, paths.NotAFile, jobdb.JobDatabaseError):
-            db = self.database(create=False)
-            if db is not None:
-                listed = db.listing(hashlib.sha256(paths.read_regular_file(self.path)).hexdigest())
-                if listed is not None:
-                    return listed
-        return [listed_of(record) for record in self.peek()]
+        return self._parse_file(observed=True)
 
     def _write_unlocked(self, records: Iterable[JobRecord]) -> None:
         self._write_members([(r.job_id, r.label, r.added_at) for r in records])
@@ -604,13 +603,13 @@ class WatchlistStore:
             # atomically, so an unlocked read still sees a whole version.
             records = self._read_seen()
         self._base = {r.job_id: r.label for r in records}
-        return self._observed(records)
+        return records
 
     def _read_seen(self) -> list[JobRecord]:
-        """Read, and remember which version of the file was read, whether it parsed or not: a
-        broken file is read again only once someone has changed it."""
+        """Read (with states), and remember which version of the file was read, whether it
+        parsed or not: a broken file is read again only once someone has changed it."""
         try:
-            return self._read_unlocked()
+            return self._checked(lambda: self._parse_file(observed=True))
         finally:
             self._seen_stat = self._stat_key()
 
@@ -767,6 +766,18 @@ class WatchlistStore:
             self._write_members(members)
         self._base = {m[0]: m[1] for m in members}
         return members
+
+
+def listing(store: WatchlistStore) -> list[jobdb.Listed]:
+    """What `ls` shows of each job, read without the lock: from the database in one query when
+    the file is as it was cached (no records built), else from `peek()`."""
+    with contextlib.suppress(OSError, paths.NotAFile, jobdb.JobDatabaseError):
+        db = store.database(create=False)
+        if db is not None:
+            listed = db.listing(hashlib.sha256(paths.read_regular_file(store.path)).hexdigest())
+            if listed is not None:
+                return listed
+    return [listed_of(record) for record in store.peek()]
 
 
 def listed_of(r: JobRecord) -> jobdb.Listed:

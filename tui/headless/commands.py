@@ -23,7 +23,7 @@ from tui.core.jobdb import ObservationWriter, database_path
 from tui.core.jobids import extract_job_ids
 from tui.core.jobstate import JobRecord
 from tui.core.settings import build_client, load_credentials, load_settings
-from tui.core.watchlist import DEFAULT_LOCK_WAIT, LOCK_TIMEOUT_ENV, WatchlistError, WatchlistStore
+from tui.core.watchlist import DEFAULT_LOCK_WAIT, LOCK_TIMEOUT_ENV, WatchlistError, WatchlistStore, listing
 from tui.headless.check import CheckResult, Verdict, check_jobs, error_hints
 from tui.headless.output import (
     CHECK_COLUMNS,
@@ -479,7 +479,7 @@ def _ls(args: argparse.Namespace, streams: Streams) -> int:
     store = WatchlistStore(settings.watchlist_path)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     if args.json:
-        printer.json_lines(ls_row(listed) for listed in store.listing())
+        printer.json_lines(ls_row(listed) for listed in listing(store))
         return 0
     records = store.peek()
     if records:

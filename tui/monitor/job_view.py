@@ -175,7 +175,8 @@ class JobView:
             state = states.get(job_id) or display_state(record, now, self.threshold)
             if not filtering or self.matches_filter(record, state):
                 rows.append((job_id, record, state))
-        rows.sort(key=sort_key(self.sort_mode, lambda job_id: self._added_order.get(job_id, 0)))
+        if self.sort_mode != "added":  # (the records are kept in the order they were added: no sort needed)
+            rows.sort(key=sort_key(self.sort_mode, lambda job_id: self._added_order.get(job_id, 0)))
         return [job_id for job_id, _, _ in rows]
 
     # -- the update a draw shows -----------------------------------------------------------

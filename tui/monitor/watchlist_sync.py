@@ -138,8 +138,7 @@ class WatchlistSync:
     def _start_writer(self) -> None:
         assert self.store is not None
         if self.store.db_problem is not None:
-            self._set_db_problem(self.store.db_problem)
-            return
+            self._set_db_problem(self.store.db_problem)  # (the writer tries again, and clears it once it can)
         self.writer = ObservationWriter(self.store.db_path, prune=(set(self.poller.records), self.history_days))
 
     def _set_db_problem(self, detail: str | None) -> None:
