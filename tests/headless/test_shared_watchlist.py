@@ -53,7 +53,7 @@ async def test_monitor_and_shell_add_on_one_watchlist_lose_nothing(cli, isolated
 
         # The monitor picks up the shell's id on its own and shows it.
         await _until(lambda: FROM_SHELL in app.poller.records, "the monitor to pick up the shell's id")
-        await _until(lambda: FROM_SHELL in [row.key.value for row in app.table.ordered_rows],
+        await _until(lambda: FROM_SHELL in app.table.row_ids,
                      "the shell's id to appear in the table")
         assert app.poller.records[FROM_SHELL].label == "from the shell"
 

@@ -8,7 +8,7 @@ from textual.widget import Widget
 from tuikit import cell_text, drawn, ready, sim_app, view_app
 
 from tui.core.jobstate import JobRecord
-from tui.monitor.widgets.job_table import CELL_CACHE, SCREEN_CACHE
+from tui.monitor.widgets.job_table import ROW_CACHE
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)
@@ -105,10 +105,10 @@ async def test_ticks_and_polls_that_move_only_times_and_the_rate_lay_nothing_out
         assert layouts == []  # ...and nothing asked for a layout
 
 
-async def test_the_tables_render_caches_stay_a_screenful_however_many_ticks_redraw_its_times(clock):
+async def test_the_tables_row_cache_stays_bounded_however_many_ticks_redraw_and_rows_scroll_by(clock):
     now = clock.time()
     records = [JobRecord(job_id=f"{k:032x}", label=f"job {k}", added_at=now, status_code="JobRunning",
-                         status_msg="处理中", state_since=now - 5, last_polled=now - 1) for k in range(300)]
+                         status_msg="处理中", state_since=now - 5, last_polled=now - 1) for k in range(2 * ROW_CACHE)]
     app = view_app(clock, records)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -118,10 +118,12 @@ async def test_the_tables_render_caches_stay_a_screenful_however_many_ticks_redr
             app.tick_now()
             await pilot.pause()
         assert table.cell_updates > 30 * (table.size.height - 2)
-        for cache in (table._cell_render_cache, table._row_render_cache, table._row_renderable_cache,
-                      table._line_cache):
-            assert len(cache) <= SCREEN_CACHE
-        assert len(table._cell_cache) <= CELL_CACHE
+        page = table.size.height - 1
+        for top in range(0, table.row_count, page):  # every row comes on screen once
+            table.scroll_to(y=top, animate=False)
+            await pilot.pause()
+        assert table.is_rendered(records[-1].job_id)
+        assert table.cached_rows <= ROW_CACHE
 
 
 async def test_a_frame_of_the_table_works_out_its_style_once_not_once_per_line(clock, monkeypatch):
@@ -149,25 +151,26 @@ async def test_a_frame_of_the_table_works_out_its_style_once_not_once_per_line(c
         assert table.cell_updates and len(asked) <= 2, len(asked)
 
 
-async def test_a_changed_cell_repaints_its_own_row_not_every_line_of_the_table(clock):
-    from rich.text import Text
+async def test_a_changed_cell_repaints_its_own_cell_not_its_row_nor_the_other_lines(clock):
+    from textual.geometry import Region
     from tuikit import IDS
 
     app = view_app(clock)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         table = app.table
-        rendered: list[object] = []
-        real = table._render_line_in_row
-
-        def counting(row_key, *args, **kwargs):
-            rendered.append(row_key.value)
-            return real(row_key, *args, **kwargs)
-
-        table._render_line_in_row = counting
         await pilot.pause()
-        rendered.clear()
-        table.update_cell(IDS["failed"], "polled", Text("9s ago"))  # as a tick moving one time would
+        drawn_lines: list[int] = []
+        real_render_line, real_refresh = table.render_line, table.refresh
+        table.render_line = lambda y: drawn_lines.append(y) or real_render_line(y)
+        regions: list[tuple[Region, ...]] = []
+        table.refresh = lambda *r, **kw: regions.append(r) or real_refresh(*r, **kw)
+        app.set_label(IDS["failed"], "renamed")  # one cell of one row changes
         await pilot.pause()
         await pilot.pause()
-        assert rendered and set(rendered) == {IDS["failed"]}  # the other rows' lines were reused
+        line = table.row_ids.index(IDS["failed"]) + 1  # below the header
+        x = sum(width + 2 for key, width in table.layout_plan[:[k for k, _ in table.layout_plan].index("label")])
+        label_width = dict(table.layout_plan)["label"] + 2
+        assert regions == [(Region(x, line, label_width, 1),)]  # the label cell alone is repainted
+        assert drawn_lines and set(drawn_lines) == {line}  # the other lines were not drawn again
+        assert cell_text(app, IDS["failed"], "label") == "renamed"

@@ -102,8 +102,7 @@ def sim_app(clock: FakeClock, simulator, watchlist: Path, *, start_engine: bool 
 
 
 def visible_ids(app: VclmWatchApp) -> list[str]:
-    table = app.table
-    return [row.key.value for row in table.ordered_rows]
+    return list(app.table.row_ids)
 
 
 def cell_text(app: VclmWatchApp, job_id: str, column: str) -> str:

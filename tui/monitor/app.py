@@ -21,7 +21,6 @@ from typing import TypeVar
 from textual.app import App
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from tui.api.models import DEFAULT_HOST
 from tui.core.events import EngineEvent, HealthChanged, StateChanged
@@ -386,7 +385,7 @@ class VclmWatchApp(App[int]):
             self.notify(f"{what} failed: {type(exc).__name__}: {inert(exc, 200)}", title="Internal error",
                         severity="error")
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    def on_job_table_highlighted(self, _event: JobTable.Highlighted) -> None:
         if self.detail_visible:
             self._redraw()
 

@@ -87,14 +87,15 @@ def footer_rank() -> dict[str, int]:
     return {actions[binding_id]: n for n, binding_id in enumerate(FOOTER_ORDER) if binding_id in actions}
 
 
-# Moving through the job table: its own bindings (the arrows and page keys are DataTable's), and
-# the help screen's "In the table" rows, come from here. vi/less keys sit beside the arrows.
+# Moving through the job table: its bindings, and the help screen's "In the table" rows, come
+# from here. vi/less keys sit beside the arrows.
 TABLE_KEYS: tuple[Key, ...] = (
     Key("down,j", "cursor_down", "Down", "next job", False, "jobs.down"),
     Key("up,k", "cursor_up", "Up", "previous job", False, "jobs.up"),
     Key("home,g", "scroll_top", "First job", "first job", False, "jobs.first"),
     Key("end,G", "scroll_bottom", "Last job", "last job", False, "jobs.last"),
-    Key("pageup,pagedown", "", "", "a screen up / down", False, ""),
+    Key("pageup", "page_up", "Page up", "a screen up", False, "jobs.page_up"),
+    Key("pagedown", "page_down", "Page down", "a screen down", False, "jobs.page_down"),
 )
 
 

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import inert
@@ -120,7 +120,7 @@ class MonitorScreen(Screen):
         if isinstance(event.input, FilterBar):
             self.action_focus_table()
 
-    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+    def on_job_table_selected(self, _event: JobTable.Selected) -> None:
         self.monitor_app.action_toggle_detail()
 
     # -- dialogs -------------------------------------------------------------------------------

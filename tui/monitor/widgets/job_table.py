@@ -1,4 +1,4 @@
-"""The watchlist table: one row per job, updated in place cell by cell (never rebuilt on refresh)."""
+"""The watchlist table: a line-API widget that draws only the rows on screen, from a list of ids."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Region
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import duration, inert, relative, short_id
@@ -40,8 +41,7 @@ ID_STEP = 8  # ...in steps of at least this many characters
 # These columns go when keeping them would leave the label narrower than this.
 GIVE_WAY_TO_LABEL = (("message", 20), ("changed", 20), ("in_state", 14))
 FLASH = Style(reverse=True)
-CELL_CACHE = 1024  # rendered cells kept (keyed on each cell's last write): a screen of a tall terminal
-SCREEN_CACHE = 256  # entries kept in each of DataTable's per-update caches: a frame of a tall terminal
+ROW_CACHE = 512  # rows whose rendered cells and line are kept: a screen of a tall terminal, and some
 
 
 def plan_columns(wanted: Iterable[str], available: int) -> list[tuple[str, int]]:
@@ -94,17 +94,6 @@ class IdText(Text):
     def __init__(self, job_id: str, width: int) -> None:
         super().__init__(short_id(job_id, width), no_wrap=True, end="")
         self.job_id = job_id
-
-
-class IdPlaceholder(str):
-    """The job cell of a row not rendered yet: the short id as a plain string, and the full id."""
-
-    job_id: str
-
-    def __new__(cls, job_id: str, width: int) -> IdPlaceholder:
-        cell = super().__new__(cls, short_id(job_id, width))
-        cell.job_id = job_id
-        return cell
 
 
 @dataclass
@@ -163,355 +152,446 @@ def render_cells(record: JobRecord, layout: list[tuple[str, int]], ctx: RowConte
     return cells
 
 
-class JobTable(DataTable):
-    """Rows keyed by job id. `show()` brings it to a given order, touching only what changed.
+_COLUMN_META = [Style.from_meta({"column": n}) for n in range(len(COLUMN_SPECS))]
 
-    Cells are rendered lazily: a row whose data changed is marked, and only the marked rows
-    in (or scrolling into) the viewport are rendered and written, so a tick or a burst costs
-    the size of the screen, not of the watchlist. Rows enter with placeholder cells (the id
-    only) and are filled when first seen.
+
+class _RowRender:
+    """One row's rendered cells (and its line and each cell's piece of it, once drawn), as of the
+    table's `generation`."""
+
+    __slots__ = ("cells", "generation", "fresh", "line_key", "line", "pieces")
+
+    def __init__(self, cells: dict[str, Text], generation: int) -> None:
+        self.cells = cells
+        self.generation = generation
+        self.fresh = True  # False once the row is reported dirty
+        self.line_key: tuple | None = None
+        self.line: Strip | None = None
+        self.pieces: dict[str, list[Segment]] = {}  # column -> its segments in the line (for line_key)
+
+
+class JobTable(ScrollView, can_focus=True):
+    """One row per job, in the order given to `show()`; a header row stays put above them.
+
+    The rows are a list of job ids, nothing more: a row's cells are rendered (`render_cells`)
+    only when it is on screen, and kept (up to ROW_CACHE rows) until the view model says the
+    row changed (`dirty`) or every row may have (a tick: `dirty=None`). A changed row on
+    screen repaints only the cells whose text changed, so the terminal is sent those alone.
+    Built on Textual's public line API (`render_line`), as toolong's log view is.
     """
+
+    ALLOW_SELECT = False
+
+    COMPONENT_CLASSES = {"job-table--header", "job-table--cursor"}
 
     DEFAULT_CSS = """
     JobTable {
+        background: $surface;
+        color: $foreground;
         height: 1fr;
+        overflow-x: hidden;
+        overflow-y: auto;
         scrollbar-size-vertical: 1;
+        & > .job-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .job-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .job-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .job-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .job-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
     }
     """
 
-    BINDINGS = [  # rows, not columns, are what one moves through here; page keys are DataTable's
-        Binding(key.keys, key.action, key.footer, show=False, id=key.binding_id) for key in TABLE_KEYS if key.action
+    BINDINGS = [  # rows, not columns, are what one moves through here
+        *(Binding(key.keys, key.action, key.footer, show=False, id=key.binding_id) for key in TABLE_KEYS),
+        Binding("enter", "select_cursor", "Details", show=False, id="jobs.select"),
     ]
 
-    REBUILD_OVER = 200  # removing more rows than this at once rebuilds (remove_row is O(rows))
+    class Highlighted(Message):
+        """The cursor moved to another job."""
 
-    # This class overrides DataTable internals (_render_cell, _y_offsets, ordered_rows and the
-    # caches below) for speed at 10,000 rows; they are checked against the exact Textual pinned
-    # in pyproject.toml (TESTED_TEXTUAL, guarded by tests/tui/test_robustness.py).
-    TESTED_TEXTUAL = "8.2.8"
+        def __init__(self, table: JobTable, job_id: str) -> None:
+            super().__init__()
+            self.table = table
+            self.job_id = job_id
+
+        @property
+        def control(self) -> JobTable:
+            return self.table
+
+    class Selected(Message):
+        """Enter (or a click on the cursor's row) chose the job under the cursor."""
+
+        def __init__(self, table: JobTable, job_id: str) -> None:
+            super().__init__()
+            self.table = table
+            self.job_id = job_id
+
+        @property
+        def control(self) -> JobTable:
+            return self.table
 
     def __init__(self, columns: Iterable[str] = ALL_COLUMNS, **kwargs) -> None:
-        # DataTable keys its row-order and line-offset caches on `_update_count`, which every
-        # update_cell bumps: each tick then rebuilt two lists of 10,000 entries. Those lists only
-        # change with the rows themselves (add, remove, sort, clear, heights), so they are cached
-        # here on the count of the bumps that did not come from update_cell. (Set before
-        # DataTable.__init__, whose watchers already read them.)
-        self._content_bumps = 0
-        self._dimension_updates = 0
-        self._rows_cache: tuple[tuple, list] | None = None
-        self._offsets_cache: tuple[tuple, list] | None = None
-        self._edges: tuple[tuple, list[int]] | None = None
-        # Its cell renders are keyed on `_update_count` too: one changed cell re-rendered every
-        # cell on screen. Here a cell's render is keyed on the last write to that cell instead.
-        self._cell_versions: dict[tuple[str, str], int] = {}
-        self._row_versions: dict[str, int] = {}  # the last write to any cell of the row
-        self._cell_cache: LRUCache[tuple, object] = LRUCache(CELL_CACHE)
-        self._render_style: Style | None = None  # this widget's rich_style, while a render runs
-        super().__init__(cursor_type="row", cell_padding=CELL_PADDING, zebra_stripes=False, **kwargs)
-        # DataTable's own caches are keyed on `_update_count` too, so each tick's cell writes
-        # leave every entry in them dead; at their sizes (1,000 rows and lines, 10,000 cells of
-        # rendered segments) a monitor left running carried megabytes of them. A screenful is
-        # all a frame can reuse (cells are reused through the cache above).
-        self._cell_render_cache = LRUCache(SCREEN_CACHE)
-        self._row_render_cache = LRUCache(SCREEN_CACHE)
-        self._row_renderable_cache = LRUCache(SCREEN_CACHE)
-        self._line_cache = LRUCache(SCREEN_CACHE)
+        super().__init__(**kwargs)
         self.wanted_columns = list(columns)
         self.layout_plan: list[tuple[str, int]] = []
-        self._cells: dict[str, dict[str, Text | str]] = {}  # what each shown row's cells hold now
-        self._shown: list[str] = []  # the rows, in the order the table shows them
-        self._unrendered: set[str] = set()  # shown rows whose cells may be out of date
+        self._edges: list[int] = []  # where each planned column starts, padding included
+        self._rows: list[str] = []  # the ids shown, in order: all a row costs until it is drawn
+        self._cursor = 0
+        self._reveal_cursor = False  # scroll the cursor into view once the table has a size
         self._order: list[str] = []
         self._applied: list[str] | None = None  # the order list last brought to screen
         self._applied_records: Mapping[str, JobRecord] | None = None  # ...and the records it was for
         self._records: Mapping[str, JobRecord] = {}
         self._ctx: RowContext | None = None
-        self.cell_updates = 0  # for tests and benchmarks: cells written since mount
+        self.generation = 0  # bumped when every row may have changed (dirty=None, a new layout)
+        self._rendered: LRUCache[str, _RowRender] = LRUCache(ROW_CACHE)
+        self._frame: tuple[Style, Style, Style] | None = None  # base, header, cursor styles of the frame drawn
+        self._header: tuple[tuple, Strip] | None = None
+        self.cell_updates = 0  # for tests and benchmarks: cells whose text changed when (re)rendered
 
     # -- what the app calls --------------------------------------------------------------
 
     @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def row_ids(self) -> list[str]:
+        """The ids shown, top to bottom (the table's own list: do not change it)."""
+        return self._rows
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    @property
     def selected_job_id(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except Exception:  # noqa: BLE001 - no valid cursor
-            return None
-        return row_key.value
+        return self._rows[self._cursor] if self._rows else None
 
     def select_job(self, job_id: str) -> bool:
         try:
-            index = self.get_row_index(job_id)
-        except RowDoesNotExist:
+            index = self._rows.index(job_id)
+        except ValueError:
             return False
-        self.move_cursor(row=index)
+        self.move_cursor(index)
         return True
+
+    def move_cursor(self, row: int, *, scroll: bool = True) -> None:
+        """Put the cursor on row `row` (clamped), telling the app (`Highlighted`) if the job changed."""
+        if not self._rows:
+            self._cursor = 0
+            return
+        before, selected = self._cursor, self.selected_job_id
+        self._cursor = min(max(0, row), len(self._rows) - 1)
+        if self._cursor != before:
+            self._refresh_row(before)
+            self._refresh_row(self._cursor)
+        if scroll:
+            self.scroll_to_cursor()
+        job_id = self.selected_job_id
+        if job_id is not None and job_id != selected:
+            self.post_message(self.Highlighted(self, job_id))
+
+    def scroll_to_cursor(self) -> None:
+        """Scroll just enough for the cursor's row to show below the header."""
+        shown = self.size.height - 1
+        if shown <= 0:
+            self._reveal_cursor = True
+            return
+        self._reveal_cursor = False
+        top = int(self.scroll_y)
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False)
+        elif self._cursor >= top + shown:
+            self.scroll_to(y=self._cursor - shown + 1, animate=False)
 
     def show(self, order: list[str], records: Mapping[str, JobRecord], ctx: RowContext,
              dirty: Iterable[str] | None = None) -> None:
         """Show the jobs of `order`, in that order; re-render the `dirty` ones (None: all)."""
         self._order, self._records, self._ctx = order, records, ctx
+        if dirty is None:
+            self.generation += 1
+        else:
+            if isinstance(dirty, (set, frozenset)) and len(dirty) > len(self._rendered):
+                dirty = [job_id for job_id in self._rendered.keys() if job_id in dirty]  # (100,000 new jobs)
+            for job_id in dirty:
+                entry = self._rendered.get(job_id)
+                if entry is not None:
+                    entry.fresh = False
         if not self.layout_plan:
             return  # not laid out yet: on_resize shows everything
-        self._apply(None if dirty is None else set(dirty))
+        self._apply()
 
     def set_columns(self, columns: Iterable[str]) -> None:
         self.wanted_columns = list(columns)
         self._relayout(force=True)
 
-    # -- DataTable caches that survive cell updates ---------------------------------------
+    def get_cell(self, job_id: str, column: str) -> Text:
+        """The cell as the table draws it now (rendered for the asking if the row is not on screen)."""
+        entry = self._rendered.get(job_id)
+        if entry is not None and self._valid(entry):
+            return entry.cells[column]
+        record = self._records.get(job_id)
+        if record is None or self._ctx is None or job_id not in self._rows:
+            raise KeyError(f"no row for job {job_id!r}")
+        return render_cells(record, self.layout_plan, self._ctx)[column]
 
-    def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
-        row, column = getattr(row_key, "value", row_key), getattr(column_key, "value", column_key)
-        if update_width:
-            before = self._update_count
-            super().update_cell(row_key, column_key, value, update_width=update_width)
-            self._content_bumps += self._update_count - before
-        else:
-            # As DataTable.update_cell, but it repaints the one cell, not the whole table (a tick
-            # that moves one cell in each of 40 rows re-rendered all 40 lines for each of them), nor
-            # its whole row: the terminal is sent that cell's few characters, not a line of them.
-            try:
-                self._data[RowKey(row)][ColumnKey(column)] = value
-                index = self._row_locations.get(RowKey(row))
-            except KeyError:
-                raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.") from None
-            self._update_count += 1
-            self._content_bumps += 1
-            if index is not None:
-                self.refresh_cell(index, column)
-        self._cell_versions[(row, column)] = self._update_count
-        self._row_versions[row] = self._update_count
+    def is_rendered(self, job_id: str) -> bool:
+        """Whether the row's cells are rendered and up to date (rows are rendered when on screen)."""
+        entry = self._rendered.get(job_id)
+        return entry is not None and self._valid(entry)
 
-    def refresh_cell(self, row_index: int, column: str) -> None:
-        """Repaint one cell (if on screen). As DataTable.refresh_coordinate, without its sums over
-        every row above (all rows here are one line high)."""
-        x = 0
-        for key, spec in self.columns.items():
-            width = spec.get_render_width(self)
-            if key.value == column:
-                break
-            x += width
-        else:
-            return
-        region = Region(x, row_index + (self.header_height if self.show_header else 0), width, 1)
-        if self.window_region.overlaps(region):
-            self.refresh(region.translate(-self.scroll_offset))
-
-    def _render_line(self, y: int, x1: int, x2: int, base_style) -> Strip:
-        # DataTable keys its line cache on _update_count, which every cell write bumps: a line is
-        # keyed here on the version of its own row instead (and on the table's structure), so an
-        # unchanged row's line is reused whatever else changed.
-        try:
-            row_key, _ = self._get_offsets(y)
-        except LookupError:
-            return super()._render_line(y, x1, x2, base_style)
-        count, bumps = self._update_count, self._content_bumps
-        keyed = hash((self._structure_key(), self._row_versions.get(row_key.value, 0)))
-        # (the content bumps move with it, so that _structure_key() and the caches it keys stay put)
-        self._update_count, self._content_bumps = keyed, bumps + keyed - count
-        try:
-            strip = super()._render_line(y, x1, x2, base_style)
-        finally:
-            self._update_count, self._content_bumps = count, bumps
-        return self._cut_at_cells(strip, x1)
-
-    def _cut_at_cells(self, strip: Strip, x1: int) -> Strip:
-        # DataTable merges a line into as few segments as its styles allow, and Textual writes a
-        # partial update whole segments at a time: one cell's change sent the line from its first
-        # column. Cut at the cells' edges, a changed cell goes out alone.
-        length = strip.cell_length
-        cuts = [edge - x1 for edge in self._column_edges() if 0 < edge - x1 < length]
-        if not cuts:
-            return strip
-        cuts.append(length)  # (one new Strip: Strip.divide would build one per cell, each with its caches)
-        return Strip([segment for part in Segment.divide(list(strip), cuts) for segment in part], length)
-
-    def _column_edges(self) -> list[int]:
-        """Where each column ends, in cells from the table's left edge."""
-        key = (self._structure_key(), tuple(self.columns))
-        if self._edges is None or self._edges[0] != key:
-            edges, x = [], 0
-            for column in self.columns.values():
-                x += column.get_render_width(self)
-                edges.append(x)
-            self._edges = (key, edges)
-        return self._edges[1]
-
-    def _update_dimensions(self, new_rows) -> None:
-        self._dimension_updates += 1  # row heights may change
-        if any(column.auto_width for column in self.columns.values()):
-            super()._update_dimensions(new_rows)
-        else:
-            # Every column has a set width and every row is one line with no label: there is
-            # nothing to measure (DataTable would parse and measure all 10,000 rows' cells).
-            super()._update_dimensions(())
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
-        self._rows_cache = self._offsets_cache = None
-        self._cell_cache.clear()
-        self._cell_versions.clear()
-        self._row_versions.clear()
-
-    def _render_cell(self, row_index: int, column_index: int, base_style, width: int,
-                     cursor: bool = False, hover: bool = False):
-        if row_index < 0 or column_index < 0:  # the header and row labels: as DataTable does
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row = self._row_locations.get_key(row_index).value
-        column = self._column_locations.get_key(column_index).value
-        key = (row, column, row_index, column_index, base_style, width, cursor, hover, self._show_hover_cursor,
-               self._pseudo_class_state, self._structure_key(), self._cell_versions.get((row, column), 0))
-        lines = self._cell_cache.get(key)
-        if lines is None:
-            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-            self._cell_cache[key] = lines
-        return lines
-
-    # DataTable asks for its own rich_style once per line drawn, and each time it is worked out
-    # afresh from every ancestor's styles: a fifth of a frame. Within one render it cannot change.
     @property
-    def rich_style(self) -> Style:
-        return self._render_style if self._render_style is not None else super().rich_style
+    def cached_rows(self) -> int:
+        """How many rows' rendered cells are kept (at most ROW_CACHE, whatever the watchlist's size)."""
+        return len(self._rendered)
 
-    def render_lines(self, crop):
-        self._render_style = None
-        self._render_style = self.rich_style
+    def rendered_rows(self) -> int:
+        """How many shown rows have up-to-date cells (the rest are rendered when scrolled to)."""
+        shown = set(self._rows)
+        return sum(1 for job_id in shown if self.is_rendered(job_id))
+
+    # -- keys and mouse ------------------------------------------------------------------
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self._cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self._cursor - 1)
+
+    def action_scroll_top(self) -> None:
+        self.move_cursor(0)
+
+    def action_scroll_bottom(self) -> None:
+        self.move_cursor(len(self._rows) - 1)
+
+    def action_page_down(self) -> None:
+        page = max(1, self.size.height - 1)
+        self.scroll_to(y=self.scroll_y + page, animate=False)
+        self.move_cursor(self._cursor + page)
+
+    def action_page_up(self) -> None:
+        page = max(1, self.size.height - 1)
+        self.scroll_to(y=self.scroll_y - page, animate=False)
+        self.move_cursor(self._cursor - page)
+
+    def action_select_cursor(self) -> None:
+        job_id = self.selected_job_id
+        if job_id is not None:
+            self.post_message(self.Selected(self, job_id))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return  # the header, or not on a row
+        row = offset.y - 1 + int(self.scroll_y)
+        if row >= len(self._rows):
+            return
+        event.stop()
+        if row == self._cursor:
+            self.action_select_cursor()  # as in a list: a click on the chosen row opens it
+        else:
+            self.move_cursor(row)
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the styles every line needs, worked out once per frame (each is a walk up the DOM)
+        self._frame = (self.rich_style, self.get_component_rich_style("job-table--header"),
+                       self.get_component_rich_style("job-table--cursor"))
         try:
             return super().render_lines(crop)
         finally:
-            self._render_style = None
+            self._frame = None
 
-    def _structure_key(self) -> tuple:
-        return (self.row_count, self._update_count - self._content_bumps, self._dimension_updates, id(self.rows))
+    def render_line(self, y: int) -> Strip:
+        base, header, cursor = self._frame or (self.rich_style, self.get_component_rich_style("job-table--header"),
+                                               self.get_component_rich_style("job-table--cursor"))
+        width = self.size.width
+        if y == 0:
+            return self._header_line(width, base + header)
+        index = y - 1 + int(self.scroll_y)
+        if index >= len(self._rows) or not self.layout_plan:
+            return Strip.blank(width, base)
+        job_id = self._rows[index]
+        entry = self._row(job_id)
+        if entry is None:
+            return Strip.blank(width, base)
+        at_cursor = index == self._cursor
+        key = (at_cursor, width, base, cursor if at_cursor else None)
+        if entry.line_key != key:
+            entry.line, entry.line_key, entry.pieces = None, key, {}
+        if entry.line is None:  # (only the cells that changed are drawn again: the rest keep their pieces)
+            entry.line = self._line(entry.cells, width, base, cursor if at_cursor else None, entry.pieces)
+        return entry.line
 
-    @property
-    def ordered_rows(self) -> list:
-        key = self._structure_key()
-        cached = self._rows_cache
-        if cached is None or cached[0] != key:
-            locations, rows = self._row_locations, self.rows
-            cached = self._rows_cache = (key, [rows[locations.get_key(i)] for i in range(len(rows))])
-        return cached[1]
+    def _header_line(self, width: int, style: Style) -> Strip:
+        key = (tuple(self.layout_plan), width, style)
+        if self._header is None or self._header[0] != key:
+            titles = {column: Text(COLUMN_SPECS[column][0], no_wrap=True, end="") for column, _ in self.layout_plan}
+            self._header = (key, self._line(titles, width, style, None, {}))
+        return self._header[1]
 
-    @property
-    def _y_offsets(self) -> list:
-        key = self._structure_key()
-        cached = self._offsets_cache
-        if cached is None or cached[0] != key:
-            offsets = []
-            for row in self.ordered_rows:
-                offsets += [(row.key, y) for y in range(row.height)]
-            cached = self._offsets_cache = (key, offsets)
-        return cached[1]
+    def _line(self, cells: Mapping[str, Text], width: int, base: Style, cursor: Style | None,
+              pieces: dict[str, list[Segment]]) -> Strip:
+        """A row's line: each cell padded to its column on its own segments (a changed cell is
+        then written alone), then the rest of the width in the row's style. `pieces` keeps each
+        cell's segments, drawn in these styles, for the next time."""
+        console = self.app.console
+        style = base if cursor is None else base + cursor
+        # on the cursor's row its colour wins over the cells' own (as DataTable draws it)
+        post = None if cursor is None or cursor.color is None else Style(color=cursor.color)
+        segments: list[Segment] = []
+        used = 0
+        for n, (column, column_width) in enumerate(self.layout_plan):
+            full = column_width + 2 * CELL_PADDING
+            used += full
+            piece = pieces.get(column)
+            if piece is not None:
+                segments.extend(piece)
+                continue
+            cell = cells.get(column) or Text()
+            padded = Text(" " * CELL_PADDING, no_wrap=True, end="")
+            padded.append_text(cell)
+            if cell.cell_len > column_width:
+                padded.truncate(CELL_PADDING + column_width, overflow="ellipsis")
+            padded.append(" " * (full - padded.cell_len))
+            # each cell's segments carry its column (as DataTable's do): they stay apart from the
+            # next cell's wherever lines are merged by style (screenshots place text by them)
+            piece = pieces[column] = list(Segment.apply_style(padded.render(console), style + _COLUMN_META[n], post))
+            segments.extend(piece)
+        if width > used:
+            segments.append(Segment(" " * (width - used), style))
+        return Strip(segments, max(width, used)).crop(0, width)
 
-    # -- internals ------------------------------------------------------------------------
+    def _valid(self, entry: _RowRender) -> bool:
+        return entry.fresh and entry.generation == self.generation
+
+    def _row(self, job_id: str) -> _RowRender | None:
+        """The row's rendered cells, rendering them if they are out of date."""
+        return self._render_row(job_id)[0]
+
+    def _render_row(self, job_id: str) -> tuple[_RowRender | None, dict[str, Text] | None]:
+        """The row's rendered cells, and the cells they replace (None: they were up to date; {}: none)."""
+        entry = self._rendered.get(job_id)
+        if entry is not None and self._valid(entry):
+            return entry, None
+        record, ctx = self._records.get(job_id), self._ctx
+        if record is None or ctx is None:
+            return None, None
+        cells = render_cells(record, self.layout_plan, ctx)
+        if entry is None:
+            self.cell_updates += len(cells)
+            entry = _RowRender(cells, self.generation)
+            self._rendered[job_id] = entry
+            return entry, {}
+        old = entry.cells
+        changed = [column for column, cell in cells.items() if old.get(column) != cell]
+        self.cell_updates += len(changed)
+        entry.generation, entry.fresh = self.generation, True
+        if changed:  # (an unchanged row keeps its line, a changed one the pieces of its other cells)
+            entry.cells, entry.line = cells, None
+            for column in changed:
+                entry.pieces.pop(column, None)
+        return entry, old
+
+    def _refresh_row(self, index: int) -> None:
+        y = index + 1 - int(self.scroll_y)
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    # -- bringing the rows up to date ----------------------------------------------------
 
     def on_resize(self) -> None:
-        self._relayout()
-        self._render_viewport()
+        if not self._relayout():
+            self._apply()  # rows may have come into view
+        if self._reveal_cursor:
+            self.scroll_to_cursor()
 
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        self._render_viewport()
-
-    def _relayout(self, force: bool = False) -> None:
+    def _relayout(self, force: bool = False) -> bool:
+        """Plan the columns for the width; True if they changed (and the rows were shown anew)."""
         available = self.outer_size.width - 1  # the vertical scrollbar, shown or not
         if available <= 0:
-            return
+            return False
         plan = plan_columns(self.wanted_columns, available)
         if plan == self.layout_plan and not force:
-            return
-        selected = self.selected_job_id
-        scroll_y = self.scroll_y
+            return False
         self.layout_plan = plan
-        self.clear(columns=True)
-        self._cells.clear()
-        self._shown = []
+        self._edges, x = [], 0
+        for _, width in plan:
+            self._edges.append(x)
+            x += width + 2 * CELL_PADDING
+        self.generation += 1
+        self._rendered.clear()
         self._applied = None
-        for key, width in plan:
-            self.add_column(Text(COLUMN_SPECS[key][0], no_wrap=True), width=width, key=key)
-        if self._ctx is not None:
-            self._apply(None)
-        if selected is not None:
-            self.select_job(selected)
-        self.scroll_to(y=scroll_y, animate=False, immediate=True)
+        self._apply()
+        self.refresh()
+        return True
 
-    def _placeholder(self, job_id: str) -> dict[str, Text | str]:
-        # Plain strings: DataTable measures every cell of a new row, and a str costs nothing to
-        # measure (a Text does). Hex ids hold no markup.
-        widths = dict(self.layout_plan)
-        return {key: IdPlaceholder(job_id, widths[key]) if key == "job" else "" for key, _ in self.layout_plan}
-
-    def _apply(self, dirty: set[str] | None) -> None:
-        if self._order is self._applied and self._records is self._applied_records:
-            # the same order as last time (the app keeps its list when nothing moved): only redraw
-            if dirty is None:
-                self._unrendered = set(self._shown)
+    def _apply(self) -> None:
+        if self._ctx is None:
+            return
+        top, shown = int(self.scroll_y), max(0, self.size.height - 1)
+        if self._order is not self._applied or self._records is not self._applied_records:
+            # a new order (the app keeps its list while nothing moved): repaint the lines whose job changed
+            self._applied, self._applied_records = self._order, self._records
+            records = self._records
+            selected, before = self.selected_job_id, self._rows[top: top + shown]
+            cursor_before = self._cursor
+            self._rows = rows = [job_id for job_id in self._order if job_id in records]
+            table_width = self._edges[-1] + self.layout_plan[-1][1] + 2 * CELL_PADDING if self.layout_plan else 0
+            size = Size(table_width, len(rows) + 1)
+            if size != self.virtual_size:
+                self.virtual_size = size
+            if rows:
+                try:
+                    index = rows.index(selected) if selected is not None else 0
+                except ValueError:  # the selected row left: stay where the cursor was, on its neighbour
+                    index = min(cursor_before, len(rows) - 1)
+                self._cursor = index
             else:
-                self._unrendered |= dirty & self._cells.keys()
-            self._render_viewport()
-            return
-        self._applied_records = self._records
-        self._applied = self._order
-        wanted = [job_id for job_id in self._order if job_id in self._records]
-        wanted_set = set(wanted)
-        selected = self.selected_job_id
-        selected_index = self.cursor_row
-        leaving = [job_id for job_id in self._shown if job_id not in wanted_set]
-        if len(leaving) > self.REBUILD_OVER:
-            self.clear()
-            self._cells.clear()
-            self._shown = []
-        elif leaving:
-            for job_id in leaving:
-                self.remove_row(job_id)
-                del self._cells[job_id]
-            gone = set(leaving)
-            self._shown = [job_id for job_id in self._shown if job_id not in gone]
-        self._unrendered &= wanted_set
-        self._unrendered |= wanted_set if dirty is None else (dirty & wanted_set)
-        for job_id in wanted:
-            if job_id not in self._cells:
-                cells = self._placeholder(job_id)
-                self._cells[job_id] = cells
-                self.add_row(*(cells[key] for key, _ in self.layout_plan), key=job_id)
-                self._shown.append(job_id)
-                self._unrendered.add(job_id)
-        if self._shown != wanted:
-            position = {job_id: n for n, job_id in enumerate(wanted)}
-            self.sort("job", key=lambda cell: position.get(getattr(cell, "job_id", ""), len(position)))
-            self._shown = wanted
-        if self.row_count:
-            if selected in wanted_set:
-                index = self.get_row_index(selected)
-            else:  # the selected row left: stay where the cursor was, on its neighbour
-                index = min(max(0, selected_index), self.row_count - 1)
-            if index != self.cursor_row:
-                self.move_cursor(row=index, scroll=False)
-        self._render_viewport()
+                self._cursor = 0
+            top = int(self.scroll_y)
+            after = rows[top: top + shown]
+            for n in range(max(len(before), len(after))):
+                if n >= len(before) or n >= len(after) or before[n] != after[n]:
+                    self._refresh_row(top + n)
+            if self._cursor != cursor_before:
+                self._refresh_row(cursor_before)
+                self._refresh_row(self._cursor)
+            if rows and self.selected_job_id != selected:
+                self.post_message(self.Highlighted(self, rows[self._cursor]))
+        self._render_viewport(top, shown)
 
-    def _render_viewport(self) -> None:
-        """Render the out-of-date rows that are on screen (with a row of margin each way)."""
-        ctx = self._ctx
-        if ctx is None or not self._unrendered or not self.layout_plan:
-            return
-        top = int(self.scroll_y)
-        for job_id in self._shown[max(0, top - 1): top + self.size.height + 1]:
-            if job_id not in self._unrendered:
+    def _render_viewport(self, top: int, shown: int) -> None:
+        """Bring the out-of-date rows on screen up to date, repainting only the cells that changed."""
+        for index in range(top, min(top + shown, len(self._rows))):
+            entry, old = self._render_row(self._rows[index])
+            if entry is None or old is None or old is entry.cells:
+                continue  # up to date, or unchanged
+            y = index + 1 - top
+            if not old:
+                self.refresh(Region(0, y, self.size.width, 1))
                 continue
-            self._unrendered.discard(job_id)
-            record = self._records.get(job_id)
-            if record is None:
-                continue
-            cached = self._cells[job_id]
-            for key, cell in render_cells(record, self.layout_plan, ctx).items():
-                if cached.get(key) != cell:
-                    cached[key] = cell
-                    self.update_cell(job_id, key, cell)
-                    self.cell_updates += 1
-
-    def rendered_rows(self) -> int:
-        """How many shown rows have up-to-date cells (the rest are filled when scrolled to)."""
-        return len(self._shown) - len(self._unrendered)
+            for (column, width), x in zip(self.layout_plan, self._edges):
+                if old.get(column) != entry.cells[column]:
+                    self.refresh(Region(x, y, width + 2 * CELL_PADDING, 1))
