@@ -8,7 +8,6 @@ from textual.widget import Widget
 from tuikit import cell_text, drawn, ready, sim_app, view_app
 
 from tui.core.jobstate import JobRecord
-from tui.monitor.widgets.job_table import ROW_CACHE
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 30)
@@ -103,27 +102,6 @@ async def test_ticks_and_polls_that_move_only_times_and_the_rate_lay_nothing_out
             await pilot.pause()
         assert str(app.screen.query_one("#status").render()) != status  # the status bar was redrawn...
         assert layouts == []  # ...and nothing asked for a layout
-
-
-async def test_the_tables_row_cache_stays_bounded_however_many_ticks_redraw_and_rows_scroll_by(clock):
-    now = clock.time()
-    records = [JobRecord(job_id=f"{k:032x}", label=f"job {k}", added_at=now, status_code="JobRunning",
-                         status_msg="处理中", state_since=now - 5, last_polled=now - 1) for k in range(2 * ROW_CACHE)]
-    app = view_app(clock, records)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        table = app.table
-        for _ in range(30):  # each tick rewrites the "polled" time of every row on screen
-            clock.advance(1)
-            app.tick_now()
-            await pilot.pause()
-        assert table.cell_updates > 30 * (table.size.height - 2)
-        page = table.size.height - 1
-        for top in range(0, table.row_count, page):  # every row comes on screen once
-            table.scroll_to(y=top, animate=False)
-            await pilot.pause()
-        assert table.is_rendered(records[-1].job_id)
-        assert table.cached_rows <= ROW_CACHE
 
 
 async def test_a_frame_of_the_table_works_out_its_style_once_not_once_per_line(clock, monkeypatch):
