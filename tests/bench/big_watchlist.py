@@ -245,12 +245,14 @@ async def _paint(path: Path, n: int, launched: float, cap: float, out) -> None:
     rss_start = _rss_status().get("VmRSS", 0)
     from tui.core.settings import default_settings
     from tui.core.watchlist import WatchlistStore
+
+    store = WatchlistStore(path).preload()  # as `vclm-watch` does (tui/cli.py): read while the UI imports
     from tui.monitor.launch import create_app
 
     imported = time.monotonic()
     sink = _sink_driver()
     sink.expected = n
-    app = create_app(default_settings(path), store=WatchlistStore(path))  # no credentials: shows, never polls
+    app = create_app(default_settings(path), store=store)  # no credentials: shows, never polls
     app.driver_class = sink
 
     async def drive(pilot) -> None:
