@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import gc
 import re
 import sys
 import typing
@@ -107,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.headless import commands as headless
 
         return headless.run(args)
+    # What startup builds lives as long as the monitor (100,000 jobs: that many records): the
+    # collector would walk it again and again while it grows. It is off until the first frame,
+    # which freezes what was built and turns it back on (screens/monitor.py).
+    gc.disable()
     store = _preload(args)  # read the watchlist while the UI's modules load (100,000 jobs: a second)
     from tui.monitor.launch import run_monitor
 

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import bisect
 import functools
+import gc
 import inspect
 import json
 import os
@@ -246,7 +247,8 @@ async def _paint(path: Path, n: int, launched: float, cap: float, out) -> None:
     from tui.core.settings import default_settings
     from tui.core.watchlist import WatchlistStore
 
-    store = WatchlistStore(path).preload()  # as `vclm-watch` does (tui/cli.py): read while the UI imports
+    gc.disable()  # as `vclm-watch` does (tui/cli.py): no collector until the first frame,
+    store = WatchlistStore(path).preload()  # ...and the watchlist read while the UI imports
     from tui.monitor.launch import create_app
 
     imported = time.monotonic()

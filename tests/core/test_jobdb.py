@@ -296,7 +296,8 @@ def test_a_database_from_a_newer_version_is_refused_and_left_byte_for_byte(tmp_p
     path = tmp_path / "watchlist.db"
     _newer(path, wal=wal)
     before = _files(tmp_path)
-    with pytest.raises(JobDatabaseTooNew, match=r"newer vclm-watch \(schema 2, this one reads up to 1\).*left untouched"):
+    too_new = rf"newer vclm-watch \(schema {SCHEMA_VERSION + 1}, this one reads up to {SCHEMA_VERSION}\).*left untouched"
+    with pytest.raises(JobDatabaseTooNew, match=too_new):
         JobDatabase(path)
     assert _files(tmp_path) == before  # no -wal or -shm made beside it either
 
@@ -535,3 +536,57 @@ def test_the_writer_forgets_unwatched_jobs_older_than_the_retention_before_it_wr
         known = [JobRecord(job_id=c * 32) for c in "abcde"]
         db.apply_to(known)
     assert [r.status_code for r in known] == ["JobSuccess", None, None, "JobSuccess", "JobRunning"]
+
+
+def _watched(tmp_path: Path, records: list[JobRecord]) -> tuple[JobDatabase, str]:
+    db = JobDatabase(tmp_path / "watchlist.db")
+    db.replace_members("digest-1", [(r.job_id, r.label, r.added_at) for r in records])
+    db.write(records)
+    return db, "digest-1"
+
+
+def _snapshot_records() -> list[JobRecord]:
+    return [JobRecord(job_id=c * 32, label=f"job {c}", added_at=1.5, status_code="JobFailed", status_msg="bad \u00e9",
+                      last_error=LastError("InternalError", "oops", "req-1", 7.25), poll_count=3, last_polled=9.5,
+                      history=[Transition(2.0, None, "JobRunning"), Transition(9.5, "JobRunning", "JobFailed")],
+                      stale=True)
+            for c in "ab"] + [JobRecord(job_id="c" * 32, label="never seen", added_at=2.0)]
+
+
+def test_a_snapshot_gives_back_the_watchlist_as_it_was_saved(tmp_path: Path) -> None:
+    records = _snapshot_records()
+    db, digest = _watched(tmp_path, records)
+    from_tables = db.watched_records(digest)
+    db.save_snapshot(digest, records)
+    assert db.watched_records(digest) == from_tables == records
+
+
+def test_a_change_of_state_after_the_snapshot_voids_it(tmp_path: Path) -> None:
+    records = _snapshot_records()
+    db, digest = _watched(tmp_path, records)
+    db.save_snapshot(digest, records)
+    db.write([JobRecord(job_id="a" * 32, label="job a", added_at=1.5, status_code="JobSuccess", stale=True)])
+    assert db.watched_records(digest)[0].status_code == "JobSuccess"
+
+
+def test_members_added_and_removed_after_the_snapshot_are_applied_to_it(tmp_path: Path) -> None:
+    records = _snapshot_records()
+    db, digest = _watched(tmp_path, records)
+    db.write([JobRecord(job_id="e" * 32, status_code="JobSuccess", last_polled=4.0)])  # watched once, before
+    db.save_snapshot(digest, records)
+    assert db.update_members(digest, "digest-2", upsert=[("d" * 32, "new", 3.0), ("e" * 32, "back", 4.0),
+                                                         ("a" * 32, "relabelled", 1.5)], delete=["b" * 32])
+    assert db.watched_records("digest-1") is None
+    got = db.watched_records("digest-2")
+    assert [(r.job_id, r.label) for r in got] == [("a" * 32, "relabelled"), ("c" * 32, "never seen"),
+                                                  ("d" * 32, "new"), ("e" * 32, "back")]
+    assert got[0].history == records[0].history and got[0].last_error == records[0].last_error
+    assert (got[2].status_code, got[3].status_code) == (None, "JobSuccess")
+
+
+def test_a_damaged_snapshot_is_passed_over_for_the_tables(tmp_path: Path) -> None:
+    records = _snapshot_records()
+    db, digest = _watched(tmp_path, records)
+    db.save_snapshot(digest, records)
+    db._db.execute("UPDATE snapshot SET data = x'00ff17'")
+    assert db.watched_records(digest) == records

@@ -129,3 +129,21 @@ def test_a_job_database_that_cannot_be_written_is_a_banner_that_clears_once_it_c
     h.sync.tick(2)
     assert "database" not in h.problems
     assert WatchlistStore(path).load()[0].status_code == "JobRunning"
+
+
+def test_at_exit_the_monitor_leaves_a_snapshot_that_the_next_start_reads(tmp_path):
+    import asyncio
+    import sqlite3
+
+    path = tmp_path / "watchlist.toml"
+    WatchlistStore(path).save([JobRecord(job_id=A, label="one", status_code="JobRunning")])
+    h = Harness(path)
+    h.sync.load()
+    record = h.poller.records[A]
+    record.poll_count, record.last_request_id = 7, "req-7"
+    h.sync.note(JobUpdated(record))
+    asyncio.run(h.sync.save_at_exit())
+    with sqlite3.connect(h.store.db_path) as db:
+        assert db.execute("SELECT count(*) FROM snapshot").fetchone()[0] == 1
+    [again] = WatchlistStore(path).load()
+    assert (again.poll_count, again.last_request_id, again.stale) == (7, "req-7", True)

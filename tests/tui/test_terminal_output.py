@@ -153,3 +153,18 @@ async def test_what_startup_built_is_frozen_out_of_the_collectors_reach(clock):
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+async def test_the_collector_that_vclm_watch_turns_off_for_startup_is_on_again_after_the_first_frame(clock):
+    import gc
+
+    app = view_app(clock, running_records(clock))
+    gc.disable()  # as tui/cli.py does before the monitor starts
+    try:
+        async with app.run_test(size=(100, 24)) as pilot:
+            await ready(pilot)
+            await pilot.pause()
+            assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()

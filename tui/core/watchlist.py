@@ -376,6 +376,21 @@ class StoreDatabase:
         except jobdb.JobDatabaseError as exc:
             raise WatchlistWriteError(str(exc)) from None
 
+    def save_snapshot(self, records: list[JobRecord]) -> bool:
+        """Leave these records (the monitor's, at exit) as a snapshot the next start reads in one
+        go; only when they are the file's members as last read or written here. True if saved."""
+        if self._digest is None or self._members != [(r.job_id, r.label, r.added_at) for r in records]:
+            return False
+        db = self.database()
+        if db is None:
+            return False
+        try:
+            db.save_snapshot(self._digest, records)
+        except jobdb.JobDatabaseError as exc:
+            log.warning("no snapshot for the next start: %s", exc)
+            return False
+        return True
+
     def _cache(self, members: list[jobdb.Member], digest: str) -> None:
         """Tell the database which members the file now holds (touching only the rows that
         changed), and that this program wrote it (so the next writer may splice it)."""

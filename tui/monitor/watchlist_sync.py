@@ -206,6 +206,9 @@ class WatchlistSync:
             done = await asyncio.to_thread(self.writer.close, grace)
             if not done:
                 log.error("job states polled in the last moments were not saved: %s", self.writer.error)
+            elif self.store is not None and not self.unsaved:
+                # everything is written: the next start reads it back in one piece (off the loop too)
+                await asyncio.to_thread(self.store.save_snapshot, list(self.poller.records.values()))
 
     def flush_states(self, timeout: float | None = None) -> bool:
         """Write the states polled so far to the database now (tests and benchmarks; blocks)."""

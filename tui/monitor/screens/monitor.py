@@ -27,6 +27,11 @@ from tui.monitor.widgets.problem_banner import ProblemBanner
 from tui.monitor.widgets.status_bar import StatusBar
 
 
+def _freeze_startup() -> None:
+    gc.freeze()
+    gc.enable()
+
+
 class MonitorScreen(Screen):
     # '/' is a priority binding: it moves the focus before the keys typed right after it
     # are dispatched (a normal binding runs too late, and they would be taken as commands).
@@ -64,8 +69,9 @@ class MonitorScreen(Screen):
             self.call_after_refresh(lambda: refresh_view() if not self.query_one(JobTable).row_count else None)
         # What startup built (the jobs, the widgets, Textual's and our modules) lives as long as the
         # monitor: moved out of the collector's reach, a full collection no longer walks it, and
-        # the collections that land in a frame (a 10,000-job watchlist) get cheaper.
-        self.call_after_refresh(gc.freeze)
+        # the collections that land in a frame (a 10,000-job watchlist) get cheaper. (`vclm-watch`
+        # starts with the collector off: it is turned on here, once that is done.)
+        self.call_after_refresh(_freeze_startup)
 
     def show_empty_note(self, note: str) -> None:
         """Say why the table is empty (no jobs, no match) under its header; '' hides it."""
