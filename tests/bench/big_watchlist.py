@@ -241,7 +241,7 @@ async def _settle(pilot, deadline: float) -> float:
 # -- 2. first paint and RSS (the child process) -------------------------------------------------------------
 
 
-async def _paint(path: Path, n: int, launched: float, cap: float, out) -> None:
+async def _paint(path: Path, n: int, launched: float, cap: float, out, quit_cleanly: bool = False) -> None:
     began = time.monotonic()
     rss_start = _rss_status().get("VmRSS", 0)
     from tui.core.settings import default_settings
@@ -269,6 +269,8 @@ async def _paint(path: Path, n: int, launched: float, cap: float, out) -> None:
             "settled": settled, "rows": rows, "rss": status.get("VmRSS", 0), "peak_rss": status.get("VmHWM", 0),
             "rss_at_start": rss_start}) + "\n")
         out.flush()
+        if quit_cleanly:  # as `q` does before the UI goes: the states and the snapshot a next start reads
+            await app.shutdown()
         os._exit(0)  # the figures are out; the exit's save of the whole list is not what is measured
 
     await app.run_async(size=SIZE, auto_pilot=drive)
@@ -464,8 +466,19 @@ def big_watchlist(jobs: int = JOBS, seconds: float = SECONDS, *, step_timeout: f
         shell.notes.append("'met' is judged on the median; nothing is subtracted (the interpreter's start is in every figure)")
         shell.raw = {"jobs": jobs, "file_bytes": size, "write_seconds": wrote, **results}
 
-        # 2. first paint and RSS
-        say("monitor: first paint...")
+        # 2. first paint and RSS: the first start after the file was written and changed by add and
+        # remove (no snapshot: the tables are read), which quits as `q` does; then the next start,
+        # which reads the snapshot that quit left
+        say("monitor: first paint (first start)...")
+        launched = time.monotonic()
+        cold, _ = _child("--paint", [str(path), str(jobs), str(launched), str(step_timeout), "--quit"],
+                         isolated_env(home), step_timeout + 30)
+        if cold is not None and cold["first_rows"] is not None:
+            first = cold["first_rows"] - cold["launched"]
+            paint.rows.append(Row("first start (no snapshot yet): first frame showing all rows, from launch",
+                                  f"{first:.2f} s; RSS {cold['rss'] / 1e6:.0f} MB", target=f"≤ {PAINT_TARGET:g} s",
+                                  met=first <= PAINT_TARGET))
+        say("monitor: first paint (after a quit)...")
         launched = time.monotonic()
         figures, why = _child("--paint", [str(path), str(jobs), str(launched), str(step_timeout)],
                               isolated_env(home), step_timeout + 30)
@@ -479,7 +492,7 @@ def big_watchlist(jobs: int = JOBS, seconds: float = SECONDS, *, step_timeout: f
         else:
             first = figures["first_rows"] - figures["launched"]
             paint.rows += [
-                Row("first frame showing rows, the table holding all of them, from the process's launch",
+                Row("start after a quit (its snapshot read): first frame showing all rows, from launch",
                     f"{first:.2f} s ({figures['rows']:,} rows)", target=f"≤ {PAINT_TARGET:g} s", met=first <= PAINT_TARGET),
                 Row("of which: interpreter and imports / create_app to the frame",
                     f"{figures['imported'] - figures['launched']:.2f} s / {figures['first_rows'] - figures['imported']:.2f} s"),
@@ -570,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         out = os.fdopen(os.dup(1), "w", encoding="utf-8")  # Textual takes over stdout while the App runs
         if argv[0] == "--paint":
             path, n, launched, cap = argv[1:5]
-            asyncio.run(_paint(Path(path), int(n), float(launched), float(cap), out))
+            asyncio.run(_paint(Path(path), int(n), float(launched), float(cap), out, quit_cleanly="--quit" in argv))
         else:
             url, path, n, seconds, cap = argv[1:6]
             asyncio.run(_poll(url, Path(path), int(n), float(seconds), float(cap), out))
