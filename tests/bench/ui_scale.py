@@ -3,7 +3,10 @@
 Run in a process of its own so that its RSS is the monitor's alone. The engine is not started
 (no credentials: nothing is polled); engine updates are published to the app the way the
 engine publishes them, 20 at a time (one second at the quota), and each batch is drawn the
-way the app's flush timer draws it.
+way the app's flush timer draws it, then its frame is composed and encoded for a terminal at
+once (what the screen's update timer does next; the bytes are counted and dropped): that is
+"a batch including its frame". The wall time of a Pilot pause after it is reported beside it;
+that includes Textual's test-harness idle wait (it sleeps 20 ms at least), not the monitor's work.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.bench.soak import TerminalSink
 from tests.bench.suite import _records, _rss, _top
 from tui.core.events import JobUpdated
 from tui.core.settings import default_settings
@@ -32,7 +36,8 @@ async def measure(n: int, batches: int, idle_seconds: float, profile: bool = Fal
         t0 = time.perf_counter()
         cpu0 = time.process_time()
         app = create_app(settings, store=None, records=records, start_engine=False, cursor_blink=False)
-        async with app.run_test(size=SIZE) as pilot:
+        app.driver_class = TerminalSink  # frames encoded as for a terminal (a headless run skips that)
+        async with app.run_test(size=SIZE, headless=False) as pilot:
             await pilot.pause()
             first_paint = time.perf_counter() - t0
             first_paint_cpu = time.process_time() - cpu0
@@ -51,7 +56,7 @@ async def measure(n: int, batches: int, idle_seconds: float, profile: bool = Fal
             await asyncio.sleep(idle_seconds)
             idle_cpu = (time.process_time() - c0) / (time.perf_counter() - w0)
             active = [r for r in records if not r.terminal]
-            walls, cpus, draws = [], [], []
+            walls, cpus, draws, framed = [], [], [], []
             for k in range(batches):
                 batch = active[(k * 20) % len(active):][:20]
                 now = time.time()
@@ -63,7 +68,9 @@ async def measure(n: int, batches: int, idle_seconds: float, profile: bool = Fal
                 w0, c0 = time.perf_counter(), time.process_time()
                 app.draw_changes()  # what the flush timer runs 0.1 s after the first of a burst
                 draws.append(time.perf_counter() - w0)
-                await pilot.pause()  # ...and the frame it causes (a 1 s tick may run in it too)
+                app.screen._on_timer_update()  # ...and the frame it causes, composed and written now
+                framed.append(time.perf_counter() - w0)
+                await pilot.pause()  # (Textual's idle wait: a 1 s tick may run in it too)
                 walls.append(time.perf_counter() - w0)
                 cpus.append(time.process_time() - c0)
             w0 = time.perf_counter()
@@ -85,7 +92,7 @@ async def measure(n: int, batches: int, idle_seconds: float, profile: bool = Fal
                 profiles["profile_frame"] = _top(prof, 12, "tottime")
     return {"jobs": n, "rows": rows, "first_paint": first_paint, "first_paint_cpu": first_paint_cpu, "settled": settled,
             "rss": rss, "rss_growth": rss - rss_before, "batch_wall": walls, "batch_cpu": cpus,
-            "batch_draw": draws, "tick": tick, **profiles,
+            "batch_draw": draws, "batch_with_frame": framed, "tick": tick, **profiles,
             "idle_cpu": idle_cpu, "idle_seconds": idle_seconds}
 
 
