@@ -159,9 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     for item in missed:
         print(f"- {item}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump([asdict(s) for s in sections], handle, indent=1, default=str)
+        dump_json(args.json, sections)
     return 0
+
+
+def dump_json(path: str, sections) -> None:
+    """Every raw figure of these sections, to a file (`--json`)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump([asdict(s) for s in sections], handle, indent=1, default=str)
 
 
 if __name__ == "__main__":

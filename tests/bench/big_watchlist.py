@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"cap on any one step, reported 'over N s' (default {STEP_TIMEOUT:g})")
     parser.add_argument("--json", help="also write every raw figure to this file")
     args = parser.parse_args(argv)
-    from tests.bench.__main__ import machine, render
+    from tests.bench.__main__ import dump_json, machine, render
 
     print("\n".join(machine()) + "\n", flush=True)
     sections = big_watchlist(args.jobs, args.seconds, step_timeout=args.step_timeout,
@@ -603,8 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     for section in sections:
         print(render(section) + "\n", flush=True)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump([asdict(s) for s in sections], handle, indent=1, default=str)
+        dump_json(args.json, sections)
     return 0
 
 

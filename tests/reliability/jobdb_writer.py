@@ -31,6 +31,10 @@ from tui.core import jobdb  # noqa: E402
 from tui.core.jobstate import JobRecord, Transition  # noqa: E402
 from tui.core.watchlist import WatchlistError, WatchlistStore  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from watchlist_writer import _arm as arm_save  # noqa: E402
+from watchlist_writer import _die  # noqa: E402
+
 BASE_TIME = 1_764_000_000.0
 SHARED = 4  # jobs every observer writes in every batch (the same rows, fought over)
 
@@ -57,10 +61,6 @@ def generation_of(record: JobRecord) -> int | None:
         if getattr(record, name) != getattr(expected, name):
             return None
     return gen
-
-
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _batches(path: Path, n: int) -> None:
@@ -104,18 +104,8 @@ def _arm(point: str) -> None:
             real_fsync(fd)
 
         os.fsync = fsync
-    elif point == "before-replace":
-        os.replace = lambda src, dst: _die()
-    elif point == "after-replace":
-        real_replace = os.replace
-
-        def replace_then_die(src, dst):
-            real_replace(src, dst)
-            _die()
-
-        os.replace = replace_then_die
-    else:
-        raise SystemExit(f"unknown point {point!r}")
+    else:  # before-replace, after-replace: as in a save of the watchlist file
+        arm_save(point)
 
 
 def _migrate(path: Path, point: str | None) -> None:

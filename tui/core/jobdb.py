@@ -288,8 +288,7 @@ class JobDatabase:
     def cached_members(self, digest: str) -> list[Member] | None:
         """The watchlist's members if the cache was made from a file with this digest, else None."""
         try:
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'members_digest'").fetchone()
-            if row is None or row[0] != digest:
+            if not self._meta_is("members_digest", digest):
                 return None
             return self._db.execute("SELECT job_id, label, added_at FROM members ORDER BY position").fetchall()
         except sqlite3.Error as exc:
@@ -308,8 +307,7 @@ class JobDatabase:
         """Change the cache from the file `old_digest` to the file `new_digest` by touching only
         these rows; False (nothing done) when the cache is not of `old_digest`."""
         with self._transaction("caching the watchlist") as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'members_digest'").fetchone()
-            if old_digest is None or row is None or row[0] != old_digest:
+            if old_digest is None or not self._meta_is("members_digest", old_digest):
                 return False
             db.executemany("DELETE FROM members WHERE job_id = ?", ((job_id,) for job_id in delete))
             db.executemany(
@@ -322,10 +320,9 @@ class JobDatabase:
     def has_members_of(self, digest: str) -> bool:
         """The cache holds the members of the file with this digest."""
         try:
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'members_digest'").fetchone()
+            return self._meta_is("members_digest", digest)
         except sqlite3.Error as exc:
             raise _error(self.path, exc, "reading the watchlist cache") from None
-        return row is not None and row[0] == digest
 
     def members_present(self, job_ids: Collection[str]) -> set[str]:
         """Which of these ids the cached watchlist holds (looked up, not read whole)."""
@@ -429,10 +426,14 @@ class JobDatabase:
 
     def written(self, digest: str) -> bool:
         try:
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'written_digest'").fetchone()
+            return self._meta_is("written_digest", digest)
         except sqlite3.Error as exc:
             raise _error(self.path, exc, "reading the watchlist cache") from None
-        return row is not None and row[0] == digest
+
+    def _meta_is(self, key: str, value: str) -> bool:
+        """Whether `meta` holds `value` under `key` (sqlite3.Error for the caller to name)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row is not None and row[0] == value
 
     @staticmethod
     def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:

@@ -329,6 +329,7 @@ class StoreDatabase:
         self._members: list[jobdb.Member] | None = None  # the members of the file as last read or written here
         self._digest: str | None = None  # SHA-256 of the file's bytes as last read or written here
         self._written = False  # ...and whether a vclm-watch wrote those bytes (its own layout)
+        self._db_too_new = False  # the database is from a newer vclm-watch: refused, every time it is asked for
 
     def database(self, create: bool = True) -> jobdb.JobDatabase | None:
         """The job database beside the file, opened at first use; None (with `db_problem` saying
@@ -340,13 +341,12 @@ class StoreDatabase:
             try:
                 self._db = jobdb.JobDatabase(self.db_path)
             except jobdb.JobDatabaseTooNew as exc:
-                self.read_only = True
+                self.read_only = self._db_too_new = True
                 self.db_problem = str(exc)
-                raise WatchlistTooNew(str(exc)) from None
             except jobdb.JobDatabaseError as exc:
                 self.db_problem = str(exc)
-        elif self.db_problem is not None and self.read_only and self._db is None and "newer" in self.db_problem:
-            raise WatchlistTooNew(self.db_problem)
+        if self._db_too_new:
+            raise WatchlistTooNew(str(self.db_problem))
         return self._db
 
     def close(self) -> None:

@@ -170,6 +170,19 @@ class _RowRender:
         self.pieces: dict[str, list[Segment]] = {}  # column -> its segments in the line (for line_key)
 
 
+class JobMessage(Message):
+    """Something the table says about one job (`job_id`)."""
+
+    def __init__(self, table: JobTable, job_id: str) -> None:
+        super().__init__()
+        self.table = table
+        self.job_id = job_id
+
+    @property
+    def control(self) -> JobTable:
+        return self.table
+
+
 class JobTable(ScrollView, can_focus=True):
     """One row per job, in the order given to `show()`; a header row stays put above them.
 
@@ -225,29 +238,11 @@ class JobTable(ScrollView, can_focus=True):
         Binding("enter", "select_cursor", "Details", show=False, id="jobs.select"),
     ]
 
-    class Highlighted(Message):
+    class Highlighted(JobMessage):
         """The cursor moved to another job."""
 
-        def __init__(self, table: JobTable, job_id: str) -> None:
-            super().__init__()
-            self.table = table
-            self.job_id = job_id
-
-        @property
-        def control(self) -> JobTable:
-            return self.table
-
-    class Selected(Message):
+    class Selected(JobMessage):
         """Enter (or a click on the cursor's row) chose the job under the cursor."""
-
-        def __init__(self, table: JobTable, job_id: str) -> None:
-            super().__init__()
-            self.table = table
-            self.job_id = job_id
-
-        @property
-        def control(self) -> JobTable:
-            return self.table
 
     def __init__(self, columns: Iterable[str] = ALL_COLUMNS, **kwargs) -> None:
         super().__init__(**kwargs)
