@@ -112,13 +112,15 @@ async def _monitor(url: str, ids: list[str], seconds: float, every: float, warmu
                             tracemalloc.start(4)
                             baseline = tracemalloc.take_snapshot()
                         if profile:
-                            profiler = cProfile.Profile()
+                            profiler = cProfile.Profile(time.process_time)  # CPU time: waits for a core do not count
                             profiler.enable()
                     k += 1
                     await asyncio.sleep(max(0.0, t0 + k * every - time.monotonic()))
             finally:
                 if profiler is not None:
                     profiler.disable()
+                    if os.environ.get("SOAK_PSTATS"):  # the whole profile, for pstats
+                        profiler.dump_stats(os.environ["SOAK_PSTATS"])
                     emit("profile", tottime=_top(profiler, 30, "tottime"), cumulative=_top(profiler, 30, "cumulative"))
                 if trace and tracemalloc.is_tracing():
                     snapshot = tracemalloc.take_snapshot()

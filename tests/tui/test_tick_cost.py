@@ -128,3 +128,27 @@ async def test_a_job_going_stale_on_a_tick_moves_up_in_the_state_sort(clock):
         assert app.view.states[late.job_id] == "stale"
         assert visible_ids(app)[0] == late.job_id  # stale sorts before running
         assert kept_counts(app) == counts_from_scratch(app) == {"stale": 1, "running": 39}
+
+
+async def test_a_tick_renders_again_only_the_time_cells_and_a_row_the_engine_touched_whole(clock):
+    app = view_app(clock, many_records(clock))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        table = app.table
+        shown = [key for key, _ in table.layout_plan]
+        timed = len({"in_state", "changed", "polled"} & set(shown))
+        on_screen = table.size.height - 1  # the header is not a row
+        assert timed and on_screen < 300
+        rendered = table.cells_rendered
+        clock.advance(1)
+        app.tick_now()
+        await pilot.pause()
+        assert table.cells_rendered - rendered == timed * on_screen  # the times of the rows on screen, nothing else
+        first = table.row_ids[0]
+        app.poller.set_label(first, "renamed")  # an engine event: this row changed, not only its times
+        rendered = table.cells_rendered
+        clock.advance(1)
+        app.tick_now()
+        await pilot.pause()
+        assert cell_text(app, first, "label") == "renamed"
+        assert table.cells_rendered - rendered == timed * on_screen + len(shown) - timed

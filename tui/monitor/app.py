@@ -323,7 +323,7 @@ class VclmWatchApp(App[int]):
             banner = self._widget(ProblemBanner)
             if banner is not None:
                 banner.show(self.problems)
-            table.show(update.order, self.poller.records, ctx, update.dirty)
+            table.show(update.order, self.poller.records, ctx, update.dirty, times=update.times)
             self.monitor.show_empty_note(self.view.empty_note(len(update.order)))  # the table's screen
             self._draw_detail(now, update.states)
             self._draw_status(len(update.order))

@@ -30,6 +30,7 @@ class ViewUpdate:
     states: Mapping[str, str]  # job id -> display state, for every watched job
     flashing: frozenset[str]  # rows highlighted for a recent transition
     stale_after: float  # seconds without a refresh before an unfinished job shows stale
+    times: bool = False  # time moved (a tick): every row's times may read differently, the rest only for `dirty`
 
 
 class JobView:
@@ -189,8 +190,10 @@ class JobView:
         engine touched, so a burst or a quiet tick costs its own size, not the watchlist's.
         """
         dirty, self._dirty = self._dirty, set()
+        every_row = full and not tick  # every row may have changed (not only its times)
         if self.threshold is None or (full and not tick):
             states_changed = self._all_states(now)
+            every_row = True
         else:
             states_changed = False
             for job_id in dirty:
@@ -199,6 +202,7 @@ class JobView:
                     states_changed |= self._note_state(job_id, record, now, self.threshold)
             if tick and (now >= self._stale_due or self.stale_threshold(len(self._active)) != self.threshold):
                 states_changed |= self._all_states(now)
+                every_row = True
         assert self.threshold is not None
         key = (self.sort_mode, self.filter_text, self.hide_finished, self._membership_version)
         data_ordered = self.sort_mode in ("state", "last change") or self.hide_finished or self.filter_text.strip()
@@ -210,8 +214,8 @@ class JobView:
             self._order_key = key
         assert self._order is not None
         flashing = frozenset(j for j, until in self._flash_until.items() if until > monotonic_now)
-        return ViewUpdate(order=self._order, dirty=None if full else dirty, states=self.states,
-                          flashing=flashing, stale_after=self.threshold)
+        return ViewUpdate(order=self._order, dirty=None if every_row else dirty, states=self.states,
+                          flashing=flashing, stale_after=self.threshold, times=tick)
 
     def _note_state(self, job_id: str, record: JobRecord, now: float, threshold: float) -> bool:
         """Bring one job's display state (and the counts) up to date; True if it changed."""

@@ -4,12 +4,17 @@ Textual repaints the whole of a widget whose content is updated, and the termina
 every line of it: the status bar's request rate moving by 0.1, or the detail pane's "last
 polled 1s ago", re-sent two lines or a whole pane. `DiffStatic.update` renders the content to
 lines once, compares them with the lines on screen, and marks dirty only the changed stretch
-of each changed line (the whole widget when its size or line count changed).
+of each changed line (the whole widget when its size or line count changed). Content that is a
+`Group` of lines (the detail pane's) is rendered a line at a time, and a line whose text and
+styles are the same as in the last render keeps its rendered strips: a second's "3s ago" → "4s
+ago" renders that line alone.
 """
 
 from __future__ import annotations
 
-from rich.console import RenderableType
+from typing import Any
+
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
@@ -17,6 +22,17 @@ from textual.visual import Visual, visualize
 from textual.widget import Widget
 
 PARTIAL_UPDATES = 256  # after this many partial repaints one whole one (Textual's dirty-region set stays small)
+
+
+def line_key(renderable: object) -> tuple[Any, ...] | None:
+    """What a line of a Group renders from, when that is all in the line: its Text (its class and
+    any layout attributes it adds, such as the detail pane's hanging indent). None: not cacheable."""
+    if not isinstance(renderable, Text):
+        return None
+    head = getattr(renderable, "head", None)
+    return (type(renderable), renderable.plain, tuple(renderable.spans), renderable.style, renderable.end,
+            renderable.justify, renderable.overflow, renderable.no_wrap, getattr(renderable, "indent", None),
+            head.plain if isinstance(head, Text) else None)
 
 
 def changed_span(old: Strip, new: Strip) -> tuple[int, int] | None:
@@ -55,6 +71,9 @@ class DiffStatic(Widget):
         self._strips: list[Strip] | None = None
         self._width = 0  # the width `_strips` were rendered at
         self._partial = 0  # partial repaints since the last whole one
+        self._lines: dict[tuple[Any, ...], list[Strip]] = {}  # a Group's lines as last rendered (line_key -> strips)
+        self._lines_for: tuple[int, object] | None = None  # the (width, style) they were rendered at
+        self.lines_rendered = 0  # for tests and benchmarks: lines of a Group rendered (not taken from `_lines`)
 
     @property
     def content(self) -> RenderableType:
@@ -65,7 +84,7 @@ class DiffStatic(Widget):
 
     def refresh(self, *regions: Region, **kwargs) -> DiffStatic:
         if not regions:  # a whole repaint (a new theme, say): render afresh
-            self._strips = None
+            self._strips, self._lines = None, {}
         return super().refresh(*regions, **kwargs)
 
     def render_line(self, y: int) -> Strip:
@@ -104,4 +123,26 @@ class DiffStatic(Widget):
         """The content's lines as Textual draws them (the way `Static` does)."""
         if width <= 0:
             return []
-        return Visual.to_strips(self, visualize(self, self._content, markup=False), width, None, self.visual_style)
+        content = self._content
+        if isinstance(content, Group) and self.text_selection is None:
+            return self._render_group(content, width)
+        self._lines = {}
+        return Visual.to_strips(self, visualize(self, content, markup=False), width, None, self.visual_style)
+
+    def _render_group(self, group: Group, width: int) -> list[Strip]:
+        """A Group's lines, each rendered as the Group would render it, or kept from the last time."""
+        style = self.visual_style
+        cached = self._lines if self._lines_for == (width, style) else {}
+        kept: dict[tuple[Any, ...], list[Strip]] = {}
+        strips: list[Strip] = []
+        for renderable in group.renderables:
+            key = line_key(renderable)
+            lines = cached.get(key) if key is not None else None
+            if lines is None:
+                lines = Visual.to_strips(self, visualize(self, Group(renderable), markup=False), width, None, style)
+                self.lines_rendered += 1
+            if key is not None:
+                kept[key] = lines
+            strips.extend(lines)
+        self._lines, self._lines_for = kept, (width, style)
+        return strips

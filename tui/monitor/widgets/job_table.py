@@ -116,7 +116,10 @@ def _cut(text: str, width: int, style: Style | str = "") -> Text:
     return cell
 
 
-def render_cells(record: JobRecord, layout: list[tuple[str, int]], ctx: RowContext) -> dict[str, Text]:
+TIME_COLUMNS = frozenset({"in_state", "changed", "polled"})  # the cells that change as time passes
+
+
+def render_cells(record: JobRecord, layout: Iterable[tuple[str, int]], ctx: RowContext) -> dict[str, Text]:
     state = ctx.states.get(record.job_id, "pending")
     cells: dict[str, Text] = {}
     for key, width in layout:
@@ -159,11 +162,12 @@ class _RowRender:
     """One row's rendered cells (and its line and each cell's piece of it, once drawn), as of the
     table's `generation`."""
 
-    __slots__ = ("cells", "generation", "fresh", "line_key", "line", "pieces")
+    __slots__ = ("cells", "generation", "times", "fresh", "line_key", "line", "pieces")
 
-    def __init__(self, cells: dict[str, Text], generation: int) -> None:
+    def __init__(self, cells: dict[str, Text], generation: int, times: int) -> None:
         self.cells = cells
         self.generation = generation
+        self.times = times  # the table's `times` its time cells were rendered at
         self.fresh = True  # False once the row is reported dirty
         self.line_key: tuple | None = None
         self.line: Strip | None = None
@@ -258,10 +262,12 @@ class JobTable(ScrollView, can_focus=True):
         self._records: Mapping[str, JobRecord] = {}
         self._ctx: RowContext | None = None
         self.generation = 0  # bumped when every row may have changed (dirty=None, a new layout)
+        self.times = 0  # bumped when time moved: every row's time cells may have changed (a tick)
         self._rendered: LRUCache[str, _RowRender] = LRUCache(ROW_CACHE)
         self._frame: tuple[Style, Style, Style] | None = None  # base, header, cursor styles of the frame drawn
         self._header: tuple[tuple, Strip] | None = None
         self.cell_updates = 0  # for tests and benchmarks: cells whose text changed when (re)rendered
+        self.cells_rendered = 0  # for tests and benchmarks: cells rendered, changed or not
 
     # -- what the app calls --------------------------------------------------------------
 
@@ -320,9 +326,12 @@ class JobTable(ScrollView, can_focus=True):
             self.scroll_to(y=self._cursor - shown + 1, animate=False)
 
     def show(self, order: list[str], records: Mapping[str, JobRecord], ctx: RowContext,
-             dirty: Iterable[str] | None = None) -> None:
-        """Show the jobs of `order`, in that order; re-render the `dirty` ones (None: all)."""
+             dirty: Iterable[str] | None = None, *, times: bool = False) -> None:
+        """Show the jobs of `order`, in that order; re-render the `dirty` ones (None: all), and
+        with `times` (time moved: a tick) the time cells of every row."""
         self._order, self._records, self._ctx = order, records, ctx
+        if times:
+            self.times += 1
         if dirty is None:
             self.generation += 1
         else:
@@ -479,7 +488,7 @@ class JobTable(ScrollView, can_focus=True):
         return Strip(segments, max(width, used)).crop(0, width)
 
     def _valid(self, entry: _RowRender) -> bool:
-        return entry.fresh and entry.generation == self.generation
+        return entry.fresh and entry.generation == self.generation and entry.times == self.times
 
     def _row(self, job_id: str) -> _RowRender | None:
         """The row's rendered cells, rendering them if they are out of date."""
@@ -493,20 +502,29 @@ class JobTable(ScrollView, can_focus=True):
         record, ctx = self._records.get(job_id), self._ctx
         if record is None or ctx is None:
             return None, None
-        cells = render_cells(record, self.layout_plan, ctx)
+        if entry is not None and entry.fresh and entry.generation == self.generation:
+            # only time moved since the row was rendered: its time cells alone are rendered again
+            timed = [(column, width) for column, width in self.layout_plan if column in TIME_COLUMNS]
+            cells = {**entry.cells, **render_cells(record, timed, ctx)}
+            self.cells_rendered += len(timed)
+        else:
+            cells = render_cells(record, self.layout_plan, ctx)
+            self.cells_rendered += len(cells)
         if entry is None:
             self.cell_updates += len(cells)
-            entry = _RowRender(cells, self.generation)
+            entry = _RowRender(cells, self.generation, self.times)
             self._rendered[job_id] = entry
             return entry, {}
         old = entry.cells
         changed = [column for column, cell in cells.items() if old.get(column) != cell]
         self.cell_updates += len(changed)
-        entry.generation, entry.fresh = self.generation, True
-        if changed:  # (an unchanged row keeps its line, a changed one the pieces of its other cells)
-            entry.cells, entry.line = cells, None
-            for column in changed:
-                entry.pieces.pop(column, None)
+        entry.generation, entry.times, entry.fresh = self.generation, self.times, True
+        if not changed:
+            return entry, old
+        # (an unchanged row keeps its line, a changed one the pieces of its other cells)
+        entry.cells, entry.line = cells, None
+        for column in changed:
+            entry.pieces.pop(column, None)
         return entry, old
 
     def _refresh_row(self, index: int) -> None:
