@@ -538,6 +538,33 @@ def test_the_writer_forgets_unwatched_jobs_older_than_the_retention_before_it_wr
     assert [r.status_code for r in known] == ["JobSuccess", None, None, "JobSuccess", "JobRunning"]
 
 
+def test_flush_waits_for_the_prune_at_start_even_with_nothing_put(tmp_path: Path) -> None:
+    # (a caller that flushes, then moves the directory away, must not race the thread's first open)
+    path = tmp_path / "watchlist.db"
+    day = 86400.0
+    with JobDatabase(path) as db:
+        db.write([JobRecord(job_id=c * 32, status_code="JobSuccess") for c in "abc"], now=1000 * day)
+    opened, release = threading.Event(), threading.Event()
+    real_prune = JobDatabase.prune
+
+    def held_prune(self, *args, **kwargs):  # a prune that takes a while (a big database)
+        opened.set()
+        release.wait(10)
+        return real_prune(self, *args, **kwargs)
+
+    JobDatabase.prune = held_prune  # type: ignore[method-assign]
+    try:
+        writer = ObservationWriter(path, clock=lambda: 1031 * day, prune=({"a" * 32}, 30.0))
+        assert opened.wait(10)
+        assert not writer.flush(0)  # the prune is under way: nothing is flushed yet
+        release.set()
+        assert writer.flush(10.0)
+        assert writer.pruned == 2
+        assert writer.close(5.0)
+    finally:
+        JobDatabase.prune = real_prune  # type: ignore[method-assign]
+
+
 def _watched(tmp_path: Path, records: list[JobRecord]) -> tuple[JobDatabase, str]:
     db = JobDatabase(tmp_path / "watchlist.db")
     db.replace_members("digest-1", [(r.job_id, r.label, r.added_at) for r in records])

@@ -607,7 +607,7 @@ class ObservationWriter:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
-        self._writing = False
+        self._writing = prune is not None  # the prune at start counts as a write: flush() waits for it
         self._closing = False
         self._attempts = 0  # writes tried so far, successful or not (what flush() waits for)
         self.error: JobDatabaseError | None = None
@@ -672,6 +672,10 @@ class ObservationWriter:
                     self.pruned = db.prune(self._prune[0], self._clock(), self._prune[1])
                 except JobDatabaseError as exc:  # (the first write reports what is wrong)
                     log.warning("old jobs were not pruned from the job database: %s", exc)
+                finally:
+                    with self._lock:
+                        self._writing = False
+                        self._idle.notify_all()
             while True:
                 with self._lock:
                     if not self._pending and not self._closing:
