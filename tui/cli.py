@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
-import difflib
 import gc
 import re
 import sys
@@ -12,10 +10,15 @@ import typing
 from collections.abc import Sequence
 
 from tui import __version__
+from tui.core.options import add_common_options
+from tui.headless import arguments as headless
+from tui.simulator import options as simulate_options
 
 if typing.TYPE_CHECKING:
     from tui.core.watchlist import WatchlistStore
-from tui.core.settings import add_common_options
+
+# The parser is built from the commands' options alone: what a command runs on (asyncio, httpx,
+# rich, the simulator, Textual) is imported once it is chosen, so `add` and `--version` start fast.
 
 EXIT_CODES_HELP = """\
 exit status of `check`:
@@ -37,6 +40,9 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
         found = _INVALID_CHOICE.match(message)
         if found:
+            import ast
+            import difflib
+
             try:
                 value = ast.literal_eval(found["value"])
                 choices = [str(c) for c in ast.literal_eval(f"[{found['choices']}]")]
@@ -64,12 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from tui.simulator import command as simulate_command
-
     simulate = sub.add_parser("simulate", help="serve the embedded VCLM simulator over HTTP on loopback")
-    simulate_command.add_arguments(simulate)
-
-    from tui.headless import commands as headless
+    simulate_options.add_arguments(simulate)
 
     check = sub.add_parser("check", help="query jobs once (or --wait) and exit with their verdict",
                            epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,11 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list the saved watchlist with last known states (no network)")
     headless.add_ls_arguments(ls)
     add_common_options(ls, subcommand=True)
-
-    from tui.headless import submit as submit_command
-
     submit = sub.add_parser("submit", help="submit a video for stylization and print its JobId (--add watches it)")
-    submit_command.add_submit_arguments(submit)
+    headless.add_submit_arguments(submit)
     add_common_options(submit, subcommand=True)
     return parser
 
@@ -105,9 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return submit_command.run(args)
     if args.command in ("check", "add", "remove", "ls"):
-        from tui.headless import commands as headless
+        from tui.headless import commands
 
-        return headless.run(args)
+        return commands.run(args)
     # What startup builds lives as long as the monitor (100,000 jobs: that many records): the
     # collector would walk it again and again while it grows. It is off until the first frame,
     # which freezes what was built and turns it back on (screens/monitor.py).

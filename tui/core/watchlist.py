@@ -45,12 +45,11 @@ import tomli_w
 from tui.api.models import JOB_ID_RE
 from tui.core import atomic, jobdb, paths
 from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
+from tui.core.options import DEFAULT_LOCK_WAIT
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 1: states in the file (before the job database); 2: ids, labels, when added
-LOCK_TIMEOUT_ENV = "VCLM_WATCH_LOCK_TIMEOUT"
-DEFAULT_LOCK_WAIT = 10.0  # seconds a shell command waits for another vclm-watch's lock
 
 
 # What a file that is not a watchlist raises when parsed (tomllib's errors are ValueErrors).
