@@ -33,14 +33,11 @@ import os
 import re
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 from tui.api.models import JOB_ID_RE
 from tui.core import atomic, jobdb, paths
@@ -53,7 +50,9 @@ FORMAT_VERSION = 2  # 1: states in the file (before the job database); 2: ids, l
 
 
 # What a file that is not a watchlist raises when parsed (tomllib's errors are ValueErrors).
-_UNPARSABLE = (ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError)
+# tomllib and tomli_w are imported where a file is parsed or a label needs escapes: a file
+# vclm-watch wrote is spliced by `add` and `remove`, never parsed.
+_UNPARSABLE = (ValueError, UnicodeDecodeError, RecursionError)
 
 
 class WatchlistError(Exception):
@@ -167,6 +166,8 @@ _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f\ud800-\udfff]*')
 def _toml_string(text: str) -> str:
     if _PLAIN.fullmatch(text):
         return f'"{text}"'
+    import tomli_w
+
     return tomli_w.dumps({"v": _SURROGATE.sub("\ufffd", text)})[4:-1]  # tomli-w escapes what must be
 
 
@@ -283,6 +284,8 @@ def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
 
 def loads_versioned(text: str, source: str = "watchlist") -> tuple[list[JobRecord], int]:
     """The records and the file's format: 1 carries states (to migrate), 2 only what was chosen."""
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except RecursionError:
@@ -324,6 +327,8 @@ _JOBS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(?:jobs|\"jobs\"|'jobs')[ \t]*\]\]"
 
 def unparsable(path: Path, raw: bytes, exc: BaseException) -> WatchlistUnparsable:
     """The error for a file that does not parse, with the line and column to look at when known."""
+    import tomllib
+
     line: int | None = None
     column: int | None = None
     reason = _short(exc)
