@@ -4,7 +4,6 @@ argparse only, so that the command line is parsed without importing what the com
 from __future__ import annotations
 
 import argparse
-import textwrap
 
 from tui.api.models import STYLE_IDS, STYLE_STRENGTHS
 from tui.core.options import DEFAULT_LOCK_WAIT, LOCK_TIMEOUT_ENV
@@ -54,6 +53,8 @@ exit status of `submit`:
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    import textwrap  # (here, as in add_submit_arguments: `add` has no description to wrap)
+
     parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
     parser.add_argument("--json", action="store_true",
                         help="print JSON Lines: one object per job with the API's field names (JobId, StatusCode, "
@@ -109,6 +110,8 @@ def add_ls_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
+    import textwrap
+
     parser.add_argument("video_url", metavar="VIDEO_URL",
                         help="http(s) URL of the input video (mp4 or mov, 1-60 s, sides 540-2056 px, at most 200 MB)")
     parser.add_argument("--style", choices=STYLE_IDS, default=STYLE_IDS[0],
