@@ -34,6 +34,7 @@ MAX_LABEL = 200  # what the watchlist file keeps
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
+
 class UsageError(Exception):
     """A mistake on the command line: exit 2, nothing done."""
 
