@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import ast
-import difflib
 import gc
 import re
 import sys
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tui import __version__
+from tui.core.options import add_common_options
 
 if typing.TYPE_CHECKING:
     from tui.core.watchlist import WatchlistStore
-from tui.core.settings import add_common_options
+
+# The parser is built from the commands' options alone, and a subcommand's only when it is used:
+# what a command runs on (asyncio, httpx, rich, the simulator, Textual) is imported once it is
+# chosen, so `add` and `--version` start fast.
 
 EXIT_CODES_HELP = """\
 exit status of `check`:
@@ -32,11 +34,37 @@ _INVALID_CHOICE = re.compile(r"^argument (?P<arg>[^:]+): invalid choice: (?P<val
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, plus the nearest choice for a mistyped one: `vclm-watch chek` suggests `check`."""
+    """argparse, plus the nearest choice for a mistyped one: `vclm-watch chek` suggests `check`.
+
+    A subcommand's parser gets its options (`fill`) only when it is used, to parse or for its
+    help: running one command does not build (nor import) the options of the five others."""
+
+    def __init__(self, *args: typing.Any, fill: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs: typing.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fill = fill
+
+    def filled(self) -> Parser:
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill(self)
+        return self
+
+    def parse_known_args(self, args: typing.Any = None, namespace: typing.Any = None) -> typing.Any:
+        return super(Parser, self.filled()).parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        return super(Parser, self.filled()).format_usage()
+
+    def format_help(self) -> str:
+        return super(Parser, self.filled()).format_help()
 
     def error(self, message: str) -> typing.NoReturn:
         found = _INVALID_CHOICE.match(message)
         if found:
+            import ast
+            import difflib
+
             try:
                 value = ast.literal_eval(found["value"])
                 choices = [str(c) for c in ast.literal_eval(f"[{found['choices']}]")]
@@ -51,6 +79,24 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _options(command: str) -> Callable[[argparse.ArgumentParser], None]:
+    """What fills the parser of `command`: its own options, then the common ones."""
+    def fill(parser: argparse.ArgumentParser) -> None:
+        if command == "simulate":
+            from tui.simulator import options
+
+            options.add_arguments(parser)
+            return
+        from tui.headless import arguments
+
+        own = {"check": arguments.add_check_arguments, "add": arguments.add_add_arguments,
+               "remove": arguments.add_remove_arguments, "ls": arguments.add_ls_arguments,
+               "submit": arguments.add_submit_arguments}[command]
+        own(parser)
+        add_common_options(parser, subcommand=True)
+    return fill
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="vclm-watch",
@@ -63,33 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--theme", help="theme name (shipped: vclm-dark, vclm-light, vclm-high-contrast, vclm-okabe-ito)")
     add_common_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    from tui.simulator import command as simulate_command
-
-    simulate = sub.add_parser("simulate", help="serve the embedded VCLM simulator over HTTP on loopback")
-    simulate_command.add_arguments(simulate)
-
-    from tui.headless import commands as headless
-
-    check = sub.add_parser("check", help="query jobs once (or --wait) and exit with their verdict",
-                           epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    headless.add_check_arguments(check)
-    add_common_options(check, subcommand=True)
-    add = sub.add_parser("add", help="add job ids to the watchlist")
-    headless.add_add_arguments(add)
-    add_common_options(add, subcommand=True)
-    remove = sub.add_parser("remove", help="remove job ids from the watchlist")
-    headless.add_remove_arguments(remove)
-    add_common_options(remove, subcommand=True)
-    ls = sub.add_parser("ls", help="list the saved watchlist with last known states (no network)")
-    headless.add_ls_arguments(ls)
-    add_common_options(ls, subcommand=True)
-
-    from tui.headless import submit as submit_command
-
-    submit = sub.add_parser("submit", help="submit a video for stylization and print its JobId (--add watches it)")
-    submit_command.add_submit_arguments(submit)
-    add_common_options(submit, subcommand=True)
+    sub.add_parser("simulate", help="serve the embedded VCLM simulator over HTTP on loopback", fill=_options("simulate"))
+    sub.add_parser("check", help="query jobs once (or --wait) and exit with their verdict",
+                   epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter, fill=_options("check"))
+    sub.add_parser("add", help="add job ids to the watchlist", fill=_options("add"))
+    sub.add_parser("remove", help="remove job ids from the watchlist", fill=_options("remove"))
+    sub.add_parser("ls", help="list the saved watchlist with last known states (no network)", fill=_options("ls"))
+    sub.add_parser("submit", help="submit a video for stylization and print its JobId (--add watches it)",
+                   fill=_options("submit"))
     return parser
 
 
@@ -105,9 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return submit_command.run(args)
     if args.command in ("check", "add", "remove", "ls"):
-        from tui.headless import commands as headless
+        from tui.headless import commands
 
-        return headless.run(args)
+        return commands.run(args)
     # What startup builds lives as long as the monitor (100,000 jobs: that many records): the
     # collector would walk it again and again while it grows. It is off until the first frame,
     # which freezes what was built and turns it back on (screens/monitor.py).

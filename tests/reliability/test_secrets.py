@@ -29,6 +29,7 @@ from tui.core.engine import Poller
 from tui.core.events import EngineEvent
 from tui.core.watchlist import WatchlistStore
 from tui.simulator import command as simulate_command
+from tui.simulator import options as simulate_options
 from tui.simulator.server import DEFAULT_HOST, SimulatorServer, run_in_thread, serve
 from tui.simulator.service import Account, Simulator
 
@@ -342,5 +343,5 @@ def test_a_started_simulator_listens_on_loopback_only() -> None:
 
 def test_the_simulate_command_binds_loopback_unless_told_otherwise() -> None:
     parser = argparse.ArgumentParser()
-    simulate_command.add_arguments(parser)
+    simulate_options.add_arguments(parser)
     assert parser.parse_args([]).sim_host == "127.0.0.1"

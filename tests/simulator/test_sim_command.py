@@ -23,7 +23,8 @@ from simtools import REGION, SIM_CREDENTIALS, VIDEO_URL
 
 from tui.api.client import VclmClient
 from tui.api.models import JOB_SUCCESS, TERMINAL_STATUS_CODES
-from tui.simulator.command import add_arguments, banner_lines, build_simulator, mask, run, shows_key
+from tui.simulator.command import banner_lines, build_simulator, mask, run, shows_key
+from tui.simulator.options import add_arguments
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Protocol
 
@@ -25,6 +24,8 @@ class SystemClock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio  # (here: a command that never waits, such as `add`, starts without asyncio)
+
         await asyncio.sleep(max(0.0, seconds))
 
 
@@ -54,6 +55,8 @@ class FakeClock:
         self._mono += seconds
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio
+
         seconds = max(0.0, seconds)
         self.sleeps.append(seconds)
         self.advance(seconds)

@@ -6,7 +6,6 @@ repr, a str, an error message or anything written to disk.
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import stat
@@ -116,6 +115,8 @@ def _from_tccli(home: Path, profile: str) -> Credentials | None:
 
 
 def _from_ini(path: Path, *, private: bool = True) -> Credentials | None:
+    import configparser  # (here: only credentials are read from INI files; `add` reads none)
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string(_read_text(path), source=str(path))

@@ -24,7 +24,6 @@ is soon resumed.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 from collections import deque
 from dataclasses import dataclass
@@ -105,6 +104,8 @@ class RateLimiter:
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self._recent: deque[float] = deque()  # recent starts, for measured_rate
         self._allowance: float | None = None  # None: to be worked out again from _latencies
+        import asyncio  # (here: the config's rate is checked by commands that never connect, without asyncio)
+
         self._lock = asyncio.Lock()
         self.cuts = 0
 

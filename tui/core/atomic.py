@@ -12,7 +12,7 @@ import glob
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -20,16 +20,18 @@ class LockTimeout(Exception):
     """Another process held the lock for longer than the wait allowed."""
 
 
-def replace_file(path: Path, data: bytes) -> None:
+def replace_file(path: Path, data: bytes | Sequence[bytes | memoryview]) -> None:
     """Make `path` hold `data` (mode 0600): a temp file beside it, fsynced, renamed over it,
-    then the directory fsynced. OSError when any step fails; the old file is then as it was."""
+    then the directory fsynced. OSError when any step fails; the old file is then as it was.
+    `data` may come in pieces, written one after the other (a spliced file is never joined)."""
     remove_stale_temp_files(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

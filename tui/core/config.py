@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -113,6 +112,8 @@ def load_config(path: Path, *, required: bool = False) -> Config:
         raise ConfigError(f"config file {path} is {exc.kind}, not a file: give the path of a TOML file") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    import tomllib  # (here: with no config file, nothing is parsed)
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # tomllib: ValueError for a huge integer

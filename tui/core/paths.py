@@ -3,6 +3,7 @@ one without being fooled by what is not a file."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -83,9 +84,9 @@ def read_regular_file(path: Path | str) -> bytes:
     try:
         refuse_special(os.fstat(fd).st_mode, path)
         os.set_blocking(fd, True)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        # One buffer of the file's size, filled in place (a 100,000-job watchlist is 11 MB:
+        # reading it in pieces and joining them copied it twice).
+        with io.FileIO(fd, "rb", closefd=False) as handle:
+            return handle.readall()
     finally:
         os.close(fd)

@@ -33,28 +33,26 @@ import os
 import re
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from tui.api.models import JOB_ID_RE
 from tui.core import atomic, jobdb, paths
 from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
+from tui.core.options import DEFAULT_LOCK_WAIT
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 1: states in the file (before the job database); 2: ids, labels, when added
-LOCK_TIMEOUT_ENV = "VCLM_WATCH_LOCK_TIMEOUT"
-DEFAULT_LOCK_WAIT = 10.0  # seconds a shell command waits for another vclm-watch's lock
 
 
 # What a file that is not a watchlist raises when parsed (tomllib's errors are ValueErrors).
-_UNPARSABLE = (ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError)
+# tomllib and tomli_w are imported where a file is parsed or a label needs escapes: a file
+# vclm-watch wrote is spliced by `add` and `remove`, never parsed.
+_UNPARSABLE = (ValueError, UnicodeDecodeError, RecursionError)
 
 
 class WatchlistError(Exception):
@@ -168,6 +166,8 @@ _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f\ud800-\udfff]*')
 def _toml_string(text: str) -> str:
     if _PLAIN.fullmatch(text):
         return f'"{text}"'
+    import tomli_w
+
     return tomli_w.dumps({"v": _SURROGATE.sub("\ufffd", text)})[4:-1]  # tomli-w escapes what must be
 
 
@@ -212,23 +212,69 @@ def splice(raw: bytes, old: list[jobdb.Member], new: list[jobdb.Member]) -> byte
 def splice_lines(raw: bytes, edits: dict[str, bytes], appended: Iterable[jobdb.Member]) -> bytes | None:
     """`raw` with the line of each job in `edits` replaced (b"" cuts it) and `appended` added at
     the end; None when a line is not where this program's layout puts it."""
+    pieces = splice_pieces(raw, edits, appended)
+    return None if pieces is None else b"".join(pieces)
+
+
+def _line_mark(job_id: str) -> bytes:
+    """What precedes a job's line in this program's layout: the newline ending the line before."""
+    return f'\n  {{ id = "{job_id}",'.encode()
+
+
+def splice_pieces(raw: bytes, edits: dict[str, bytes], appended: Iterable[jobdb.Member]) -> list[memoryview] | None:
+    """`splice_lines` as the pieces of the new file, in order, without joining them: slices of
+    `raw` between the changed lines, and the new lines. The first piece is `raw` up to the first
+    change, which is never before `unchanged_prefix(raw, edits)`."""
     if not raw.endswith(b"]\n"):
         return None
     cuts = []
     for job_id, line in edits.items():
-        start = raw.find(f'\n  {{ id = "{job_id}",'.encode())
+        start = raw.find(_line_mark(job_id))
         if start < 0:
             return None
         end = raw.find(b"\n", start + 1)
         cuts.append((start + 1, end + 1, line))
     cuts.sort()
     cuts.append((len(raw) - 2, len(raw) - 2, "".join(_job_line(*m) for m in appended).encode("utf-8")))
+    view = memoryview(raw)
     pieces, at = [], 0
     for start, end, line in cuts:
-        pieces += [raw[at:start], line]
+        pieces += [view[at:start], memoryview(line)]
         at = end
-    pieces.append(raw[at:])
-    return b"".join(pieces)
+    pieces.append(view[at:])
+    return pieces
+
+
+def unchanged_prefix(raw: bytes, changed: Collection[str], finds: int = 4) -> int:
+    """How many bytes at the start of `raw` a splice that changes (or cuts) the lines of the
+    `changed` ids, and appends, leaves as they are; 0 for more than `finds` ids (each is a
+    search of the file, and more of them would cost more than hashing it twice)."""
+    if len(changed) > finds:
+        return 0
+    found = [at for at in (raw.find(_line_mark(job_id)) for job_id in changed) if at >= 0]
+    return max(0, min([len(raw) - 2, *found]))
+
+
+class SplicedDigests:
+    """SHA-256 of a file and of the file a splice makes of it: the bytes the two start with (all
+    of them but the last line, for an `add`) are hashed once for both, not twice."""
+
+    def __init__(self, raw: bytes, prefix: int) -> None:
+        self.raw, self.prefix = raw, prefix
+        self._head = hashlib.sha256(memoryview(raw)[:prefix])
+        whole = self._head.copy()
+        whole.update(memoryview(raw)[prefix:])
+        self.digest = whole.hexdigest()  # of `raw`
+
+    def of(self, pieces: list[memoryview]) -> str:
+        """The digest of the file `pieces` (from `splice_pieces` on `raw`) make."""
+        if not pieces or pieces[0].obj is not self.raw or len(pieces[0]) < self.prefix:
+            return hashlib.sha256(b"".join(pieces)).hexdigest()  # (not a splice starting with the prefix)
+        digest = self._head.copy()
+        digest.update(pieces[0][self.prefix:])
+        for piece in pieces[1:]:
+            digest.update(piece)
+        return digest.hexdigest()
 
 
 def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
@@ -238,6 +284,8 @@ def loads(text: str, source: str = "watchlist") -> list[JobRecord]:
 
 def loads_versioned(text: str, source: str = "watchlist") -> tuple[list[JobRecord], int]:
     """The records and the file's format: 1 carries states (to migrate), 2 only what was chosen."""
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except RecursionError:
@@ -279,6 +327,8 @@ _JOBS_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(?:jobs|\"jobs\"|'jobs')[ \t]*\]\]"
 
 def unparsable(path: Path, raw: bytes, exc: BaseException) -> WatchlistUnparsable:
     """The error for a file that does not parse, with the line and column to look at when known."""
+    import tomllib
+
     line: int | None = None
     column: int | None = None
     reason = _short(exc)
@@ -590,7 +640,7 @@ class WatchlistStore(StoreDatabase):
         self._cache(members, hashlib.sha256(data).hexdigest())
         self._raw = data if self._written else None
 
-    def _replace_file(self, data: bytes) -> None:
+    def _replace_file(self, data: bytes | list[memoryview]) -> None:
         try:
             atomic.replace_file(self.path, data)
         except OSError as exc:
@@ -778,7 +828,8 @@ class WatchlistStore(StoreDatabase):
             raw = paths.read_regular_file(self.path)
         except (OSError, paths.NotAFile):
             return None  # (the general path reports it)
-        digest = hashlib.sha256(raw).hexdigest()
+        digests = SplicedDigests(raw, unchanged_prefix(raw, remove))
+        digest = digests.digest
         try:
             db = self.database(create=False)
             if db is None or not db.written(digest) or not db.has_members_of(digest):
@@ -789,13 +840,13 @@ class WatchlistStore(StoreDatabase):
         appended, skipped, removed = _plan(add, remove, present)
         if not appended and not removed:
             return [], skipped, []
-        data = splice_lines(raw, dict.fromkeys(removed, b""), appended)
-        if data is None:
+        pieces = splice_pieces(raw, dict.fromkeys(removed, b""), appended)
+        if pieces is None:
             return None
         self.broken = None
         self._format1, self._raw, self._members, self._digest = None, None, None, digest
-        self._replace_file(data)
-        new_digest = hashlib.sha256(data).hexdigest()
+        self._replace_file(pieces)
+        new_digest = digests.of(pieces)
         try:
             if db.update_members(digest, new_digest, upsert=appended, delete=removed):
                 db.mark_written(new_digest)

@@ -8,7 +8,6 @@ are settled or the deadline passes.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from tui.core.engine import DescribeClient, Poller
 from tui.core.events import EngineEvent, HealthChanged, JobUpdated, PollFailed, StateChanged
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord, LastError
+from tui.headless.verdict import Verdict
 
 # Far enough away that a job, once asked about, is never due again during one `check`.
 NEVER = 1e9
@@ -30,16 +30,6 @@ HOPELESS_PROBLEMS = ("auth", "config")
 # then every 10 s, so the verdict comes at most 10 s after the grace ends.
 DEFAULT_NOT_FOUND_GRACE = 60.0
 WAIT_NOT_FOUND_BACKOFF = Backoff(2.0, 10.0)
-
-
-class Verdict(enum.IntEnum):
-    """The exit status of `check`, worst first when several jobs disagree (see EXIT_CODES_HELP)."""
-
-    SUCCESS = 0
-    FAILED = 1
-    USAGE = 2
-    UNQUERYABLE = 3
-    PENDING = 4
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The `check`, `add`, `remove` and `ls` commands: their options, ids from the shell, exit statuses.
+"""The `check`, `add`, `remove` and `ls` commands (their options: `arguments.py`): ids from the shell, exit statuses.
 
 Results go to stdout, everything else (errors, warnings, notes) to stderr as one line each,
 never a traceback. Usage and configuration errors exit 2 before anything is queried or written.
@@ -7,33 +7,26 @@ never a traceback. Usage and configuration errors exit 2 before anything is quer
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import signal
 import sys
-import textwrap
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tui.api.errors import ConfigError
-from tui.core.jobdb import ObservationWriter, database_path
 from tui.core.jobids import extract_job_ids
-from tui.core.jobstate import JobRecord
-from tui.core.settings import build_client, load_credentials, load_settings
-from tui.core.watchlist import DEFAULT_LOCK_WAIT, LOCK_TIMEOUT_ENV, WatchlistError, WatchlistStore, listing
-from tui.headless.check import CheckResult, Verdict, check_jobs, error_hints
-from tui.headless.output import (
-    CHECK_COLUMNS,
-    COLOR_CHOICES,
-    LS_COLUMNS,
-    Printer,
-    check_row,
-    ls_row,
-    transition_row,
-)
+from tui.core.options import DEFAULT_LOCK_WAIT, LOCK_TIMEOUT_ENV
+from tui.core.settings import load_settings
+from tui.core.watchlist import WatchlistError, WatchlistStore, listing
+from tui.headless.verdict import Verdict
+
+if TYPE_CHECKING:
+    from tui.headless.check import CheckResult
+
+# `check` (asyncio, the engine) and the printer (rich) are imported where they are used: `add`
+# and `remove` start without them, and `ls --json` without rich.
 
 PROG = "vclm-watch"
 STDIN_TOKEN = "-"
@@ -41,94 +34,9 @@ MAX_LABEL = 200  # what the watchlist file keeps
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
-IDS_HELP = (
-    "job ids (32 hex characters; commas or spaces may separate several in one argument). "
-    "'-' reads ids from standard input, found anywhere in free text such as logs or JSON"
-)
-
-REMOVE_EPILOG = """\
-exit status of `remove`:
-  0  at least one of the ids was in the watchlist and is removed (the others are reported on stderr)
-  1  none of the ids was in the watchlist: nothing changed
-  2  usage or configuration error (malformed id, a near-miss id read with '-', a watchlist from a
-     newer version, one that does not parse, or one that cannot be written): nothing changed
-A watchlist file that does not parse is left as it is: the message gives its line and column to fix.
-"""
-
-ADD_EPILOG = """\
-Ids already in the watchlist are skipped and reported; the exit status is still 0.
-exit status of `add`: 0 done; 2 usage or configuration error (malformed id, a near-miss id read
-with '-', a watchlist from a newer version, one that does not parse, or one that cannot be written): nothing written. A
-watchlist file that does not parse is left as it is: the message gives its line and column to fix.
-A running monitor on the same watchlist picks the new ids up within a few seconds.
-"""
-
-LOCK_EPILOG = f"""
-While another vclm-watch holds the watchlist's lock, the command waits (saying so on stderr) for
-up to {DEFAULT_LOCK_WAIT:g} s ({LOCK_TIMEOUT_ENV}=SECONDS to change it), then gives up with exit 2,
-having written nothing.
-"""
-
 
 class UsageError(Exception):
     """A mistake on the command line: exit 2, nothing done."""
-
-
-# -- arguments ----------------------------------------------------------------------------------
-
-def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
-    parser.add_argument("--json", action="store_true",
-                        help="print JSON Lines: one object per job with the API's field names (JobId, StatusCode, "
-                             "StatusMsg, ResultVideoUrl, RequestId) plus Error (null or {Code, Message, RequestId}) "
-                             "and PolledAt (ISO 8601 UTC)")
-    parser.add_argument("--wait", action="store_true",
-                        help="keep polling unfinished jobs until every one is finished (or refused for good, e.g. "
-                             "an id still unknown after --not-found-grace) or --timeout SECONDS runs out, printing "
-                             "each state change as it happens (with --json, one object per change, with "
-                             "\"Event\": \"StateChanged\")")
-    parser.add_argument("--not-found-grace", type=float, metavar="SECONDS",
-                        help="with --wait, how long an id the service calls unknown (FailedOperation.TaskNotExist, "
-                             "as a just-submitted one can briefly be) is asked again, with backoff, before it counts "
-                             "as unqueryable (default: the config's not_found_grace, 60; 0 gives up at once)")
-    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
-                        help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
-    parser.add_argument("--wide", action="store_true",
-                        help="on a terminal, show every column (RequestId too) and cut nothing; by default the table "
-                             "fits the terminal's width, long values cut with '…' (piped output and --json "
-                             "are never cut)")
-    parser.description = textwrap.fill(
-        "Query each job once through the same engine as the monitor (same rate limit and retries) and print "
-        "one row per job: a table on a terminal, plain aligned text when piped, or JSON Lines with --json. "
-        "Without --wait, --timeout is the read timeout of one request; with --wait it is the overall deadline. "
-        "Ids read with '-' that are nearly ids (a hex run of the wrong length) are reported and skipped, "
-        "the others checked, and the exit status is then 2, as for a malformed id given as an argument.", 78
-    )
-
-
-def add_add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
-    parser.add_argument("--label", default="", help="a label shown beside the new ids")
-    parser.epilog = ADD_EPILOG + LOCK_EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-
-
-def add_remove_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
-    parser.epilog = REMOVE_EPILOG + LOCK_EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-
-
-def add_ls_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="print JSON Lines: one object per job (JobId, Label, StatusCode, StatusMsg, "
-                             "ResultVideoUrl, RequestId, Error, AddedAt, LastPolled)")
-    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
-                        help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
-    parser.add_argument("--wide", action="store_true",
-                        help="on a terminal, show every column (LastPolled too) and cut nothing; by default the table "
-                             "fits the terminal's width, long values cut with '…' (piped output and --json "
-                             "are never cut)")
 
 
 # -- ids from the shell --------------------------------------------------------------------------
@@ -271,6 +179,14 @@ def _silence_stdout() -> None:
 # -- check --------------------------------------------------------------------------------------
 
 def _check(args: argparse.Namespace, streams: Streams) -> int:
+    import asyncio
+    import signal
+
+    from tui.core.jobdb import ObservationWriter, database_path
+    from tui.core.settings import build_client, load_credentials
+    from tui.headless.check import check_jobs, error_hints
+    from tui.headless.output import CheckRows, Printer, transition_row
+
     given = gather_ids(args.ids, streams.stdin)  # before anything else: a bad id queries nothing
     for warning in given.warnings:
         streams.note("warning", warning)
@@ -359,55 +275,6 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     return int(result.verdict)
 
 
-class CheckRows:
-    """`check`'s rows, written as soon as they can be: with --json one line per job the moment
-    its answer arrives (in the order the ids were given, so a line waits only for the jobs
-    before it); a table once every row is known. An interrupted run prints what was fetched."""
-
-    def __init__(self, printer: Printer, ids: list[str], *, json_lines: bool) -> None:
-        self.printer = printer
-        self.json_lines = json_lines
-        self.order = ids
-        self.ready: dict[str, JobRecord] = {}  # answered, not printed yet
-        self.next = 0  # index in `order` of the first id not printed
-        self.printed = 0
-        self.done: set[str] = set()
-
-    def answered(self, record: JobRecord) -> None:
-        self.ready[record.job_id] = record
-        if not self.json_lines:
-            return
-        while self.next < len(self.order) and self.order[self.next] in self.ready:
-            self._line(self.ready.pop(self.order[self.next]))
-            self.next += 1
-
-    def _line(self, record: JobRecord) -> None:
-        if record.job_id in self.done:
-            return
-        self.done.add(record.job_id)
-        self.printer.json_line(check_row(record))
-        self.printed += 1
-
-    def flush_answered(self) -> None:
-        """After an interrupt: every answer fetched and not printed yet, then nothing more."""
-        held = [self.ready[job_id] for job_id in self.order if job_id in self.ready]
-        self.ready.clear()
-        if self.json_lines:
-            for record in held:
-                self._line(record)
-        elif held:
-            self.printer.table(CHECK_COLUMNS, held)
-            self.printed += len(held)
-
-    def finish(self, records: list[JobRecord]) -> None:
-        if self.json_lines:
-            for record in records:
-                self._line(record)
-        else:
-            self.printer.table(CHECK_COLUMNS, records)
-            self.printed = len(records)
-
-
 # -- the watchlist commands ------------------------------------------------------------------------
 
 def _refuse_near_misses(given: GivenIds) -> None:
@@ -475,6 +342,8 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
 
 
 def _ls(args: argparse.Namespace, streams: Streams) -> int:
+    from tui.headless.output import LS_COLUMNS, Printer, ls_row
+
     settings = load_settings(args, streams.env)
     store = WatchlistStore(settings.watchlist_path)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)

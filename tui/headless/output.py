@@ -13,19 +13,19 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.cells import cell_len
-from rich.console import Console
-from rich.text import Text
-
-from tui.core.events import StateChanged
 from tui.core.formatting import inert
-from tui.core.jobdb import Listed
 from tui.core.jobstate import JobRecord, LastError
 from tui.core.states import CODE_KEYS, DEFAULT_SYMBOLS
 
-COLOR_CHOICES = ("auto", "always", "never")
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tui.core.events import StateChanged
+    from tui.core.jobdb import Listed
+
+# Rich is imported where a table or a change line is drawn: JSON Lines (`ls --json`) go without it.
 
 # The monitor's symbols (tui.core.states), with a colour each for terminals; the symbol carries
 # the state where colour cannot (NO_COLOR, colour blindness).
@@ -253,6 +253,8 @@ class Printer:
     @property
     def console(self) -> Console:
         if self._console is None:
+            from rich.console import Console
+
             self._console = Console(
                 file=self.stream, force_terminal=self.terminal, no_color=not self.colour,
                 color_system="standard" if self.colour else None,
@@ -297,6 +299,8 @@ class Printer:
         """One line per job under a header, columns aligned. Piped (for grep, awk and files) and
         with --wide nothing is cut. On a terminal the table fits its width: the wide-only columns
         are left out and long values (messages, URLs) are cut with a marker, never ids or states."""
+        from rich.cells import cell_len
+
         wide = self.wide if wide is None else wide
         if self.terminal and not wide:
             columns = [column for column in columns if not column.wide_only]
@@ -311,6 +315,8 @@ class Printer:
         if self.terminal and not wide:
             widths = fit_widths([w or 0 for w in widths], [c.whole for c in columns], self.width)
         shown = [(i, w) for i, w in enumerate(widths) if w is not None]
+        if self.terminal:
+            from rich.text import Text
         for line in grid:
             if self.terminal:
                 text = Text()
@@ -335,6 +341,8 @@ class Printer:
         after = printable(event.to_code, 60)
         message = printable(record.status_msg, 200)
         if self.terminal:
+            from rich.text import Text
+
             symbol, _, style = status_look(record)
             if not self.wide:  # the time of day (UTC) is enough on screen, and the message is cut to fit
                 at = at[11:19] + "Z" if len(at) > 19 else at
@@ -352,3 +360,52 @@ class Printer:
         else:
             self.stream.write(f"{at}  {record.job_id}  {before} -> {after}  {message}".rstrip() + "\n")
         self.stream.flush()
+
+
+class CheckRows:
+    """`check`'s rows, written as soon as they can be: with --json one line per job the moment
+    its answer arrives (in the order the ids were given, so a line waits only for the jobs
+    before it); a table once every row is known. An interrupted run prints what was fetched."""
+
+    def __init__(self, printer: Printer, ids: list[str], *, json_lines: bool) -> None:
+        self.printer = printer
+        self.json_lines = json_lines
+        self.order = ids
+        self.ready: dict[str, JobRecord] = {}  # answered, not printed yet
+        self.next = 0  # index in `order` of the first id not printed
+        self.printed = 0
+        self.done: set[str] = set()
+
+    def answered(self, record: JobRecord) -> None:
+        self.ready[record.job_id] = record
+        if not self.json_lines:
+            return
+        while self.next < len(self.order) and self.order[self.next] in self.ready:
+            self._line(self.ready.pop(self.order[self.next]))
+            self.next += 1
+
+    def _line(self, record: JobRecord) -> None:
+        if record.job_id in self.done:
+            return
+        self.done.add(record.job_id)
+        self.printer.json_line(check_row(record))
+        self.printed += 1
+
+    def flush_answered(self) -> None:
+        """After an interrupt: every answer fetched and not printed yet, then nothing more."""
+        held = [self.ready[job_id] for job_id in self.order if job_id in self.ready]
+        self.ready.clear()
+        if self.json_lines:
+            for record in held:
+                self._line(record)
+        elif held:
+            self.printer.table(CHECK_COLUMNS, held)
+            self.printed += len(held)
+
+    def finish(self, records: list[JobRecord]) -> None:
+        if self.json_lines:
+            for record in records:
+                self._line(record)
+        else:
+            self.printer.table(CHECK_COLUMNS, records)
+            self.printed = len(records)

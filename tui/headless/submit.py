@@ -14,14 +14,13 @@ import json
 import logging
 import os
 import sys
-import textwrap
 import time
 from collections.abc import Mapping
 from typing import TextIO
 from urllib.parse import urlsplit
 
 from tui.api.errors import ApiError, ConfigError, TransportError, VclmError
-from tui.api.models import STYLE_IDS, STYLE_STRENGTHS, SubmittedJob
+from tui.api.models import SubmittedJob
 from tui.api.retry import RetryPolicy
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
@@ -30,19 +29,6 @@ from tui.core.watchlist import WatchlistError, WatchlistStore
 from tui.headless.check import Verdict
 from tui.headless.commands import EXIT_INTERRUPTED, MAX_LABEL, Streams, UsageError, _log_to
 
-SUBMIT_EPILOG = """\
-Prints the new JobId (with --json, the answer: {"JobId": ..., "RequestId": ...}). With --add the
-job also goes on the watchlist, where a running monitor picks it up within a few seconds; the
-watchlist is checked before submitting, so a file that cannot be used stops the command first.
-Retried only when the service refused it for now (throttling, its own errors), never after a
-network failure: the job may exist already, and a second submission would make another.
-exit status of `submit`:
-  0  submitted (and added with --add)
-  2  usage or configuration error: bad URL or option, no credentials, a watchlist that cannot be
-     used (nothing submitted; if only the final write failed, the JobId is printed all the same)
-  3  the API refused the submission or the request failed (the error and its RequestId on stderr)
-"""
-
 
 class SubmitRetry(RetryPolicy):
     """Another attempt only when the service answered with a retryable refusal: after a transport
@@ -50,23 +36,6 @@ class SubmitRetry(RetryPolicy):
 
     def should_retry(self, error: VclmError, attempt: int) -> bool:
         return isinstance(error, ApiError) and super().should_retry(error, attempt)
-
-
-def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("video_url", metavar="VIDEO_URL",
-                        help="http(s) URL of the input video (mp4 or mov, 1-60 s, sides 540-2056 px, at most 200 MB)")
-    parser.add_argument("--style", choices=STYLE_IDS, default=STYLE_IDS[0],
-                        help="StyleId (default %(default)s)")
-    parser.add_argument("--strength", choices=STYLE_STRENGTHS, default="medium",
-                        help="StyleStrength (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print the answer as one JSON object (JobId, RequestId)")
-    parser.add_argument("--add", action="store_true", help="also add the new job to the watchlist")
-    parser.add_argument("--label", default="", help="with --add: a label shown beside the job")
-    parser.description = textwrap.fill(
-        "Submit a video for stylization (SubmitVideoStylizationJob) with the same credentials, region, "
-        "endpoint and rate limit as the other commands, and print the new JobId.", 78)
-    parser.epilog = SUBMIT_EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _check_url(url: str) -> str:

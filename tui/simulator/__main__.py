@@ -2,7 +2,8 @@
 
 import argparse
 
-from tui.simulator.command import add_arguments, run
+from tui.simulator.command import run
+from tui.simulator.options import add_arguments
 
 
 def main() -> int:

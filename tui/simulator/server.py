@@ -11,9 +11,9 @@ from email.utils import formatdate
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+from tui.simulator.options import DEFAULT_HOST
 from tui.simulator.service import SimAnswer, Simulator
 
-DEFAULT_HOST = "127.0.0.1"
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 10 * 1024 * 1024  # the API's own limit on request bodies
 IDLE_TIMEOUT = 75.0  # seconds a kept-alive connection may sit unused (real time: a socket matter)
