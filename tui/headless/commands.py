@@ -31,7 +31,6 @@ from tui.headless.output import (
     LS_COLUMNS,
     Printer,
     check_row,
-    ls_row,
     transition_row,
 )
 
@@ -479,7 +478,7 @@ def _ls(args: argparse.Namespace, streams: Streams) -> int:
     store = WatchlistStore(settings.watchlist_path)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     if args.json:
-        printer.json_lines(ls_row(listed) for listed in listing(store))
+        printer.ls_json(listing(store))
         return 0
     records = store.peek()
     if records:
