@@ -51,7 +51,7 @@ def environment_proxy(url: str) -> str | None:
     target = httpx.URL(url)
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(target.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass_environment(target.host, proxies):
+    if not proxy or urllib.request.proxy_bypass_environment(target.host, proxies):  # type: ignore[attr-defined]
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
 

@@ -342,13 +342,13 @@ def _remove(args: argparse.Namespace, streams: Streams) -> int:
 
 
 def _ls(args: argparse.Namespace, streams: Streams) -> int:
-    from tui.headless.output import LS_COLUMNS, Printer, ls_row
+    from tui.headless.output import LS_COLUMNS, Printer
 
     settings = load_settings(args, streams.env)
     store = WatchlistStore(settings.watchlist_path)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     if args.json:
-        printer.json_lines(ls_row(listed) for listed in listing(store))
+        printer.ls_json(listing(store))
         return 0
     records = store.peek()
     if records:

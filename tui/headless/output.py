@@ -6,14 +6,17 @@ show the same facts the TUI does. JSON objects use the API's own field names.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
 import re
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from json.encoder import encode_basestring, encode_basestring_ascii
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord, LastError
@@ -105,6 +108,53 @@ def ls_row(listed: Listed) -> dict[str, Any]:
     }
 
 
+def ls_json_lines(listing: Iterable[Listed], *, ensure_ascii: bool) -> Iterator[str]:
+    """`ls --json`'s lines, each exactly `JSONEncoder(ensure_ascii=...).encode(ls_row(listed))`,
+    made without a dict per job: with the encoder's own string quoting (json.encoder), the
+    constant parts written once, and each second's date and time formatted once (100,000 jobs
+    polled at 19 a second share their seconds). A row holding values the database never gives
+    (other than str, float and None) goes through `ls_row`: the encoder's own answer, or error."""
+    quote = encode_basestring_ascii if ensure_ascii else encode_basestring
+    encode = json.JSONEncoder(ensure_ascii=ensure_ascii).encode
+    seconds: dict[float, str] = {}  # whole second -> its "YYYY-MM-DDTHH:MM:SS" (as iso_utc writes it)
+    modf, gmtime = math.modf, time.gmtime
+
+    def iso(at: float) -> str:  # iso_utc, step for step, with its seconds cached
+        frac, whole = modf(at)
+        micro = round(frac * 1e6)
+        if micro >= 1_000_000:
+            whole, micro = whole + 1, micro - 1_000_000
+        elif micro < 0:
+            whole, micro = whole - 1, micro + 1_000_000
+        second = seconds.get(whole)
+        if second is None:
+            if len(seconds) >= 4096:
+                seconds.clear()
+            # (%-formatting: twice as fast as an f-string's format specs, for 100,000 distinct seconds)
+            second = seconds[whole] = '"%04d-%02d-%02dT%02d:%02d:%02d' % gmtime(whole)[:6]  # noqa: UP031
+        return second + _MILLIS[micro // 1000]
+
+    for listed in listing:
+        try:
+            job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled = listed
+            if status is None:
+                state = '"StatusCode": null, "StatusMsg": null, "ResultVideoUrl": null'
+            else:
+                state = (f'"StatusCode": {quote(status)}, '
+                         f'"StatusMsg": {"null" if message is None else quote(message)}, '
+                         f'"ResultVideoUrl": {"null" if url is None else quote(url)}')
+            error = "null" if code is None else (
+                f'{{"Code": {quote(code)}, "Message": {quote(text or "")}, '
+                f'"RequestId": {"null" if error_request is None else quote(error_request)}}}')
+            line = (f'{{"JobId": {quote(job_id)}, "Label": {quote(label)}, {state}, '
+                    f'"RequestId": {"null" if request_id is None else quote(request_id)}, "Error": {error}, '
+                    f'"AddedAt": {iso(added_at) if added_at else "null"}, '
+                    f'"LastPolled": {"null" if polled is None else iso(polled)}}}')
+        except (TypeError, ValueError, OverflowError, OSError):
+            line = encode(ls_row(listed))  # (the encoder's own answer, or its own error)
+        yield line
+
+
 def transition_row(event: StateChanged) -> dict[str, Any]:
     """A state change as `check --wait --json` prints it as it happens (told apart by "Event")."""
     record = event.record
@@ -130,7 +180,34 @@ def status_look(record: JobRecord) -> tuple[str, str, str]:
     return DEFAULT_SYMBOLS[key], printable(code, 60), STATE_COLOURS[key]
 
 
+_MILLIS = tuple(f'.{milli:03d}Z"' for milli in range(1000))  # (iso_utc's ending, closing a JSON string)
+
 _TERMINAL_UNSAFE = re.compile("[\u0080-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# The same characters in UTF-8, and the bytes that are never part of one.
+_TERMINAL_UNSAFE_UTF8 = re.compile(b"\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa0-\xa9]|\xef\xbb\xbf")
+_ASCII_BYTES = bytes(range(128))
+
+
+def _unicode_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def terminal_safe(text: str) -> tuple[str, bytes | None]:
+    """JSON text with the characters that would still steer a terminal (C1 controls, bidi and
+    format characters: json escapes C0 controls only) written as \\uXXXX escapes; and, when it
+    was made on the way, its UTF-8 encoding (else None)."""
+    if text.isascii():  # (what those characters never are; O(1) for a str)
+        return text, None
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # (a lone surrogate: the stream says what it makes of it)
+        return _TERMINAL_UNSAFE.sub(_unicode_escape, text), None
+    # A regex over every character of 300 kB costs more than encoding them: only the non-ASCII
+    # bytes are searched (whole UTF-8 sequences, side by side once the ASCII bytes are deleted).
+    if _TERMINAL_UNSAFE_UTF8.search(data.translate(None, _ASCII_BYTES)):
+        return _TERMINAL_UNSAFE.sub(_unicode_escape, text), None
+    return text, data
+
 
 # -- columns ----------------------------------------------------------------------------------
 
@@ -249,6 +326,8 @@ class Printer:
         self.width = terminal_width(stream, os.environ if env is None else env)
         self._console: Console | None = None
         self._encoder: json.JSONEncoder | None = None
+        self._buffer: BinaryIO | None = None
+        self._buffer_known = False
 
     @property
     def console(self) -> Console:
@@ -268,14 +347,21 @@ class Printer:
         self.stream.flush()
 
     def json_lines(self, objs: Iterable[Mapping[str, Any]], chunk: int = 1000) -> None:
-        """Many objects, written and flushed every `chunk` lines rather than after each (`ls` of
-        100,000 jobs)."""
+        """Many objects, written and flushed every `chunk` lines rather than after each."""
         if self._encoder is None:
             self._encoder = json.JSONEncoder(ensure_ascii=not self.unicode)
-        encode = self._encoder.encode
+        self.json_texts(map(self._encoder.encode, objs), chunk)
+
+    def ls_json(self, listing: Iterable[Listed], chunk: int = 1000) -> None:
+        """`ls --json`: one line per job (see `ls_json_lines`), written as `json_lines` would."""
+        self.json_texts(ls_json_lines(listing, ensure_ascii=not self.unicode), chunk)
+
+    def json_texts(self, texts: Iterable[str], chunk: int = 1000) -> None:
+        """Lines of JSON text, written and flushed every `chunk` lines rather than after each
+        (`ls` of 100,000 jobs), made safe for a terminal as `json_line` makes them."""
         lines: list[str] = []
-        for obj in objs:
-            lines.append(encode(obj))
+        for text in texts:
+            lines.append(text)
             if len(lines) >= chunk:
                 self._write_safe(lines)
                 lines.clear()
@@ -283,9 +369,31 @@ class Printer:
             self._write_safe(lines)
 
     def _write_safe(self, lines: list[str]) -> None:
-        text = "\n".join(lines) + "\n"
-        self.stream.write(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
-        self.stream.flush()
+        text, data = terminal_safe("\n".join(lines) + "\n")
+        binary = self._binary() if data is not None else None
+        if binary is None:
+            self.stream.write(text)
+            self.stream.flush()
+        else:
+            binary.write(data)
+            binary.flush()
+
+    def _binary(self) -> BinaryIO | None:
+        """Standard output's byte buffer, when writing UTF-8 there is what writing the text would
+        do: the stream the interpreter made (which translates no newline but on Windows), UTF-8
+        (and the text encoded without error, so its error handler has nothing to do). The text is
+        then encoded once, not twice."""
+        if not self._buffer_known:
+            self._buffer_known = True
+            buffer = getattr(self.stream, "buffer", None)
+            try:
+                utf8 = codecs.lookup(getattr(self.stream, "encoding", None) or "").name == "utf-8"
+            except LookupError:
+                utf8 = False
+            if self.stream is sys.__stdout__ and buffer is not None and utf8 and os.linesep == "\n":
+                self.stream.flush()  # (anything written as text before goes first)
+                self._buffer = buffer
+        return self._buffer
 
     def _json_text(self, obj: Mapping[str, Any]) -> str:
         if self._encoder is None:
@@ -293,7 +401,7 @@ class Printer:
         text = self._encoder.encode(obj)
         # json escapes C0 controls only; C1 controls and bidi/format characters from outside
         # text would still steer a terminal, so they are written as \uXXXX escapes too.
-        return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+        return _TERMINAL_UNSAFE.sub(_unicode_escape, text) + "\n"
 
     def table(self, columns: Sequence[Column], records: Sequence[JobRecord], *, wide: bool | None = None) -> None:
         """One line per job under a header, columns aligned. Piped (for grep, awk and files) and
