@@ -615,7 +615,8 @@ class ObservationWriter:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
-        self._writing = prune is not None  # the prune at start counts as a write: flush() waits for it
+        self._writing = False
+        self._pruning = prune is not None  # the prune at start: flush() waits for it too (it opens the database)
         self._closing = False
         self._attempts = 0  # writes tried so far, successful or not (what flush() waits for)
         self.error: JobDatabaseError | None = None
@@ -648,7 +649,7 @@ class ObservationWriter:
             # not hold what was put just now.
             tried = self._attempts + (2 if self._writing else 1)
             self._wake.notify()
-            while self._pending or self._writing:
+            while self._pending or self._writing or self._pruning:
                 if self.error is not None and not self._writing and self._attempts >= tried:
                     return False
                 if not self._thread.is_alive():
@@ -682,7 +683,7 @@ class ObservationWriter:
                     log.warning("old jobs were not pruned from the job database: %s", exc)
                 finally:
                     with self._lock:
-                        self._writing = False
+                        self._pruning = False
                         self._idle.notify_all()
             while True:
                 with self._lock:
