@@ -69,12 +69,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --wait, how long an id the service calls unknown (FailedOperation.TaskNotExist, "
                              "as a just-submitted one can briefly be) is asked again, with backoff, before it counts "
                              "as unqueryable (default: the config's not_found_grace, 60; 0 gives up at once)")
-    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
-                        help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
-    parser.add_argument("--wide", action="store_true",
-                        help="on a terminal, show every column (RequestId too) and cut nothing; by default the table "
-                             "fits the terminal's width, long values cut with '…' (piped output and --json "
-                             "are never cut)")
+    _add_table_arguments(parser, "RequestId")
     parser.description = textwrap.fill(
         "Query each job once through the same engine as the monitor (same rate limit and retries) and print "
         "one row per job: a table on a terminal, plain aligned text when piped, or JSON Lines with --json. "
@@ -82,6 +77,16 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "Ids read with '-' that are nearly ids (a hex run of the wrong length) are reported and skipped, "
         "the others checked, and the exit status is then 2, as for a malformed id given as an argument.", 78
     )
+
+
+def _add_table_arguments(parser: argparse.ArgumentParser, last_column: str) -> None:
+    """--color and --wide, for a command that prints a table (`last_column`: the one --wide brings back)."""
+    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                        help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
+    parser.add_argument("--wide", action="store_true",
+                        help=f"on a terminal, show every column ({last_column} too) and cut nothing; by default the "
+                             "table fits the terminal's width, long values cut with '…' (piped output and --json "
+                             "are never cut)")
 
 
 def add_add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,12 +106,7 @@ def add_ls_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print JSON Lines: one object per job (JobId, Label, StatusCode, StatusMsg, "
                              "ResultVideoUrl, RequestId, Error, AddedAt, LastPolled)")
-    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
-                        help="colour the table: auto (the default) on a terminal unless NO_COLOR is set")
-    parser.add_argument("--wide", action="store_true",
-                        help="on a terminal, show every column (LastPolled too) and cut nothing; by default the table "
-                             "fits the terminal's width, long values cut with '…' (piped output and --json "
-                             "are never cut)")
+    _add_table_arguments(parser, "LastPolled")
 
 
 def add_submit_arguments(parser: argparse.ArgumentParser) -> None:

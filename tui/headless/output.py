@@ -43,18 +43,24 @@ EMPTY = "-"
 
 # -- values -----------------------------------------------------------------------------------
 
+def _second_and_micro(at: float) -> tuple[float, int]:
+    """The whole second and the microseconds of an instant, as `datetime` rounds them (half to even)."""
+    frac, whole = math.modf(at)
+    micro = round(frac * 1e6)
+    if micro >= 1_000_000:
+        return whole + 1, micro - 1_000_000
+    if micro < 0:
+        return whole - 1, micro + 1_000_000
+    return whole, micro
+
+
 def iso_utc(at: float | None) -> str | None:
     """ISO 8601 in UTC to the millisecond, e.g. 2025-11-25T19:07:05.123Z (as `datetime` would
     write it, microseconds rounded half to even then cut to milliseconds, without making one:
     `ls --json` of 100,000 jobs writes 200,000 of these)."""
     if at is None:
         return None
-    frac, whole = math.modf(at)
-    micro = round(frac * 1e6)
-    if micro >= 1_000_000:
-        whole, micro = whole + 1, micro - 1_000_000
-    elif micro < 0:
-        whole, micro = whole - 1, micro + 1_000_000
+    whole, micro = _second_and_micro(at)
     t = time.gmtime(whole)
     return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
             f".{micro // 1000:03d}Z")
@@ -117,15 +123,10 @@ def ls_json_lines(listing: Iterable[Listed], *, ensure_ascii: bool) -> Iterator[
     quote = encode_basestring_ascii if ensure_ascii else encode_basestring
     encode = json.JSONEncoder(ensure_ascii=ensure_ascii).encode
     seconds: dict[float, str] = {}  # whole second -> its "YYYY-MM-DDTHH:MM:SS" (as iso_utc writes it)
-    modf, gmtime = math.modf, time.gmtime
+    gmtime = time.gmtime
 
     def iso(at: float) -> str:  # iso_utc, step for step, with its seconds cached
-        frac, whole = modf(at)
-        micro = round(frac * 1e6)
-        if micro >= 1_000_000:
-            whole, micro = whole + 1, micro - 1_000_000
-        elif micro < 0:
-            whole, micro = whole - 1, micro + 1_000_000
+        whole, micro = _second_and_micro(at)
         second = seconds.get(whole)
         if second is None:
             if len(seconds) >= 4096:
