@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vclm-watch {__version__}")
     parser.add_argument("--demo", action="store_true", help="run on the embedded simulator with demo jobs (no account needed)")
     parser.add_argument("--theme", help="theme name (shipped: vclm-dark, vclm-light, vclm-high-contrast, vclm-okabe-ito)")
+    parser.add_argument("--export-dir", metavar="DIR",
+                        help="where e saves the screen as SVG and text (default: config export_dir, else here)")
     add_common_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("simulate", help="serve the embedded VCLM simulator over HTTP on loopback", fill=_options("simulate"))

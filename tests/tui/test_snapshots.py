@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tuikit import IDS, ready, view_app
+from tuikit import IDS, ready, sample_records, view_app
 
+from tui.core.jobstate import Transition
 from tui.monitor.notices import finished_notice
 from tui.monitor.themes import SHIPPED_THEMES
 
@@ -97,3 +98,22 @@ def test_16_colours(snap_compare, clock, monkeypatch):
     monkeypatch.setenv("TERM", "xterm")
     monkeypatch.delenv("COLORTERM")
     assert snap_compare(view_app(clock), terminal_size=WIDE, run_before=ready)
+
+
+def test_detail_pane_timeline_bar_of_a_job_with_several_transitions(snap_compare, clock):
+    """Queued, running, sent back to the queue, running again: one segment per state, in proportion."""
+    now = clock.time()
+    records = sample_records(clock)
+    job = records[0]  # the running job
+    job.history = [Transition(now - 1200, None, "JobInit"), Transition(now - 1080, "JobInit", "JobRunning"),
+                   Transition(now - 720, "JobRunning", "JobInit"), Transition(now - 600, "JobInit", "JobRunning")]
+    job.state_since = job.last_change = now - 600
+
+    async def open_detail(pilot):
+        await ready(pilot)
+        pilot.app.table.select_job(job.job_id)
+        await pilot.press("enter")
+        pilot.app.query_one("#detail").scroll_to(y=12, animate=False)  # the timeline at the pane's top
+        await pilot.pause()
+
+    assert snap_compare(view_app(clock, records), terminal_size=(100, 40), run_before=open_detail)

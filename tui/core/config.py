@@ -32,6 +32,7 @@ class Config:
     columns: list[str] = field(default_factory=lambda: list(ALL_COLUMNS))
     watchlist: str | None = None
     history_days: float = 30.0  # jobs no longer watched keep their states and history this long
+    export_dir: str | None = None  # where the monitor's `e` saves the screen (None: the current directory)
     path: Path | None = None  # where it was read from (not a key of the file)
 
 
@@ -50,6 +51,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "columns": (list,),
     "watchlist": (str,),
     "history_days": (int, float),
+    "export_dir": (str,),
 }
 
 

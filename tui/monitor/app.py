@@ -29,6 +29,7 @@ from tui.core.jobstate import JobRecord
 from tui.core.preferences import remember_theme
 from tui.monitor.colours import colour_depth, depth_filters
 from tui.monitor.commands import MonitorCommands
+from tui.monitor.export import ExportingApp
 from tui.monitor.job_view import JobView
 from tui.monitor.keys import help_rows
 from tui.monitor.notices import Toast, ToastShelf, finished_notice, health_banner, quit_hint
@@ -52,7 +53,7 @@ WIDE = 140  # from this width the detail pane sits beside the table
 W = TypeVar("W", bound=Widget)
 
 
-class VclmWatchApp(App[int]):
+class VclmWatchApp(ExportingApp):
     """The monitor over one engine (`poller`), one view model (`view`) and one watchlist
     controller (`watchlist`); built by `tui.monitor.launch.create_app`.
 

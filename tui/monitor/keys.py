@@ -43,6 +43,8 @@ KEYS: tuple[Key, ...] = (
     Key("x", "copy('reproduce')", "Copy tccli", "copy the tccli line that reproduces the query", False,
         "monitor.copy_reproduce", "Copy tccli command", on_screen=True),
     Key("t", "pick_theme", "Theme", "choose a theme", False, "monitor.theme"),
+    Key("e", "export_screen", "Export", "save the screen as SVG and text files", False,
+        "monitor.export", "Save the screen as SVG and text"),
     Key("question_mark", "help", "Help", "this help", True, "monitor.help", "Help"),
     Key("q", "quit", "Quit", "save the watchlist and quit", True, "monitor.quit"),
 )

@@ -49,6 +49,7 @@ def create_app(
     cursor_blink: bool = True,
     endpoint_label: str | None = None,
     bell: bool | None = None,
+    export_dir: Path | None = None,
 ) -> VclmWatchApp:
     """Build the monitor. With neither credentials, client nor poller it shows but never polls.
 
@@ -83,6 +84,7 @@ def create_app(
         theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir(), paths.user_themes_dir()],
         bell=settings.config.bell if bell is None else bell,
         cursor_blink=cursor_blink, initial_records=list(records),
+        export_dir=export_dir or (Path(settings.config.export_dir).expanduser() if settings.config.export_dir else None),
     )
     partial_update.install()  # a changed cell goes to the terminal alone, not with the line before it
     return VclmWatchApp(setup)
@@ -115,6 +117,8 @@ def run_monitor(args: argparse.Namespace, store: WatchlistStore | None = None) -
         print(f"vclm-watch: {exc}", file=sys.stderr)
         return 2
     theme = getattr(args, "theme", None)
+    if getattr(args, "export_dir", None):  # the option beats the config file's export_dir
+        settings.config.export_dir = args.export_dir
     if getattr(args, "demo", False):
         app = asyncio.run(build_demo_app(settings, theme))
     else:

@@ -35,3 +35,4 @@ class MonitorSetup:
     bell: bool = False
     cursor_blink: bool = True
     initial_records: list[JobRecord] = field(default_factory=list)
+    export_dir: Path | None = None  # where `e` saves the screen (None: the current directory)

@@ -17,11 +17,13 @@ from tui.core.formatting import duration, inert, relative, timestamp
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
 from tui.core.states import STATE_NAMES
+from tui.core.timeline import Stretch, bar_seconds, cell_widths, stretches, total_seconds
 from tui.monitor.widgets.diff_static import DiffStatic
 from tui.monitor.widgets.state_style import StatePalette
 
 RAW_JSON_CHARS = 4000
 LABEL_WIDTH = 10
+BAR_TEXT_WIDTH = 40  # the timeline bar's width in the pane's plain text (on screen: the pane's width)
 DIM = Style(dim=True)
 BOLD = Style(bold=True)
 
@@ -96,6 +98,55 @@ def _row(name: str, *parts: tuple[str, Style | str] | Text) -> Row:
 def _indented(body: Text, indent: int = 2) -> Row:
     """A line of a section (timeline, reproduce line, raw answer) whose wrapped part keeps its indent."""
     return Row(Text(" " * indent), body, indent)
+
+
+class TimelineBar(Text):
+    """The timeline as a bar across the pane: each state the job was in, its symbol then blocks in its
+    colour, as many cells as its share of the time (`tui.core.timeline`); laid out at the width it is
+    drawn at. As Text, `plain` is the bar at BAR_TEXT_WIDTH cells; `layout_key` is all it is drawn
+    from (the pane keeps its rendered line while that is unchanged)."""
+
+    def __init__(self, parts: list[Stretch], palette: StatePalette, indent: int = 2) -> None:
+        super().__init__(no_wrap=True, overflow="crop")
+        self.seconds = bar_seconds(parts)
+        self.looks = tuple((palette.symbol(part.state), palette.style(part.state)) for part in parts)
+        self.indent = indent
+        self.layout_key = (self.seconds, self.looks)
+        self.append_text(self.bar(BAR_TEXT_WIDTH))
+
+    def bar(self, width: int) -> Text:
+        text = Text()
+        for (symbol, style), cells in zip(self.looks, cell_widths(self.seconds, width)):
+            if cells:
+                text.append(symbol + "█" * (cells - 1), style)
+        return text
+
+    def __rich_console__(self, console, options):
+        indent = min(self.indent, max(0, options.max_width - 1))
+        yield Segment(" " * indent)
+        yield from _segments(self.bar(max(1, options.max_width - indent)), console)
+        yield Segment.line()
+
+
+def _timeline_bar(record: JobRecord, ctx: DetailContext) -> list[Text]:
+    """The bar of the time spent in each state, and under it the same in words (it reads without colour)."""
+    parts = stretches(record.history, ctx.now)
+    if not parts:
+        return []
+    p = ctx.palette
+    words = Text()
+    for n, part in enumerate(parts):
+        if n:
+            words.append(" · ", DIM)
+        words.append(f"{p.symbol(part.state)} ", p.style(part.state))
+        words.append(inert(part.code, 40), p.style(part.state))
+        if part.seconds is None:
+            words.append(f" after {duration(total_seconds(parts))}")
+        else:
+            words.append(f" {duration(part.seconds)}" + (" so far" if part.current else ""))
+    if parts[-1].seconds is not None and len(parts) > 1:
+        words.append(f" · {duration(total_seconds(parts))} in all", DIM)
+    return [TimelineBar(parts, p), _indented(words)]
 
 
 def _heading(title: str) -> Text:
@@ -184,6 +235,7 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
     lines.append(_heading("Timeline"))
     if not record.history:
         lines.append(Text("  no transitions seen yet", style=DIM))
+    lines.extend(_timeline_bar(record, ctx))
     for index, transition in enumerate(record.history):
         following = record.history[index + 1].at if index + 1 < len(record.history) else None
         held = duration((following if following is not None else now) - transition.at)
@@ -246,7 +298,7 @@ class DetailPane(VerticalScroll):
                 body.update(Text("No job selected. Press a to add job ids.", style=DIM))
             return
         group = render_detail(record, ctx)
-        key = (record.job_id, tuple(str(r) for r in group.renderables),
+        key = (record.job_id, tuple((str(r), getattr(r, "layout_key", None)) for r in group.renderables),
                tuple(tuple(t.spans) for t in group.renderables if isinstance(t, Text)))
         if key == self._last:
             return

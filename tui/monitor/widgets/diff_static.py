@@ -26,13 +26,14 @@ PARTIAL_UPDATES = 256  # after this many partial repaints one whole one (Textual
 
 def line_key(renderable: object) -> tuple[Any, ...] | None:
     """What a line of a Group renders from, when that is all in the line: its Text (its class and
-    any layout attributes it adds, such as the detail pane's hanging indent). None: not cacheable."""
+    any layout attributes it adds, such as the detail pane's hanging indent, or a `layout_key` saying
+    what else it is drawn from, such as the timeline bar's times). None: not cacheable."""
     if not isinstance(renderable, Text):
         return None
     head = getattr(renderable, "head", None)
     return (type(renderable), renderable.plain, tuple(renderable.spans), renderable.style, renderable.end,
             renderable.justify, renderable.overflow, renderable.no_wrap, getattr(renderable, "indent", None),
-            head.plain if isinstance(head, Text) else None)
+            head.plain if isinstance(head, Text) else None, getattr(renderable, "layout_key", None))
 
 
 def changed_span(old: Strip, new: Strip) -> tuple[int, int] | None:
