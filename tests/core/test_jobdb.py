@@ -617,3 +617,102 @@ def test_a_damaged_snapshot_is_passed_over_for_the_tables(tmp_path: Path) -> Non
     db.save_snapshot(digest, records)
     db._db.execute("UPDATE snapshot SET data = x'00ff17'")
     assert db.watched_records(digest) == records
+
+
+# -- what the server said with an error (schema 3), and databases of schema 2 ----------------------------
+
+def _gateway_error() -> LastError:
+    return LastError("Transport.http_status", "the endpoint answered HTTP 502 Bad Gateway", None, T0 + 7.000001,
+                     502, "Bad Gateway", "text/html; charset=utf-8",
+                     "<html><title>502 — 网关错误</title> [red]x[/red] \\x1b ü</html>…")
+
+
+def test_what_the_server_said_comes_back_as_written_from_the_tables_and_the_snapshot(tmp_path: Path) -> None:
+    records = _snapshot_records()
+    records[0].last_error = _gateway_error()
+    records[1].last_error = LastError("Transport.not_json", "the answer is not JSON", None, 8.5, 200, "OK",
+                                      "text/plain", r"\x1f\x8b\x08 hello\r\n")
+    db, digest = _watched(tmp_path, records)
+    assert read_back(tmp_path / "watchlist.db", records[0].job_id).last_error == _gateway_error()
+    from_tables = db.watched_records(digest)
+    db.save_snapshot(digest, records)
+    from_snapshot = db.watched_records(digest)
+    assert from_tables == from_snapshot == records
+    assert [r.last_error for r in from_snapshot] == [r.last_error for r in records]
+
+
+# The schema as vclm-watch wrote it at version 2 (before the columns of what the server said).
+V2_SCHEMA = (
+    """CREATE TABLE jobs (job_id TEXT PRIMARY KEY, status_code TEXT, status_msg TEXT NOT NULL DEFAULT '',
+        result_video_url TEXT NOT NULL DEFAULT '', url_received_at REAL, state_since REAL, last_change REAL,
+        last_polled REAL, last_request_id TEXT, poll_count INTEGER NOT NULL DEFAULT 0, last_latency REAL,
+        last_response TEXT, error_code TEXT, error_message TEXT, error_request_id TEXT, error_at REAL,
+        written_at REAL NOT NULL) WITHOUT ROWID""",
+    "CREATE TABLE history (job_id TEXT NOT NULL, at REAL NOT NULL, from_code TEXT, to_code TEXT NOT NULL)",
+    "CREATE INDEX history_by_job ON history (job_id)",
+    """CREATE TABLE members (position INTEGER PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, label TEXT NOT NULL,
+        added_at REAL NOT NULL)""",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, "
+    "changes INTEGER NOT NULL, data BLOB NOT NULL)",
+    "INSERT INTO meta (key, value) VALUES ('changes', '0')",
+)
+V2_JOB = "a" * 32
+
+
+def _v2_database(path: Path, *, snapshot: bool, snapshot_msg: str = "running") -> None:
+    """A database of schema 2 holding one watched job that failed with an API error."""
+    import marshal
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    for statement in V2_SCHEMA:
+        db.execute(statement)
+    db.execute("INSERT INTO jobs VALUES (?, 'JobRunning', 'running', '', NULL, 2.0, 2.0, 9.5, 'req-0', 3, 0.25, "
+               "NULL, 'InternalError', 'oops', 'req-1', 7.25, 10.0)", (V2_JOB,))
+    db.execute("INSERT INTO history VALUES (?, 2.0, NULL, 'JobRunning')", (V2_JOB,))
+    db.execute("INSERT INTO members (job_id, label, added_at) VALUES (?, 'old', 1.5)", (V2_JOB,))
+    db.execute("INSERT INTO meta (key, value) VALUES ('members_digest', 'digest-1')")
+    if snapshot:  # the snapshot's items as schema 2 flattened them: 18 fields, no more
+        item = (V2_JOB, "old", 1.5, "JobRunning", snapshot_msg, "", None, 2.0, 2.0, "req-0", "InternalError", "oops",
+                "req-1", 7.25, 3, 9.5, 0.25, ((2.0, None, "JobRunning"),))
+        db.execute("INSERT INTO snapshot VALUES (1, 'digest-1', 0, ?)", (marshal.dumps([item]),))
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+
+
+V2_ERROR = LastError("InternalError", "oops", "req-1", 7.25)
+
+
+@pytest.mark.parametrize("snapshot", [True, False], ids=["with its snapshot", "tables only"])
+def test_a_schema_2_database_is_migrated_and_keeps_every_job_and_error(tmp_path: Path, snapshot: bool) -> None:
+    path = tmp_path / "watchlist.db"
+    _v2_database(path, snapshot=snapshot)
+    with JobDatabase(path) as db:
+        assert _user_version(path) == SCHEMA_VERSION == 3
+        watched = db.watched_records("digest-1")
+    assert watched is not None and len(watched) == 1
+    record = watched[0]
+    assert (record.job_id, record.label, record.status_code, record.poll_count) == (V2_JOB, "old", "JobRunning", 3)
+    assert record.history == [Transition(2.0, None, "JobRunning")]
+    assert record.last_error == V2_ERROR  # and nothing said by a server: none was kept then
+    assert read_back(path, V2_JOB).last_error == V2_ERROR
+
+
+def test_a_snapshot_left_by_schema_2_is_still_read_not_passed_over(tmp_path: Path) -> None:
+    path = tmp_path / "watchlist.db"
+    _v2_database(path, snapshot=True, snapshot_msg="as the snapshot has it")  # (the tables say "running")
+    with JobDatabase(path) as db:
+        record = db.watched_records("digest-1")[0]
+    assert (record.status_msg, record.last_error) == ("as the snapshot has it", V2_ERROR)
+
+
+def test_a_migrated_database_takes_what_the_server_said_from_then_on(tmp_path: Path) -> None:
+    path = tmp_path / "watchlist.db"
+    _v2_database(path, snapshot=True)
+    record = read_back(path, V2_JOB)
+    record.last_error = _gateway_error()
+    with JobDatabase(path) as db:
+        db.write([record])
+        assert db.watched_records("digest-1")[0].last_error == _gateway_error()
+    assert read_back(path, V2_JOB).last_error == _gateway_error()

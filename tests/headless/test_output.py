@@ -251,3 +251,17 @@ def test_a_state_change_on_an_80_column_terminal_fits_one_line(before, after):
 def test_iso_utc_writes_what_datetime_writes_to_the_millisecond(at):
     expected = datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     assert iso_utc(at) == expected
+
+
+def test_check_json_error_has_the_server_fields_always_null_or_empty_for_an_api_error() -> None:
+    from tui.headless.output import error_text
+
+    record = JobRecord(job_id="a" * 32, last_error=LastError("InternalError", "oops", "req-1", 7.25))
+    assert check_row(record)["Error"] == {"Code": "InternalError", "Message": "oops", "RequestId": "req-1",
+                                          "HttpStatus": None, "ContentType": "", "Excerpt": ""}
+    assert error_text(record.last_error) == "InternalError: oops"
+    record.last_error = LastError("Transport.http_status", "the endpoint answered HTTP 503 Service Unavailable",
+                                  None, 7.25, 503, "Service Unavailable", "text/plain", "try later")
+    assert check_row(record)["Error"]["HttpStatus"] == 503
+    assert error_text(record.last_error) == ("Transport.http_status: the endpoint answered HTTP 503 Service "
+                                             "Unavailable (text/plain): try later")

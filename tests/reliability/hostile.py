@@ -248,3 +248,29 @@ def bomb(mib: int, *encodings: str) -> bytes:
 def bomb_answer(mib: int, *encodings: str) -> Script:
     declared = ", ".join("deflate" if e == "deflate-raw" else e for e in encodings)
     return answer_with(bomb(mib, *encodings), f"Content-Encoding: {declared}", "Content-Type: application/json")
+
+
+# -- what a gateway or a stuck server says ----------------------------------------------------------
+
+GATEWAY_PAGE = (b"<!DOCTYPE html>\r\n<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+                b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n"
+                b"</body>\r\n</html>\r\n")
+
+
+def status_answer(status_line: bytes, body: bytes, *headers: str) -> Script:
+    """An answer with this status line (`HTTP/1.1 599 Custom Thing`), headers and body."""
+
+    async def script(request: Request, writer: asyncio.StreamWriter) -> None:
+        lines = [*headers, f"Content-Length: {len(body)}", "Connection: close"]
+        writer.write(status_line + b"\r\n" + ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    return script
+
+
+def hang() -> Script:
+    """Read the request, then say nothing, ever (until the client hangs up)."""
+
+    async def script(request: Request, writer: asyncio.StreamWriter) -> None:
+        await asyncio.Event().wait()
+
+    return script

@@ -21,7 +21,7 @@ from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.credentials import Credentials
 from tui.api.decoding import ACCEPT_ENCODING, BodyDecodeError, BodyTooLarge, BoundedBody, content_encodings
 from tui.api.endpoint import Endpoint, resolve_endpoint
-from tui.api.errors import ApiError, TransportError, VclmError, excerpt
+from tui.api.errors import ApiError, TransportError, VclmError, excerpt, first_bytes
 from tui.api.models import (
     API_VERSION,
     DESCRIBE_ACTION,
@@ -56,24 +56,28 @@ def environment_proxy(url: str) -> str | None:
     return proxy if "://" in proxy else f"http://{proxy}"
 
 
-def parse_response(body: bytes, http_status: int) -> dict[str, Any]:
+def parse_response(body: bytes, http_status: int, *, content_type: str = "", reason: str = "") -> dict[str, Any]:
     """The `Response` object of a service answer, or the right typed error.
 
     A non-200 status, a non-JSON body or a body without `Response` did not come from the
-    service proper: transport errors. `{"Response": {"Error": ...}}` is an ApiError.
+    service proper: transport errors, carrying what the server said (the status and its
+    `reason` phrase, the `content_type`, an excerpt or the first bytes of the body).
+    `{"Response": {"Error": ...}}` is an ApiError.
     """
+    def fault(kind: str, message: str, body_excerpt: str) -> TransportError:
+        return TransportError(kind, message, http_status=http_status, reason=reason or status_reason(http_status),
+                              content_type=excerpt(content_type, 80) if content_type else "", body_excerpt=body_excerpt)
+
     if http_status != 200:
-        raise TransportError("http_status", "the endpoint answered with an error status",
-                             http_status=http_status, body_excerpt=excerpt(body))
+        raise fault("http_status", "the endpoint answered "
+                    + http_status_text(http_status, reason or status_reason(http_status)), excerpt(body))
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
-        raise TransportError("not_json", "the answer is not JSON", http_status=http_status,
-                             body_excerpt=excerpt(body)) from None
+        raise fault("not_json", "the answer is not JSON", first_bytes(body)) from None
     response = data.get("Response") if isinstance(data, dict) else None
     if not isinstance(response, dict):
-        raise TransportError("no_response", "the answer has no Response object", http_status=http_status,
-                             body_excerpt=excerpt(body))
+        raise fault("no_response", "the answer has no Response object", excerpt(body))
     error = response.get("Error")
     if error is not None:
         request_id = response.get("RequestId")
@@ -86,6 +90,16 @@ def parse_response(body: bytes, http_status: int) -> dict[str, Any]:
             return_code, return_message = "UnknownError", excerpt(json.dumps(error, ensure_ascii=False))
         raise ApiError(return_code, return_message, request_id, http_status)
     return response
+
+
+def status_reason(http_status: int) -> str:
+    """The standard reason phrase of an HTTP status ("Bad Gateway"), "" for one not in the RFCs."""
+    return httpx.codes.get_reason_phrase(http_status)
+
+
+def http_status_text(http_status: int, reason: str = "") -> str:
+    """`HTTP 502 Bad Gateway`: the status and its reason phrase, as people read them."""
+    return f"HTTP {http_status} {reason}".rstrip()
 
 
 def _text(response: dict[str, Any], key: str) -> str:
@@ -204,16 +218,17 @@ class VclmClient:
         )
         started = self.clock.monotonic()
         self.requests_sent += 1
+        progress = _Progress()
         try:
             # The whole attempt, connect to last byte, has one deadline: httpx's timeouts bound
             # each read, so a server trickling a byte at a time would never trip them.
             async with asyncio.timeout(self.attempt_deadline):
-                status, raw = await self._exchange(body, headers)
+                status, raw, content_type, reason = await self._exchange(body, headers, progress)
         except TimeoutError:
             raise TransportError("timeout", f"no complete answer within {self.attempt_deadline:g} s "
-                                            f"from {self.endpoint}") from None
+                                            f"from {self.endpoint} ({progress.where()})") from None
         except httpx.TimeoutException as exc:
-            raise TransportError("timeout", f"{type(exc).__name__} talking to {self.endpoint}") from None
+            raise TransportError("timeout", self._timed_out(exc, progress)) from None
         except httpx.ConnectError as exc:
             raise TransportError("connect", f"cannot connect to {self.endpoint}: {_reason(exc)}") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
@@ -226,16 +241,31 @@ class VclmClient:
             self.limiter.observe_round_trip(granted_at, self.clock.monotonic() - granted_at, granted=True)
         else:
             self.limiter.observe_round_trip(started, latency)
-        return parse_response(raw, status), latency
+        return parse_response(raw, status, content_type=content_type, reason=reason), latency
 
-    async def _exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """Post and read the whole answer, decoded under MAX_RESPONSE_BYTES: (HTTP status, body)."""
+    def _timed_out(self, exc: httpx.TimeoutException, progress: _Progress) -> str:
+        """Which phase of the attempt timed out, and after how long (httpx's timeout for it)."""
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"connect timed out after {self._timeouts['connect']:g} s: {self.endpoint} did not accept a connection"
+        if isinstance(exc, httpx.ReadTimeout):
+            return f"read timed out after {self._timeouts['read']:g} s: nothing more came from {self.endpoint} ({progress.where()})"
+        if isinstance(exc, httpx.WriteTimeout):
+            return f"write timed out after {self._timeouts['write']:g} s sending the request to {self.endpoint}"
+        return f"{type(exc).__name__} talking to {self.endpoint}"
+
+    async def _exchange(self, body: bytes, headers: dict[str, str],
+                        progress: _Progress) -> tuple[int, bytes, str, str]:
+        """Post and read the whole answer, decoded under MAX_RESPONSE_BYTES: (HTTP status, body,
+        Content-Type, reason phrase). `progress` says how far it got (for a timeout's message)."""
         request = httpx.Request("POST", self.endpoint.url, content=body, headers={**self._headers, **headers},
                                 extensions={"timeout": self._timeouts})
         resp = await self._transport.handle_async_request(request)
         resp.request = request
+        progress.answered = True
         try:
             status = resp.status_code
+            content_type = resp.headers.get("content-type", "")
+            reason = "" if status == 200 else _reason_phrase(resp)
             try:
                 if resp.is_stream_consumed:  # an in-process transport's answer, already whole (and decoded)
                     decoded = BoundedBody([], MAX_RESPONSE_BYTES)
@@ -243,13 +273,16 @@ class VclmClient:
                 else:
                     decoded = BoundedBody(content_encodings(resp.headers.get_list("content-encoding")), MAX_RESPONSE_BYTES)
                     async for chunk in resp.aiter_raw():  # raw: httpx would inflate each chunk unbounded
+                        progress.body_bytes += len(chunk)
                         decoded.feed(chunk)
-                return status, decoded.body()
+                return status, decoded.body(), content_type, reason
             except BodyTooLarge:
                 raise TransportError("too_large", f"the answer is over {MAX_RESPONSE_BYTES} bytes (as sent or decoded)",
-                                     http_status=status) from None
+                                     http_status=status, reason=reason or status_reason(status),
+                                     content_type=excerpt(content_type, 80)) from None
             except BodyDecodeError as exc:
-                raise TransportError("encoding", str(exc), http_status=status) from None
+                raise TransportError("encoding", str(exc), http_status=status, reason=reason or status_reason(status),
+                                     content_type=excerpt(content_type, 80)) from None
         finally:
             await resp.aclose()  # the connection goes back to the pool (or is dropped, mid-answer)
 
@@ -290,6 +323,32 @@ class VclmClient:
             params["StyleStrength"] = style_strength
         response, _ = await self.call(SUBMIT_ACTION, params)
         return SubmittedJob(job_id=_text(response, "JobId"), request_id=_text(response, "RequestId"))
+
+
+class _Progress:
+    """How far one attempt got: whether the answer's status line and headers came, and how many
+    bytes of its body (as sent) since."""
+
+    __slots__ = ("answered", "body_bytes")
+
+    def __init__(self) -> None:
+        self.answered = False
+        self.body_bytes = 0
+
+    def where(self) -> str:
+        if not self.answered:
+            return "no status line and headers yet"
+        return f"the status line and headers came, then {self.body_bytes} bytes of the body"
+
+
+def _reason_phrase(resp: httpx.Response) -> str:
+    """The standard phrase of the answer's status; for a status the RFCs do not name, the
+    server's own (inert, cut short)."""
+    standard = status_reason(resp.status_code)
+    if standard:
+        return standard
+    sent = resp.extensions.get("reason_phrase", b"")
+    return excerpt(sent.decode("latin-1") if isinstance(sent, bytes) else str(sent), 60)
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ RETRYABLE_API_CODES = frozenset(
 )
 
 BODY_EXCERPT_CHARS = 200
+FIRST_BYTES = 64  # of an answer that is not JSON (it may not be text at all)
 
 
 def excerpt(body: bytes | str, limit: int = BODY_EXCERPT_CHARS) -> str:
@@ -27,6 +28,16 @@ def excerpt(body: bytes | str, limit: int = BODY_EXCERPT_CHARS) -> str:
     text = " ".join(text.split())
     text = "".join(ch if ch.isprintable() else "?" for ch in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def first_bytes(body: bytes, limit: int = FIRST_BYTES) -> str:
+    """The first bytes of a body as inert text, one for one: printable characters as they are,
+    every other character or byte (controls, bidi marks, bytes that are not UTF-8) escaped as
+    Python writes it (\\n, \\x1f, \\u202e). What an answer that is not JSON starts with says what
+    sent it (an HTML page, a gzip stream, a proxy's banner)."""
+    text = body[:limit].decode("utf-8", errors="backslashreplace")
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return text + ("…" if len(body) > limit else "")
 
 
 class VclmError(Exception):
@@ -85,7 +96,9 @@ class TransportError(VclmError):
     """The answer did not come from the service proper: network, gateway or garbage."""
 
     # kinds: timeout, connect, reset, http_status, not_json, no_response, too_large, encoding,
-    # wrong_job (an answer about another job), bad_field (a field of the wrong JSON type), protocol
+    # wrong_job (an answer about another job), bad_field (a field of the wrong JSON type), protocol.
+    # What the server said travels beside the sentence, so every view can show it (and --json
+    # give it as fields): the status, its reason phrase, the Content-Type and an inert excerpt.
     def __init__(
         self,
         kind: str,
@@ -93,10 +106,12 @@ class TransportError(VclmError):
         *,
         http_status: int | None = None,
         body_excerpt: str = "",
+        reason: str = "",
+        content_type: str = "",
     ) -> None:
         detail = message
-        if http_status is not None:
-            detail += f" (HTTP {http_status})"
+        if content_type:
+            detail += f" ({content_type})"
         if body_excerpt:
             detail += f": {body_excerpt}"
         super().__init__(detail)
@@ -104,6 +119,8 @@ class TransportError(VclmError):
         self.message = message
         self.http_status = http_status
         self.body_excerpt = body_excerpt
+        self.reason = reason
+        self.content_type = content_type
         self.request_id = None
 
     @property
@@ -117,5 +134,6 @@ class TransportError(VclmError):
     def __repr__(self) -> str:
         return (
             f"TransportError(kind={self.kind!r}, message={self.message!r}, "
-            f"http_status={self.http_status!r}, body_excerpt={self.body_excerpt!r})"
+            f"http_status={self.http_status!r}, reason={self.reason!r}, content_type={self.content_type!r}, "
+            f"body_excerpt={self.body_excerpt!r})"
         )

@@ -35,7 +35,7 @@ from tui.core.events import (
     RateChanged,
     StateChanged,
 )
-from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
+from tui.core.jobstate import MAX_HISTORY, JobRecord, Transition, last_error_of
 
 log = logging.getLogger(__name__)
 
@@ -286,8 +286,7 @@ class Poller:
         now = self.clock.time()
         record.poll_count += 1
         record.last_polled = now
-        record.last_error = LastError(error.code, getattr(error, "message", str(error)),
-                                      getattr(error, "request_id", None), now)
+        record.last_error = last_error_of(error, now)
         request_id = getattr(error, "request_id", None)
         if request_id:
             record.last_request_id = request_id

@@ -38,7 +38,7 @@ from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_KEEP_DAYS = 30.0  # how long jobs no longer watched keep their history (config `history_days`)
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another process's transaction
 
@@ -86,6 +86,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, "
         "changes INTEGER NOT NULL, data BLOB NOT NULL)",
         "INSERT INTO meta (key, value) VALUES ('changes', '0')",
+    ),
+    (
+        # What the server said with the last error (a gateway's 502 page, an answer not JSON):
+        # kept, so the detail pane and `check` show it after a restart too. Old rows get none.
+        "ALTER TABLE jobs ADD COLUMN error_http_status INTEGER",
+        "ALTER TABLE jobs ADD COLUMN error_reason TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN error_content_type TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN error_excerpt TEXT NOT NULL DEFAULT ''",
     ),
 )
 
@@ -386,14 +394,14 @@ class JobDatabase:
                 states = {row[0]: row for row in self._db.execute(
                     "SELECT job_id, status_code, status_msg, result_video_url, url_received_at, state_since, last_change, "
                     "last_request_id, error_code, error_message, error_request_id, error_at, poll_count, last_polled, "
-                    "last_latency FROM jobs")}
+                    "last_latency, error_http_status, error_reason, error_content_type, error_excerpt FROM jobs")}
                 transitions = self._db.execute(
                     "SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, rowid").fetchall()
             finally:
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise _error(self.path, exc, "reading job states") from None
-        none = (None,) * 15
+        none = (None,) * 19
         records = [_record(job_id, label, added_at, states.get(job_id, none)) for job_id, label, added_at in members]
         by_id = {record.job_id: record for record in records}
         for job_id, at, from_code, to_code in transitions:
@@ -466,14 +474,16 @@ class JobDatabase:
                 _clean(record.last_request_id), record.poll_count, record.last_latency,
                 _clean(_dump_response(record.last_response)),
                 _clean(err.code) if err else None, _clean(err.message) if err else None,
-                _clean(err.request_id) if err else None, err.at if err else None, now))
+                _clean(err.request_id) if err else None, err.at if err else None, now,
+                err.http_status if err else None, _clean(err.reason) if err else "",
+                _clean(err.content_type) if err else "", _clean(err.excerpt) if err else ""))
             history.extend((record.job_id, t.at, _clean(t.from_code), _clean(t.to_code))
                            for t in record.history[-MAX_HISTORY:])
         if not rows:
             return 0
         with self._transaction("saving job states") as db:
             _changed(db)
-            db.executemany(f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * 17)})", rows)
+            db.executemany(f"INSERT OR REPLACE INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 21)})", rows)
             db.executemany("DELETE FROM history WHERE job_id = ?", ids)
             db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", history)
         return len(rows)
@@ -528,7 +538,7 @@ class JobDatabase:
 
 _COLUMNS = ("job_id, status_code, status_msg, result_video_url, url_received_at, state_since, last_change, "
             "last_polled, last_request_id, poll_count, last_latency, last_response, error_code, error_message, "
-            "error_request_id, error_at, written_at")
+            "error_request_id, error_at, written_at, error_http_status, error_reason, error_content_type, error_excerpt")
 
 
 def _changed(db: sqlite3.Connection) -> None:
@@ -541,25 +551,34 @@ def _flat(r: JobRecord) -> tuple[Any, ...]:
     return (r.job_id, r.label, r.added_at, r.status_code, r.status_msg, r.result_video_url, r.url_received_at,
             r.state_since, r.last_change, r.last_request_id, err.code if err else None, err.message if err else None,
             err.request_id if err else None, err.at if err else None, r.poll_count, r.last_polled, r.last_latency,
-            tuple((t.at, t.from_code, t.to_code) for t in r.history[-MAX_HISTORY:]))
+            tuple((t.at, t.from_code, t.to_code) for t in r.history[-MAX_HISTORY:]),
+            err.http_status if err else None, err.reason if err else "", err.content_type if err else "",
+            err.excerpt if err else "")
+
+
+_SAID_NOTHING = (None, "", "", "")  # what the server said, in a snapshot item of schema 2 (which had none)
 
 
 def _unflat(item: tuple[Any, ...]) -> JobRecord:
+    if len(item) == 18:  # a snapshot left by schema 2
+        item = item + _SAID_NOTHING
     (job_id, label, added_at, status, message, url, url_at, since, change, request_id, code, text, error_request,
-     error_at, polls, polled, latency, history) = item
+     error_at, polls, polled, latency, history, http_status, reason, content_type, body_excerpt) = item
     return JobRecord(job_id, label, added_at, status, message, url, url_at, since, change,
                      [Transition(*t) for t in history], request_id,
-                     None if code is None else LastError(code, text, error_request, error_at),
+                     None if code is None else LastError(code, text, error_request, error_at, http_status, reason,
+                                                         content_type, body_excerpt),
                      polls, polled, latency, None, None, status is not None)
 
 
 def _record(job_id: str, label: str, added_at: float, row: tuple[Any, ...]) -> JobRecord:
     """A record from its member row and its `jobs` row (all None when never seen)."""
     (_, status, message, url, url_at, since, change, request_id, code, text, error_request, error_at, polls, polled,
-     latency) = row
+     latency, http_status, reason, content_type, body_excerpt) = row
     # (positional, in JobRecord's field order: one call per job is what makes 100,000 cheap)
     return JobRecord(job_id, label, added_at, status, message or "", url or "", url_at, since, change, [], request_id,
-                     None if code is None else LastError(code, text or "", error_request, error_at or 0.0),
+                     None if code is None else LastError(code, text or "", error_request, error_at or 0.0, http_status,
+                                                         reason or "", content_type or "", body_excerpt or ""),
                      polls or 0, polled, latency, None, None, status is not None)
 
 
@@ -575,13 +594,14 @@ def _dump_response(response: dict[str, Any] | None) -> str | None:
 def _fill(record: JobRecord, row: tuple[Any, ...]) -> None:
     (_, record.status_code, record.status_msg, record.result_video_url, record.url_received_at, record.state_since,
      record.last_change, record.last_polled, record.last_request_id, record.poll_count, record.last_latency,
-     response, code, message, request_id, at, _) = row
+     response, code, message, request_id, at, _, http_status, reason, content_type, body_excerpt) = row
     record.last_response = None
     if response is not None:
         with contextlib.suppress(ValueError):
             loaded = json.loads(response)
             record.last_response = loaded if isinstance(loaded, dict) else None
-    record.last_error = LastError(code, message or "", request_id, at or 0.0) if code is not None else None
+    record.last_error = (LastError(code, message or "", request_id, at or 0.0, http_status, reason or "",
+                                   content_type or "", body_excerpt or "") if code is not None else None)
     record.history = []
     record.stale = record.status_code is not None
 

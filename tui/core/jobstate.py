@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui.api.errors import TransportError, VclmError
 from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, is_terminal
 from tui.api.urls import result_url_problem
 
@@ -32,6 +33,43 @@ class LastError:
     message: str
     request_id: str | None
     at: float
+    # What the server said, when the answer did not come from the service proper (a gateway's
+    # page, a body that is not JSON): its HTTP status and reason phrase, Content-Type, and an
+    # excerpt of the body (inert: controls and bidi marks replaced or escaped).
+    http_status: int | None = None
+    reason: str = ""
+    content_type: str = ""
+    excerpt: str = ""
+
+    @property
+    def http_line(self) -> str:
+        """`HTTP 502 Bad Gateway`, or "" when no HTTP status came with the error."""
+        if self.http_status is None:
+            return ""
+        return f"HTTP {self.http_status} {self.reason}".rstrip()
+
+    @property
+    def detail(self) -> str:
+        """The message with what the server said after it: `the endpoint answered HTTP 502 Bad
+        Gateway (text/html): <!DOCTYPE html> …` (the status is in the message where it matters)."""
+        text = self.message
+        if self.content_type:
+            text += f" ({self.content_type})"
+        if self.excerpt:
+            text += f": {self.excerpt}"
+        return text
+
+
+def last_error_of(error: VclmError, at: float) -> LastError:
+    """What is kept of a failed query: the error's code, message and RequestId, and for a
+    transport error what the server said."""
+    message = getattr(error, "message", None)
+    message = str(error) if message is None else message
+    request_id = getattr(error, "request_id", None)
+    if isinstance(error, TransportError):
+        return LastError(error.code, message, request_id, at, error.http_status, error.reason,
+                         error.content_type, error.body_excerpt)
+    return LastError(error.code, message, request_id, at)
 
 
 @dataclass(slots=True)  # (a 100,000-job watchlist holds 100,000 of these: no __dict__ each)

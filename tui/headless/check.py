@@ -9,7 +9,7 @@ are settled or the deadline passes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import TASK_NOT_EXIST, ApiError, VclmError
@@ -18,7 +18,7 @@ from tui.api.retry import Backoff
 from tui.core.engine import DescribeClient, Poller
 from tui.core.events import EngineEvent, HealthChanged, JobUpdated, PollFailed, StateChanged
 from tui.core.hints import hint_for
-from tui.core.jobstate import JobRecord, LastError
+from tui.core.jobstate import JobRecord, last_error_of
 from tui.headless.verdict import Verdict
 
 # Far enough away that a job, once asked about, is never due again during one `check`.
@@ -168,4 +168,4 @@ def _mark_not_queried(records: list[JobRecord], error: VclmError, now: float) ->
     message = getattr(error, "message", "") or str(error)
     for record in records:
         if record.poll_count == 0 and record.last_error is None:
-            record.last_error = LastError(error.code, message, None, now)
+            record.last_error = replace(last_error_of(error, now), message=message, request_id=None)

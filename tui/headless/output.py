@@ -72,15 +72,20 @@ def printable(text: object, limit: int = 0) -> str:
 
 
 def error_object(error: LastError | None) -> dict[str, Any] | None:
+    """The error as `check --json` gives it: the API's Code, Message, RequestId, then what the
+    server said when the answer did not come from the service proper (null or "" otherwise):
+    its HTTP status, Content-Type and an excerpt of the body (the first bytes of one not JSON)."""
     if error is None:
         return None
-    return {"Code": error.code, "Message": error.message, "RequestId": error.request_id}
+    return {"Code": error.code, "Message": error.message, "RequestId": error.request_id,
+            "HttpStatus": error.http_status, "ContentType": error.content_type, "Excerpt": error.excerpt}
 
 
 def error_text(error: LastError | None) -> str:
     if error is None:
         return ""
-    return f"{error.code}: {error.message}" if error.message else error.code
+    detail = error.detail
+    return f"{error.code}: {detail}" if detail else error.code
 
 
 def check_row(record: JobRecord) -> dict[str, Any]:
@@ -233,7 +238,7 @@ def _status_cell(record: JobRecord) -> Cell:
 
 
 def _error_cell(record: JobRecord) -> Cell:
-    return Cell(printable(error_text(record.last_error), 300), ERROR_STYLE)
+    return Cell(printable(error_text(record.last_error), 600), ERROR_STYLE)
 
 
 def _polled_cell(record: JobRecord) -> Cell:

@@ -210,6 +210,13 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
         lines.append(_heading("Last error"))
         lines.append(_row("Code", (err.code, p.style("error") + BOLD)))
         lines.append(_row("Message", (err.message or "—", "")))
+        # what the server said, when the answer did not come from the service proper
+        if err.http_status is not None:
+            lines.append(_row("Answered", (err.http_line, BOLD), (f" · {err.content_type}" if err.content_type else "", DIM)))
+        elif err.content_type:
+            lines.append(_row("Type", (err.content_type, "")))
+        if err.excerpt:
+            lines.append(_row("Body", (err.excerpt, "")))
         lines.append(_row("RequestId", (err.request_id or "none (the request did not reach the service)", "" if err.request_id else DIM)))
         lines.append(_row("At", (f"{timestamp(err.at)} ({relative(err.at, now)})", "")))
         lines.append(_row("Hint", (hint_for(err.code), p.style("unknown"))))

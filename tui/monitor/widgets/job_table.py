@@ -18,7 +18,7 @@ from textual.strip import Strip
 
 from tui.core.config import ALL_COLUMNS
 from tui.core.formatting import duration, inert, relative, short_id
-from tui.core.jobstate import JobRecord
+from tui.core.jobstate import JobRecord, LastError
 from tui.monitor.keys import TABLE_KEYS
 from tui.monitor.widgets.state_style import StatePalette
 
@@ -119,6 +119,21 @@ def _cut(text: str, width: int, style: Style | str = "") -> Text:
 TIME_COLUMNS = frozenset({"in_state", "changed", "polled"})  # the cells that change as time passes
 
 
+def short_error(err: LastError | None, width: int) -> str:
+    """The error cell's text: for an error status from the server, what it said (`HTTP 502 Bad
+    Gateway`, or `HTTP 502` where that does not fit); else the code, its most specific part
+    when the whole does not fit."""
+    if err is None:
+        return ""
+    if err.http_status is not None and err.http_status != 200:
+        line = err.http_line
+        return line if len(line) <= width else f"HTTP {err.http_status}"
+    code = err.code
+    if len(code) > width and "." in code:  # the most specific part says the most
+        code = "…" + code.rsplit(".", 1)[1]
+    return code
+
+
 def render_cells(record: JobRecord, layout: Iterable[tuple[str, int]], ctx: RowContext) -> dict[str, Text]:
     state = ctx.states.get(record.job_id, "pending")
     cells: dict[str, Text] = {}
@@ -142,11 +157,7 @@ def render_cells(record: JobRecord, layout: Iterable[tuple[str, int]], ctx: RowC
         elif key == "polled":
             cell = _cut(relative(record.last_polled, ctx.now, coarse=True), width)
         elif key == "error":
-            err = record.last_error
-            code = err.code if err else ""
-            if len(code) > width and "." in code:  # the most specific part says the most
-                code = "…" + code.rsplit(".", 1)[1]
-            cell = _cut(code, width, ctx.palette.style("error"))
+            cell = _cut(short_error(record.last_error, width), width, ctx.palette.style("error"))
         else:
             cell = Text()
         if record.job_id in ctx.flashing:
