@@ -246,7 +246,8 @@ def test_wait_follows_a_full_lifecycle_printing_each_transition(sim, cli, fast_p
     assert [(e["FromStatusCode"], e["StatusCode"]) for e in events] == [
         (None, "JobInit"), ("JobInit", "JobRunning"), ("JobRunning", JOB_SUCCESS)]
     assert all(e["JobId"] == job and e["At"].endswith("Z") for e in events)
-    assert objects[-1] is rows[-1] and len(rows) == 1
+    assert objects[-2] is rows[-1] and len(rows) == 1
+    assert objects[-1]["Event"] == "Summary" and objects[-1]["Succeeded"] == 1  # (test_progress.py: its fields)
     assert list(rows[0]) == ROW_KEYS and rows[0]["StatusCode"] == JOB_SUCCESS and rows[0]["ResultVideoUrl"]
 
 

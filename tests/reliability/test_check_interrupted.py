@@ -1,6 +1,7 @@
 """`check -` over thousands of ids, cut short by SIGINT or SIGTERM: every answer already fetched
 is printed (with --json, each line as it arrives and each line whole), the exit status is
-130 / 143 and stderr has one line saying so. Against the loopback simulator."""
+130 / 143 and stderr has one line saying so; `check --wait` on a terminal leaves no live
+progress line behind. Against the loopback simulator."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ptykit import REPO
+from ptykit import REPO, PtyRun, cli_env
 
+from tui.headless.progress import ERASE_LINE
 from tui.simulator.server import run_in_thread
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Lifecycle, Simulator
 
@@ -120,3 +122,31 @@ def test_the_plain_table_of_what_was_fetched_is_printed_on_a_signal(served, tmp_
     served_now = _served(simulator)
     assert SERVED_BEFORE_SIGNAL - MAX_IN_FLIGHT <= len(rows) <= served_now
     assert len(err.decode().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                        (signal.SIGTERM, 143, "terminated")], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_wait_on_a_terminal_erases_the_live_line_before_its_note(tmp_path, signum, status, word):
+    simulator = Simulator(seed=3)
+    ids = [simulator.create_job(fate="JobSuccess", init_seconds=0.0, run_seconds=3600.0) for _ in range(3)]
+    with run_in_thread(simulator) as server:
+        run = PtyRun("check", "--endpoint", server.base_url, "--wait", *ids,
+                     env=cli_env(tmp_path, {"TENCENTCLOUD_SECRET_ID": DEFAULT_SECRET_ID,
+                                            "TENCENTCLOUD_SECRET_KEY": DEFAULT_SECRET_KEY}))
+        try:
+            for job_id in ids:  # each one's change line: pending -> JobRunning
+                run.wait_for_text(job_id, DEADLINE)
+            mark = len(run.output)
+            run.wait_for_text("0/3 done; ", DEADLINE, start=mark)  # the live line drawn again below them
+            run.signal(signum)
+            code = run.wait_exit(DEADLINE)
+        finally:
+            run.close()
+    assert code == status, run.text()[-1000:]
+    raw = bytes(run.output).decode("utf-8", "replace")
+    note = f"vclm-watch check: {word}: "
+    assert raw.count(note) == 1
+    before, after = raw.rsplit(note, 1)
+    assert before.endswith(ERASE_LINE), "the live line is erased, and the note starts the line"
+    assert after.count("\n") == 1 and after.endswith("\r\n") and ERASE_LINE not in after, \
+        "one line, and nothing drawn after it"

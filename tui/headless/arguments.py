@@ -64,7 +64,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep polling unfinished jobs until every one is finished (or refused for good, e.g. "
                              "an id still unknown after --not-found-grace) or --timeout SECONDS runs out, printing "
                              "each state change as it happens (with --json, one object per change, with "
-                             "\"Event\": \"StateChanged\")")
+                             "\"Event\": \"StateChanged\"); on a terminal a live progress line on stderr, and at "
+                             "the end a summary line (with --json, a last object with \"Event\": \"Summary\")")
     parser.add_argument("--not-found-grace", type=float, metavar="SECONDS",
                         help="with --wait, how long an id the service calls unknown (FailedOperation.TaskNotExist, "
                              "as a just-submitted one can briefly be) is asked again, with backoff, before it counts "

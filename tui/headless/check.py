@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import TASK_NOT_EXIST, ApiError, VclmError
@@ -20,6 +21,9 @@ from tui.core.events import EngineEvent, HealthChanged, JobUpdated, PollFailed, 
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord, last_error_of
 from tui.headless.verdict import Verdict
+
+if TYPE_CHECKING:
+    from tui.headless.progress import WaitTally
 
 # Far enough away that a job, once asked about, is never due again during one `check`.
 NEVER = 1e9
@@ -80,6 +84,7 @@ async def check_jobs(
     not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
     on_answer: Callable[[JobRecord], None] | None = None,
     on_update: Callable[[JobRecord], None] | None = None,
+    tally: WaitTally | None = None,
 ) -> CheckResult:
     """Ask about every job (once, or until settled with `wait`) and return what is known.
 
@@ -88,6 +93,7 @@ async def check_jobs(
     Without `wait`, `on_answer(record)` is called as each job's one query ends (answered or
     failed): its row is final then, and can be printed at once. `on_update(record)` is called
     after every query of a job, with or without `wait` (what is recorded in the job database).
+    A `tally` is kept up to date with every answer and state change (`check --wait`'s progress).
     """
     poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock)
     started = clock.monotonic()
@@ -96,14 +102,21 @@ async def check_jobs(
     problem: list[VclmError] = []  # the error behind the engine's current every-job problem
 
     def listen(event: EngineEvent) -> None:
+        if tally is not None and isinstance(event, JobUpdated):
+            tally.seen(event.record, settled=settled(event.record))
         if isinstance(event, JobUpdated) and on_update is not None:
             on_update(event.record)
         if isinstance(event, JobUpdated) and on_answer is not None and not wait and event.record.poll_count == 1:
             on_answer(event.record)
         elif isinstance(event, PollFailed):
             last_failure[event.record.job_id] = event.error
-        elif isinstance(event, StateChanged) and on_transition is not None:
-            on_transition(event)
+            if tally is not None:  # (JobUpdated came first, before the failure was known here)
+                tally.seen(event.record, settled=settled(event.record))
+        elif isinstance(event, StateChanged):
+            if tally is not None:
+                tally.changed(event)
+            if on_transition is not None:
+                on_transition(event)
         elif isinstance(event, HealthChanged):
             problem[:] = [] if event.problem is None else [event.error or VclmError(event.detail)]
             # Bad credentials hit every job alike, and without --wait so does a network outage
@@ -144,6 +157,8 @@ async def check_jobs(
         _mark_not_queried(result.records, problem[0], clock.time())
     result.permanent = {r.job_id for r in result.records if settled(r) and not r.terminal}
     result.verdict = overall_verdict(result.records)
+    if tally is not None:
+        tally.finish(result.records)
     return result
 
 

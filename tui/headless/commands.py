@@ -168,6 +168,13 @@ def run(
         logging.getLogger("tui").removeHandler(handler)
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -182,10 +189,12 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     import asyncio
     import signal
 
+    from tui.api.clock import SYSTEM_CLOCK
     from tui.core.jobdb import ObservationWriter, database_path
     from tui.core.settings import build_client, load_credentials
     from tui.headless.check import check_jobs, error_hints
-    from tui.headless.output import CheckRows, Printer, transition_row
+    from tui.headless.output import CheckRows, Printer, terminal_width, transition_row
+    from tui.headless.progress import LiveLine, WaitTally, live_line_wanted
 
     given = gather_ids(args.ids, streams.stdin)  # before anything else: a bad id queries nothing
     for warning in given.warnings:
@@ -215,7 +224,17 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         except OSError as exc:  # raised again once the engine has stopped
             broken.append(exc)
 
+    # --wait: the jobs by outcome, and on a terminal's stderr one live line saying so (progress.py).
+    tally = WaitTally(given.ids, clock=SYSTEM_CLOCK) if args.wait else None
+    live = None
+    if tally is not None and live_line_wanted(streams.stderr, streams.env, json_lines=args.json):
+        live = LiveLine(streams.stderr, tally.live_text, clock=SYSTEM_CLOCK,
+                        width=lambda: terminal_width(streams.stderr, streams.env))
+    stdout_on_terminal = _isatty(streams.stdout)
+
     def on_transition(event) -> None:
+        if live is not None and stdout_on_terminal:
+            live.clear()  # the change line takes its place; the next tick draws it again below
         guarded(lambda: printer.json_line(transition_row(event)) if args.json else printer.transition(event))
 
     async def query() -> CheckResult:
@@ -229,23 +248,32 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
             task.cancel()
 
         loop.add_signal_handler(signal.SIGTERM, terminate)
+        ticker = None
         try:
             # --timeout is the --wait deadline then, not how long one request may take.
             client = build_client(settings, credentials, read_timeout=None if args.wait else args.timeout)
+            if tally is not None:
+                tally.rate = client.limiter.measured_rate
+            if live is not None:
+                ticker = asyncio.create_task(live.run())
             async with client:
                 return await check_jobs(
                     client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
                     min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
                     on_answer=lambda record: guarded(lambda: rows.answered(record)), not_found_grace=grace,
-                    on_update=states.put,
+                    on_update=states.put, tally=tally,
                 )
         finally:
+            if ticker is not None:
+                ticker.cancel()
             loop.remove_signal_handler(signal.SIGTERM)
 
     try:
         try:
             result = asyncio.run(query())
         finally:
+            if live is not None:
+                live.clear()  # the terminal's line is left clean, whatever ended the run
             if not states.close(2.0):
                 streams.note("warning", f"the answers were not recorded in the job database: {states.error}")
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -259,6 +287,11 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     if broken:
         raise broken[0]
     rows.finish(result.records)
+    if tally is not None:  # (--wait) how it went, in one line, or as the last JSON object
+        if args.json:
+            printer.json_line(tally.summary_object())
+        else:
+            streams.note("summary", tally.summary_text())
     if result.aborted_by is not None:
         streams.note("error", f"stopped early, every job would fail alike: {result.aborted_by}")
     for code, hint in error_hints(result):
