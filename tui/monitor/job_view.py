@@ -50,6 +50,7 @@ class JobView:
         self.hide_finished = False
         # what changed since the last update, and what the last one computed
         self._dirty: set[str] = set()
+        self._all_dirty = False  # many jobs came at once: the next update is a full one
         self.states: dict[str, str] = {}  # job id -> display state
         self.state_counts: Counter[str] = Counter()  # display state -> jobs in it
         self._active: set[str] = set()  # ids of the unfinished jobs (they set the stale threshold)
@@ -91,7 +92,10 @@ class JobView:
             added = self._added_order
             # (100,000 at once at a big watchlist's start: bulk operations, in C)
             added.update(zip([job_id for job_id in ids if job_id not in added], self._order_seq))
-            self._dirty.update(ids)
+            if 2 * len(ids) >= len(self.records):  # most of the watchlist (its load): no set of them,
+                self._all_dirty = True  # the next update is a full one
+            else:
+                self._dirty.update(ids)
         elif isinstance(event, JobRemoved):
             job_id = event.record.job_id
             self._membership_version += 1
@@ -194,6 +198,8 @@ class JobView:
         engine touched, so a burst or a quiet tick costs its own size, not the watchlist's.
         """
         dirty, self._dirty = self._dirty, set()
+        if self._all_dirty:
+            self._all_dirty, full, tick = False, True, False
         if self.threshold is None or (full and not tick):
             states_changed = self._all_states(now)
         else:
