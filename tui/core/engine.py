@@ -150,8 +150,7 @@ class Poller:
         entries = []
         watched, scheduled, seq = self.records, self._entries, self._seq
         for record in records:  # (100,000 at a big watchlist's start: no property or call per job but `next`)
-            job_id = record.job_id
-            watched[job_id] = record
+            watched[job_id := record.job_id] = record
             # a finished job whose last query failed (in an earlier run, perhaps) is asked
             # again: the error must not outlive an answer the service would give now
             if record.status_code not in TERMINAL_STATUS_CODES or record.last_error is not None:
