@@ -136,11 +136,11 @@ class Poller:
     def add_many(self, records: list[JobRecord], *, from_file: bool = False) -> list[JobRecord]:
         """Watch many jobs given as records (those already watched are skipped), with one
         `JobsAdded` event: loading 100,000 jobs costs a loop, not 100,000 events."""
-        new: dict[str, JobRecord] = {}
-        for record in records:
-            if record.job_id not in self.records:
-                new.setdefault(record.job_id, record)
-        added = list(new.values())
+        ids = dict.fromkeys([record.job_id for record in records])
+        if len(ids) == len(records) and self.records.keys().isdisjoint(ids):
+            added = list(records)  # (a watchlist's load: all new, each once; checked in C)
+        else:  # each id's first record (its key is popped: a second one finds none) if not watched yet
+            added = [r for r in records if ids.pop(r.job_id, r) is None and r.job_id not in self.records]
         if added:
             self._watch(added, JobsAdded(tuple(added), from_file))
         return added

@@ -20,6 +20,8 @@ from tui.core.states import CODE_KEYS, SORT_MODES, display_state, sort_key, stal
 from tui.monitor.keys import key_for
 
 FLASH_SECONDS = 2.0  # how long a transition highlights its row
+# The display states of an unfinished job that a missed refresh turns stale (display_state)
+_MAY_GO_STALE = frozenset({"init", "running", "pending", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,8 @@ class JobView:
         changed = states != self.states
         self.states = states
         self.state_counts = Counter(states.values())
-        due = [polled for record in active
-               if (polled := record.last_polled) is not None and states[record.job_id] not in ("stale", "error")]
+        # (the unfinished jobs neither stale nor failing: found by state, not by reading 100,000 records)
+        due = [polled for job_id, state in states.items()
+               if state in _MAY_GO_STALE and (polled := records[job_id].last_polled) is not None]
         self._stale_due = min(due) + threshold if due else float("inf")
         return changed
