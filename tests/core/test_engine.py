@@ -346,7 +346,7 @@ def test_add_many_watches_each_new_job_once_with_one_event_and_polls_them():
     poller.add("a" * 32)
     records = [JobRecord(job_id=c * 32) for c in "abc"] + [JobRecord(job_id="b" * 32)]
     added = poller.add_many(records, from_file=True)
-    assert [r.job_id for r in added] == ["b" * 32, "c" * 32]
+    assert [r.job_id for r in added] == ["b" * 32, "c" * 32] and added[0] is records[1]  # (the first of each id)
     assert list(poller.records) == ["a" * 32, "b" * 32, "c" * 32]
     assert [type(e).__name__ for e in events] == ["JobAdded", "JobsAdded"]
     assert events[1].from_file and events[1].records == tuple(added)

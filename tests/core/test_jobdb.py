@@ -3,11 +3,13 @@ schema's version, and the writer thread that keeps all of it off the UI loop."""
 
 from __future__ import annotations
 
+import marshal
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -611,6 +613,28 @@ def test_members_added_and_removed_after_the_snapshot_are_applied_to_it(tmp_path
     assert (got[2].status_code, got[3].status_code) == (None, "JobSuccess")
 
 
+def test_a_prune_that_forgets_nothing_keeps_the_snapshot_and_one_that_forgets_a_job_voids_it(tmp_path: Path) -> None:
+    records = _snapshot_records()
+    db, digest = _watched(tmp_path, records)
+    db.write([JobRecord(job_id="e" * 32, status_code="JobSuccess")], now=T0)  # not watched, written long ago
+    # the snapshot says what the tables do not (99 polls), so it shows which of them was read
+    db.save_snapshot(digest, [replace(r, poll_count=99) for r in records])
+    assert db.prune({r.job_id for r in records} | {"e" * 32}, now=T0 + 86400 * 60) == 0  # (a monitor's start)
+    assert [r.poll_count for r in db.watched_records(digest)] == [99, 99, 99]
+    assert db.prune({r.job_id for r in records}, now=T0 + 86400 * 60) == 1
+    assert [r.poll_count for r in db.watched_records(digest)] == [3, 3, 0]
+
+
+def test_a_snapshot_of_another_format_is_passed_over_for_the_tables(tmp_path: Path) -> None:
+    records = _snapshot_records()
+    db, digest = _watched(tmp_path, records)
+    db.save_snapshot(digest, [replace(r, poll_count=99) for r in records])
+    (blob,) = db._db.execute("SELECT data FROM snapshot").fetchone()
+    fmt, *rest = marshal.loads(blob)
+    db._db.execute("UPDATE snapshot SET data = ?", (marshal.dumps((fmt + 1, *rest)),))
+    assert db.watched_records(digest) == records
+
+
 def test_a_damaged_snapshot_is_passed_over_for_the_tables(tmp_path: Path) -> None:
     records = _snapshot_records()
     db, digest = _watched(tmp_path, records)
@@ -699,12 +723,13 @@ def test_a_schema_2_database_is_migrated_and_keeps_every_job_and_error(tmp_path:
     assert read_back(path, V2_JOB).last_error == V2_ERROR
 
 
-def test_a_snapshot_left_by_schema_2_is_still_read_not_passed_over(tmp_path: Path) -> None:
+def test_a_snapshot_left_by_schema_2_is_passed_over_for_the_tables_which_lose_nothing(tmp_path: Path) -> None:
+    # (a snapshot is a cache of the tables in a format of its own: one of an older format is not read)
     path = tmp_path / "watchlist.db"
     _v2_database(path, snapshot=True, snapshot_msg="as the snapshot has it")  # (the tables say "running")
     with JobDatabase(path) as db:
         record = db.watched_records("digest-1")[0]
-    assert (record.status_msg, record.last_error) == ("as the snapshot has it", V2_ERROR)
+    assert (record.status_msg, record.last_error) == ("running", V2_ERROR)
 
 
 def test_a_migrated_database_takes_what_the_server_said_from_then_on(tmp_path: Path) -> None:

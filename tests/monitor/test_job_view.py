@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tui.api.clock import FakeClock
-from tui.core.events import JobAdded, JobRemoved, JobUpdated, StateChanged
+from tui.core.events import JobAdded, JobRemoved, JobsAdded, JobUpdated, StateChanged
 from tui.core.jobstate import JobRecord, LastError
 from tui.monitor.job_view import FLASH_SECONDS, JobView
 
@@ -136,6 +136,21 @@ def test_an_update_re_renders_only_the_rows_events_touched():
     world.view.touch(b.job_id)
     assert world.update().dirty == {b.job_id}
     assert world.update(full=True).dirty is None
+
+
+def test_jobs_added_at_once_are_drawn_by_a_full_update_when_they_are_most_of_the_watchlist():
+    world = World()
+    first = [JobRecord(job_id=job_id, status_code="JobRunning") for job_id in ids(4)]
+    world.records.update((r.job_id, r) for r in first)
+    world.view.apply(JobsAdded(tuple(first)), world.clock.monotonic())  # a watchlist loaded
+    update = world.update()
+    assert update.dirty is None and update.order == ids(4) and world.view.counts() == {"running": 4}
+    more = [JobRecord(job_id=job_id) for job_id in ids(6)[4:]]
+    world.records.update((r.job_id, r) for r in more)
+    world.view.apply(JobsAdded(tuple(more)), world.clock.monotonic())  # a few added to it
+    update = world.update()
+    assert update.dirty == set(ids(6)[4:]) and update.order == ids(6)
+    assert world.view.counts() == {"running": 4, "pending": 2}
 
 
 def test_the_order_list_is_kept_while_nothing_moved():

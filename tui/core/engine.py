@@ -21,7 +21,7 @@ from typing import Protocol
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import TASK_NOT_EXIST, ApiError, ConfigError, TransportError, VclmError
-from tui.api.models import JobStatus, is_terminal
+from tui.api.models import TERMINAL_STATUS_CODES, JobStatus, is_terminal
 from tui.api.ratelimit import RateLimiter, RateSnapshot
 from tui.api.retry import Backoff
 from tui.core.events import (
@@ -136,11 +136,11 @@ class Poller:
     def add_many(self, records: list[JobRecord], *, from_file: bool = False) -> list[JobRecord]:
         """Watch many jobs given as records (those already watched are skipped), with one
         `JobsAdded` event: loading 100,000 jobs costs a loop, not 100,000 events."""
-        new: dict[str, JobRecord] = {}
-        for record in records:
-            if record.job_id not in self.records:
-                new.setdefault(record.job_id, record)
-        added = list(new.values())
+        ids = dict.fromkeys([record.job_id for record in records])
+        if len(ids) == len(records) and self.records.keys().isdisjoint(ids):
+            added = list(records)  # (a watchlist's load: all new, each once; checked in C)
+        else:  # each id's first record (its key is popped: a second one finds none) if not watched yet
+            added = [r for r in records if ids.pop(r.job_id, r) is None and r.job_id not in self.records]
         if added:
             self._watch(added, JobsAdded(tuple(added), from_file))
         return added
@@ -148,12 +148,13 @@ class Poller:
     def _watch(self, records: list[JobRecord], event: EngineEvent) -> None:
         due, wall = self.clock.monotonic(), self.clock.time()
         entries = []
-        for record in records:
-            self.records[record.job_id] = record
+        watched, scheduled, seq = self.records, self._entries, self._seq
+        for record in records:  # (100,000 at a big watchlist's start: no property or call per job but `next`)
+            watched[job_id := record.job_id] = record
             # a finished job whose last query failed (in an earlier run, perhaps) is asked
             # again: the error must not outlive an answer the service would give now
-            if not record.terminal or record.failing:
-                self._entries[record.job_id] = entry = (URGENT, due, next(self._seq), record.job_id)
+            if record.status_code not in TERMINAL_STATUS_CODES or record.last_error is not None:
+                scheduled[job_id] = entry = (URGENT, due, next(seq), job_id)
                 entries.append(entry)
                 record.next_poll_at = wall
         if len(entries) < 64:  # a few: pushed; many: one heapify beats a push each

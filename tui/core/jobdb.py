@@ -344,7 +344,7 @@ class JobDatabase:
     def save_snapshot(self, digest: str, records: Sequence[JobRecord]) -> None:
         """Keep these records (the watchlist of the file with this digest, as the monitor leaves it)
         as one blob, valid until the next change to members or states (see `watched_records`)."""
-        data = marshal.dumps([_flat(r) for r in records])
+        data = marshal.dumps(_snapshot_of(records))
         with self._transaction("saving the watchlist snapshot") as db:
             changes = db.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()[0]
             db.execute("INSERT OR REPLACE INTO snapshot (id, digest, changes, data) VALUES (1, ?, ?, ?)",
@@ -358,8 +358,10 @@ class JobDatabase:
         if row is None:
             return None
         try:
-            records = [_unflat(item) for item in marshal.loads(row[1])]
+            records = _records_of_snapshot(marshal.loads(row[1]))
         except (ValueError, EOFError, TypeError, IndexError):  # (a damaged blob: the tables say it all)
+            records = None
+        if records is None:
             log.warning("job database %s: the watchlist snapshot cannot be read; reading the tables", self.path)
             return None
         if row[0] == digest:
@@ -389,26 +391,17 @@ class JobDatabase:
                 snapshot = self._snapshot(digest)
                 if snapshot is not None:
                     return snapshot
-                members = self._db.execute("SELECT job_id, label, added_at FROM members ORDER BY position").fetchall()
-                # Two scans joined here: a JOIN looks each job up in the other tree (slower, at 100,000).
-                states = {row[0]: row for row in self._db.execute(
-                    "SELECT job_id, status_code, status_msg, result_video_url, url_received_at, state_since, last_change, "
-                    "last_request_id, error_code, error_message, error_request_id, error_at, poll_count, last_polled, "
-                    "last_latency, error_http_status, error_reason, error_content_type, error_excerpt FROM jobs")}
-                transitions = self._db.execute(
-                    "SELECT job_id, at, from_code, to_code FROM history ORDER BY job_id, rowid").fetchall()
+                # One query for members and states (the join's lookups run in SQLite, without the
+                # GIL: the UI goes on importing meanwhile), one scan of the history in the order written.
+                rows = self._db.execute(f"SELECT {_ROW} FROM members m LEFT JOIN jobs j ON j.job_id = m.job_id "
+                                        "ORDER BY m.position").fetchall()
+                histories = _histories(self._db.execute("SELECT job_id, at, from_code, to_code FROM history "
+                                                        "ORDER BY rowid"))
             finally:
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise _error(self.path, exc, "reading job states") from None
-        none = (None,) * 19
-        records = [_record(job_id, label, added_at, states.get(job_id, none)) for job_id, label, added_at in members]
-        by_id = {record.job_id: record for record in records}
-        for job_id, at, from_code, to_code in transitions:
-            record = by_id.get(job_id)
-            if record is not None:
-                record.history.append(Transition(at, from_code, to_code))
-        return records
+        return _records(rows, histories)
 
     def listing(self, digest: str) -> list[Listed] | None:
         """The members of the file with this digest, each with its last known state, in the file's
@@ -525,9 +518,10 @@ class JobDatabase:
         """Forget jobs not in `keep` (the watchlist) that nothing wrote for `keep_days`."""
         cutoff = now - keep_days * 86400
         with self._transaction("pruning old jobs") as db:
-            _changed(db)
             old = [job_id for (job_id,) in db.execute("SELECT job_id FROM jobs WHERE written_at < ?", (cutoff,))
                    if job_id not in keep]
+            if old:  # (every monitor prunes at its start: forgetting nothing must leave the snapshot valid)
+                _changed(db)
             db.executemany("DELETE FROM jobs WHERE job_id = ?", ((job_id,) for job_id in old))
             db.executemany("DELETE FROM history WHERE job_id = ?", ((job_id,) for job_id in old))
         return len(old)
@@ -546,40 +540,75 @@ def _changed(db: sqlite3.Connection) -> None:
     db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'changes'")
 
 
-def _flat(r: JobRecord) -> tuple[Any, ...]:
-    err = r.last_error
-    return (r.job_id, r.label, r.added_at, r.status_code, r.status_msg, r.result_video_url, r.url_received_at,
-            r.state_since, r.last_change, r.last_request_id, err.code if err else None, err.message if err else None,
-            err.request_id if err else None, err.at if err else None, r.poll_count, r.last_polled, r.last_latency,
-            tuple((t.at, t.from_code, t.to_code) for t in r.history[-MAX_HISTORY:]),
-            err.http_status if err else None, err.reason if err else "", err.content_type if err else "",
-            err.excerpt if err else "")
+# A record's row, in the order of JobRecord's fields up to last_latency (history apart), then what
+# the server said with its last error: what the monitor's load reads from the tables, and what its
+# snapshot keeps. One builder, `_records`.
+_ROW = ("m.job_id, m.label, m.added_at, j.status_code, j.status_msg, j.result_video_url, j.url_received_at, "
+        "j.state_since, j.last_change, j.last_request_id, j.error_code, j.error_message, j.error_request_id, "
+        "j.error_at, j.poll_count, j.last_polled, j.last_latency, "
+        "j.error_http_status, j.error_reason, j.error_content_type, j.error_excerpt")
+ROW_FIELDS = 21
+Row = tuple[Any, ...]
 
 
-_SAID_NOTHING = (None, "", "", "")  # what the server said, in a snapshot item of schema 2 (which had none)
+def _records(rows: Iterable[Row], histories: dict[str, list[Transition]]) -> list[JobRecord]:
+    """Records from their rows (`_ROW`: a state column is None for a job never seen) and histories."""
+    get = histories.get
+    # (positional, in JobRecord's field order, in one comprehension: one call per job is what
+    # makes 100,000 cheap)
+    return [JobRecord(job_id, label, added_at, status, message or "", url or "", url_at, since, change,
+                      get(job_id) or [], request_id,
+                      None if code is None else LastError(code, text or "", error_request, error_at or 0.0, http_status,
+                                                          reason or "", content_type or "", body_excerpt or ""),
+                      polls or 0, polled, latency, None, None, status is not None)
+            for (job_id, label, added_at, status, message, url, url_at, since, change, request_id, code, text,
+                 error_request, error_at, polls, polled, latency, http_status, reason, content_type, body_excerpt)
+            in rows]
 
 
-def _unflat(item: tuple[Any, ...]) -> JobRecord:
-    if len(item) == 18:  # a snapshot left by schema 2
-        item = item + _SAID_NOTHING
-    (job_id, label, added_at, status, message, url, url_at, since, change, request_id, code, text, error_request,
-     error_at, polls, polled, latency, history, http_status, reason, content_type, body_excerpt) = item
-    return JobRecord(job_id, label, added_at, status, message, url, url_at, since, change,
-                     [Transition(*t) for t in history], request_id,
-                     None if code is None else LastError(code, text, error_request, error_at, http_status, reason,
-                                                         content_type, body_excerpt),
-                     polls, polled, latency, None, None, status is not None)
+def _histories(rows: Iterable[tuple[str, float, str | None, str]]) -> dict[str, list[Transition]]:
+    """Each job's transitions from (job_id, at, from_code, to_code) rows, in the order given."""
+    out: dict[str, list[Transition]] = {}
+    make = Transition._make
+    for row in rows:
+        history = out.get(row[0])
+        if history is None:
+            out[row[0]] = [make(row[1:])]
+        else:
+            history.append(make(row[1:]))
+    return out
 
 
-def _record(job_id: str, label: str, added_at: float, row: tuple[Any, ...]) -> JobRecord:
-    """A record from its member row and its `jobs` row (all None when never seen)."""
-    (_, status, message, url, url_at, since, change, request_id, code, text, error_request, error_at, polls, polled,
-     latency, http_status, reason, content_type, body_excerpt) = row
-    # (positional, in JobRecord's field order: one call per job is what makes 100,000 cheap)
-    return JobRecord(job_id, label, added_at, status, message or "", url or "", url_at, since, change, [], request_id,
-                     None if code is None else LastError(code, text or "", error_request, error_at or 0.0, http_status,
-                                                         reason or "", content_type or "", body_excerpt or ""),
-                     polls or 0, polled, latency, None, None, status is not None)
+_SNAPSHOT_FORMAT = 2  # 1 (a list of a tuple per job, history inside) is read as no snapshot
+
+
+def _snapshot_of(records: Sequence[JobRecord]) -> tuple[int, list[Row], list[tuple[str, float, str | None, str]]]:
+    """What `save_snapshot` keeps (for `marshal`): the records' rows, and their transitions as rows
+    (plain tuples and strings: `marshal.loads` makes them in C, far faster than JSON or pickle)."""
+    rows = []
+    transitions: list[tuple[str, float, str | None, str]] = []
+    for r in records:
+        err = r.last_error
+        rows.append((r.job_id, r.label, r.added_at, r.status_code, r.status_msg, r.result_video_url,
+                     r.url_received_at, r.state_since, r.last_change, r.last_request_id,
+                     err.code if err else None, err.message if err else None, err.request_id if err else None,
+                     err.at if err else None, r.poll_count, r.last_polled, r.last_latency,
+                     err.http_status if err else None, err.reason if err else None, err.content_type if err else None,
+                     err.excerpt if err else None))
+        if r.history:
+            job_id = r.job_id
+            transitions.extend((job_id, *t) for t in r.history[-MAX_HISTORY:])
+    return _SNAPSHOT_FORMAT, rows, transitions
+
+
+def _records_of_snapshot(data: Any) -> list[JobRecord] | None:
+    """The records a snapshot holds; None when it is of another format."""
+    if not isinstance(data, tuple) or len(data) != 3 or data[0] != _SNAPSHOT_FORMAT:
+        return None
+    _, rows, transitions = data
+    if rows and len(rows[0]) != ROW_FIELDS:
+        return None
+    return _records(rows, _histories(transitions))
 
 
 def _dump_response(response: dict[str, Any] | None) -> str | None:

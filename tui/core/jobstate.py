@@ -7,7 +7,7 @@ Shared by the engine (which updates it), the views (which show it) and the watch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tui.api.errors import TransportError, VclmError
 from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, is_terminal
@@ -20,8 +20,9 @@ STATE_PENDING = "pending"  # never answered yet
 STATE_UNKNOWN = "unknown"  # the API answered a StatusCode not in the table
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
+    # (a tuple: `Transition._make(row)` builds one from a database row in one C call, where a
+    # frozen dataclass sets each field through object.__setattr__; a big watchlist loads 200,000)
     at: float  # wall time the change was observed
     from_code: str | None
     to_code: str

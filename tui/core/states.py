@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tui.api.models import JOB_FAILED, JOB_INIT, JOB_MODERATION_FAILED, JOB_RUNNING, JOB_SUCCESS
+from tui.api.models import (
+    JOB_FAILED,
+    JOB_INIT,
+    JOB_MODERATION_FAILED,
+    JOB_RUNNING,
+    JOB_SUCCESS,
+    TERMINAL_STATUS_CODES,
+)
 from tui.core.jobstate import JobRecord
 
 # StatusCode -> display state (theme variables are "state-<state>").
@@ -44,16 +51,19 @@ def display_state(record: JobRecord, now: float, stale_after: float | None) -> s
 
     A finished job does not go stale: its state is final, so only unfinished ones do.
     """
-    if record.failing:
+    # (attributes rather than the record's properties: the monitor asks this of every job at once)
+    if record.last_error is not None:
         return "error"
-    if not record.terminal:
+    code = record.status_code
+    if code not in TERMINAL_STATUS_CODES:
         if record.stale:
             return "stale"
-        if stale_after is not None and record.last_polled is not None and now - record.last_polled > stale_after:
+        polled = record.last_polled
+        if stale_after is not None and polled is not None and now - polled > stale_after:
             return "stale"
-    if record.status_code is None:
+    if code is None:
         return "pending"
-    return CODE_KEYS.get(record.status_code, "unknown")
+    return CODE_KEYS.get(code, "unknown")
 
 
 def stale_after(min_interval: float, active_jobs: int, rate: float) -> float:

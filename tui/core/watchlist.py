@@ -473,7 +473,8 @@ class WatchlistStore(StoreDatabase):
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.lock_wait = lock_wait  # seconds to wait for another process's lock (0: try once)
         self.on_wait = on_wait  # told (with the seconds it will wait) when a wait begins
-        self._base: dict[str, str] = {}  # id -> label, as of the last load or save
+        self._base_labels: dict[str, str] | None = {}  # id -> label, as of the last load or save...
+        self._base_members: list[jobdb.Member] = []  # ...or, until asked for, the members loaded
         self._seen_stat: tuple[int, int, int] | None = None
         self.read_only = False  # set when the file (or its database) is too new: never written
         self._format1: tuple[bytes, list[JobRecord]] | None = None  # a format-1 file read, to migrate at the next write
@@ -484,6 +485,17 @@ class WatchlistStore(StoreDatabase):
         self.broken: WatchlistUnparsable | None = None
         self._preloading: threading.Thread | None = None  # see preload()
         self._preloaded: list[JobRecord] | None = None
+
+    @property
+    def _base(self) -> dict[str, str]:
+        # (made when first needed: a monitor's start on 100,000 jobs waits for nothing it does not use)
+        if self._base_labels is None:
+            self._base_labels = {job_id: label for job_id, label, _ in self._base_members}
+        return self._base_labels
+
+    @_base.setter
+    def _base(self, labels: dict[str, str]) -> None:
+        self._base_labels = labels
 
     @property
     def needs_migration(self) -> bool:
@@ -698,7 +710,8 @@ class WatchlistStore(StoreDatabase):
             # No lock file can be made here (a read-only place): saves replace the file
             # atomically, so an unlocked read still sees a whole version.
             records = self._read_seen()
-        self._base = {r.job_id: r.label for r in records}
+        # the members just read are the records' ids and labels (tuples: they cannot change meanwhile)
+        self._base_labels, self._base_members = None, self._members or []
         return records
 
     def _read_seen(self) -> list[JobRecord]:

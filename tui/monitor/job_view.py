@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from tui.api.models import TERMINAL_STATUS_CODES
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobsAdded, JobUpdated, RateChanged, StateChanged
 from tui.core.formatting import inert
 from tui.core.jobstate import JobRecord
@@ -19,6 +20,8 @@ from tui.core.states import CODE_KEYS, SORT_MODES, display_state, sort_key, stal
 from tui.monitor.keys import key_for
 
 FLASH_SECONDS = 2.0  # how long a transition highlights its row
+# The display states of an unfinished job that a missed refresh turns stale (display_state)
+_MAY_GO_STALE = frozenset({"init", "running", "pending", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class JobView:
         self.hide_finished = False
         # what changed since the last update, and what the last one computed
         self._dirty: set[str] = set()
+        self._all_dirty = False  # many jobs came at once: the next update is a full one
         self.states: dict[str, str] = {}  # job id -> display state
         self.state_counts: Counter[str] = Counter()  # display state -> jobs in it
         self._active: set[str] = set()  # ids of the unfinished jobs (they set the stale threshold)
@@ -87,9 +91,14 @@ class JobView:
             self._dirty.add(event.record.job_id)
         elif isinstance(event, JobsAdded):
             self._membership_version += 1
-            for record in event.records:
-                self._added_order.setdefault(record.job_id, next(self._order_seq))
-                self._dirty.add(record.job_id)
+            ids = [record.job_id for record in event.records]
+            added = self._added_order
+            # (100,000 at once at a big watchlist's start: bulk operations, in C)
+            added.update(zip([job_id for job_id in ids if job_id not in added], self._order_seq))
+            if 2 * len(ids) >= len(self.records):  # most of the watchlist (its load): no set of them,
+                self._all_dirty = True  # the next update is a full one
+            else:
+                self._dirty.update(ids)
         elif isinstance(event, JobRemoved):
             job_id = event.record.job_id
             self._membership_version += 1
@@ -168,8 +177,10 @@ class JobView:
         """The ids the table shows, in display order."""
         if states is None:
             states = self.display_states(now)
-        rows: list[tuple[str, JobRecord, str]] = []
         filtering = bool(self.filter_text.split())
+        if self.sort_mode == "added" and not filtering and not self.hide_finished:
+            return list(self.records)  # (every job, in the order they were added: no row to look at)
+        rows: list[tuple[str, JobRecord, str]] = []
         for job_id, record in self.records.items():
             if self.hide_finished and record.terminal:
                 continue
@@ -190,6 +201,8 @@ class JobView:
         engine touched, so a burst or a quiet tick costs its own size, not the watchlist's.
         """
         dirty, self._dirty = self._dirty, set()
+        if self._all_dirty:
+            self._all_dirty, full, tick = False, True, False
         every_row = full and not tick  # every row may have changed (not only its times)
         if self.threshold is None or (full and not tick):
             states_changed = self._all_states(now)
@@ -238,13 +251,15 @@ class JobView:
     def _all_states(self, now: float) -> bool:
         """Every job's display state afresh; True if any changed."""
         records = self.records
-        self._active = {job_id for job_id, record in records.items() if not record.terminal}
-        self.threshold = threshold = self.stale_threshold(len(self._active))
+        active = [record for record in records.values() if record.status_code not in TERMINAL_STATUS_CODES]
+        self._active = {record.job_id for record in active}
+        self.threshold = threshold = self.stale_threshold(len(active))
         states = {job_id: display_state(record, now, threshold) for job_id, record in records.items()}
         changed = states != self.states
         self.states = states
         self.state_counts = Counter(states.values())
-        due = [records[job_id].last_polled for job_id in self._active
-               if states[job_id] not in ("stale", "error") and records[job_id].last_polled is not None]
-        self._stale_due = min(d for d in due if d is not None) + threshold if due else float("inf")
+        # (the unfinished jobs neither stale nor failing: found by state, not by reading 100,000 records)
+        due = [polled for job_id, state in states.items()
+               if state in _MAY_GO_STALE and (polled := records[job_id].last_polled) is not None]
+        self._stale_due = min(due) + threshold if due else float("inf")
         return changed

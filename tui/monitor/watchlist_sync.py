@@ -139,7 +139,9 @@ class WatchlistSync:
         assert self.store is not None
         if self.store.db_problem is not None:
             self._set_db_problem(self.store.db_problem)  # (the writer tries again, and clears it once it can)
-        self.writer = ObservationWriter(self.store.db_path, prune=(set(self.poller.records), self.history_days))
+        # (the engine's live ids, looked up by the writer's thread: no copy of 100,000 of them; a job
+        # added meanwhile is kept, one removed meanwhile is no longer watched)
+        self.writer = ObservationWriter(self.store.db_path, prune=(self.poller.records.keys(), self.history_days))
 
     def _set_db_problem(self, detail: str | None) -> None:
         if detail == self._db_problem:
