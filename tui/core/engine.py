@@ -36,7 +36,6 @@ from tui.core.events import (
     StateChanged,
 )
 from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
-from tui.core.overview import RequestCounts
 
 log = logging.getLogger(__name__)
 
@@ -341,16 +340,6 @@ class Poller:
     def target_rate(self) -> float | None:
         """The request rate the limiter aims for (None without a client)."""
         return self.client.limiter.target if self.client is not None else None
-
-    def request_counts(self) -> RequestCounts | None:
-        """The client's running totals of attempts (sent, answered, failed by code) and the
-        limiter's cut-backs, for the overview (None without a client)."""
-        client = self.client
-        if client is None:
-            return None
-        return RequestCounts(sent=getattr(client, "requests_sent", 0), answered=getattr(client, "requests_answered", 0),
-                             errors=dict(getattr(client, "failed_attempts", {})),
-                             cut_backs=getattr(client.limiter, "cuts", 0))
 
     def _publish_rate(self) -> None:
         if self.client is None:

@@ -117,6 +117,16 @@ class OverviewNumbers:
     oldest: Oldest | None
 
 
+def client_counts(client: object | None) -> RequestCounts | None:
+    """The running totals of a `VclmClient` (attempts sent, answered, failed by code) and of its
+    limiter's cut-backs; None without a client (nothing is sent)."""
+    if client is None:
+        return None
+    limiter = getattr(client, "limiter", None)
+    return RequestCounts(sent=getattr(client, "requests_sent", 0), answered=getattr(client, "requests_answered", 0),
+                         errors=dict(getattr(client, "failed_attempts", {})), cut_backs=getattr(limiter, "cuts", 0))
+
+
 def first_seen(record: JobRecord) -> float | None:
     """When the job was first seen: its first recorded answer (when the watchlist got it, if that
     part of its history was cut)."""
@@ -152,7 +162,7 @@ class Overview:
     """Running aggregates over the watched jobs and the requests sent for them.
 
     Subscribe `apply` to the engine before any job is added; `counts` is read when a poll ends
-    (`Poller.request_counts`). `record_requests` adds request outcomes directly (what the
+    (`client_counts` of the engine's client). `record_requests` adds request outcomes directly (what the
     counters add up to; tests replay a recorded history through it). `version` changes
     whenever anything that `numbers()` reports did, apart from the passing of time.
     """

@@ -9,6 +9,7 @@ from tui.api.client import VclmClient
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.core.engine import Poller
 from tui.core.jobstate import JobRecord
+from tui.core.overview import Overview
 from tui.core.settings import Settings
 from tui.core.watchlist import WatchlistStore
 from tui.monitor.themes import DEFAULT_THEME
@@ -35,3 +36,4 @@ class MonitorSetup:
     bell: bool = False
     cursor_blink: bool = True
     initial_records: list[JobRecord] = field(default_factory=list)
+    overview: Overview | None = None  # the overview screen's numbers, fed by the engine from the start

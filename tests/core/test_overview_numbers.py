@@ -8,7 +8,7 @@ from simkit import SIM_CREDENTIALS, make_client, make_sim
 from tui.api.clock import FakeClock
 from tui.core.engine import Poller
 from tui.core.jobstate import JobRecord, LastError, Transition
-from tui.core.overview import MINUTES, WINDOW_SECONDS, Overview, Spread, error_kind, percentile
+from tui.core.overview import MINUTES, WINDOW_SECONDS, Overview, Spread, client_counts, error_kind, percentile
 
 NOW = 1_764_000_030.0  # 16:00:30 UTC
 
@@ -33,7 +33,7 @@ def running(n: int, seen: float, label: str = "") -> JobRecord:
 def watched(records: list[JobRecord], clock: FakeClock | None = None) -> tuple[Poller, Overview]:
     clock = clock or FakeClock(NOW)
     poller = Poller(None, clock=clock)
-    overview = Overview(clock, poller.request_counts)
+    overview = Overview(clock, lambda: client_counts(poller.client))
     poller.subscribe(overview.apply)
     poller.add_many(records)
     return poller, overview
@@ -155,7 +155,7 @@ async def test_every_attempt_is_counted_from_the_engine_refusals_and_inner_error
     job_id = sim.create_job(fate="JobSuccess", init_seconds=1000)
     client = make_client(sim, clock, credentials=SIM_CREDENTIALS)
     poller = Poller(client, clock=clock)
-    overview = Overview(clock, poller.request_counts)
+    overview = Overview(clock, lambda: client_counts(client))
     poller.subscribe(overview.apply)
     async with client:
         poller.add(job_id)
