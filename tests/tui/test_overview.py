@@ -8,6 +8,7 @@ from overview_history import INNER_SPIKE, THROTTLING, recorded_history, replay_r
 from tuikit import ready
 
 from tui.api.credentials import Credentials
+from tui.core.jobstate import JobRecord, Transition
 from tui.core.settings import default_settings
 from tui.monitor.commands import monitor_commands
 from tui.monitor.launch import create_app
@@ -108,6 +109,7 @@ async def test_the_numbers_shown_are_the_recorded_history_s(clock, simulator):
         # the spike and the throttling episode, with the minute each peaked (16:00 - 23 min, - 14 min)
         errors = section(screen, "errors")
         assert f"peak {max(INNER_SPIKE.values()):>5} 15:37" in errors
+        assert f"from 15:35  total {sum(INNER_SPIKE.values()):>6}" in errors  # the spike began 25 min ago
         requests = section(screen, "requests")
         assert f"peak {max(r for _s, r, _c in THROTTLING.values()):>5} 15:46" in requests
         assert sum(m.cut_backs for m in numbers.minutes) == sum(c for _s, _r, c in THROTTLING.values())
@@ -147,3 +149,15 @@ async def test_it_follows_engine_events_repainting_only_the_sections_that_change
         drawn = dict(screen.drawn)
         screen.refresh_numbers()  # nothing new: nothing repainted
         assert dict(screen.drawn) == drawn
+
+
+@pytest.mark.anyio
+async def test_the_oldest_job_s_label_is_shown_as_it_is_never_as_markup(clock, simulator):
+    record = JobRecord(job_id="ab" * 16, label="[red]not red[/red] [b]x", added_at=clock.time() - 60,
+                       status_code="JobRunning")
+    record.history = [Transition(clock.time() - 60, None, "JobRunning")]
+    app = overview_app(clock, simulator, [record])
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_overview(pilot)
+        assert "[red]not red[/red] [b]x" in section(screen, "oldest")
+        assert "waiting 1m" in section(screen, "oldest")

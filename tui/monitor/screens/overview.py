@@ -35,6 +35,7 @@ QUOTA = 20  # requests per second the API allows an account
 HEAD, NAME = 11, 13  # columns of the section name and the series name, before a sparkline
 LABEL = HEAD + NAME
 NUMBERS = 26  # columns after it: " 1234/min  peak  1234 16:42"
+WIDE_NUMBERS = 27  # and, where they fit: "  from 16:40  total 123456"
 SPARKS = "▁▂▃▄▅▆▇█"
 BOLD = Style(bold=True)
 DIM = Style(dim=True)
@@ -85,8 +86,10 @@ def head(title: str) -> Text:
     return text
 
 
-def series_line(title: str, name: str, values: list[int], first_minute: float, style: Style) -> Text:
-    """'Head  name  ▁▂█▁  now/min  peak N HH:MM': this minute so far, and the first minute with the most."""
+def series_line(title: str, name: str, values: list[int], first_minute: float, style: Style,
+                wide: bool = False) -> Text:
+    """'Head  name  ▁▂█▁  now/min  peak N HH:MM': this minute so far, and the first minute with the most;
+    `wide` adds when the run of busy minutes around that peak began, and the total."""
     line = head(title)
     line.append(f"{name:<{NAME}}", style)
     line.append_text(sparkline(values, style))
@@ -94,7 +97,13 @@ def series_line(title: str, name: str, values: list[int], first_minute: float, s
     last = values[-1] if values else 0
     line.append(f" {last:>5}/min", style if last else DIM)
     if peak:
-        line.append(f"  peak {peak:>5} {hhmm(first_minute + 60 * values.index(peak))}")
+        at = values.index(peak)
+        line.append(f"  peak {peak:>5} {hhmm(first_minute + 60 * at)}")
+        if wide:
+            start = at
+            while start > 0 and values[start - 1] > 0:
+                start -= 1
+            line.append(f"  from {hhmm(first_minute + 60 * start)}  total {sum(values):>6}", DIM)
     else:
         line.append("  none", DIM)
     return line
@@ -235,11 +244,13 @@ class OverviewScreen(Screen[None]):
     def _series(self, head: str, series: tuple[tuple[str, str, str], ...], numbers: OverviewNumbers,
                 palette: StatePalette, group: str = "") -> Group:
         lines = []
+        wide = (self.size.width or 80) - 2 >= LABEL + len(numbers.minutes) + NUMBERS + WIDE_NUMBERS
         for n, (name, key, state) in enumerate(series):
             values = minute_values(numbers.minutes, key, group)
             if key == "other" and not any(values):
                 continue  # shown only when there is something to show
-            lines.append(series_line(head if n == 0 else "", name, values, numbers.first_minute, palette.style(state)))
+            lines.append(series_line(head if n == 0 else "", name, values, numbers.first_minute, palette.style(state),
+                                     wide))
         return Group(*lines)
 
     def _durations(self, numbers: OverviewNumbers, palette: StatePalette) -> Group:
