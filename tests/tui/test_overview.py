@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from overview_history import INNER_SPIKE, THROTTLING, recorded_history, replay_requests
+from test_terminal_output import CapturingTerminal, run_captured
 from tuikit import ready
 
 from tui.api.credentials import Credentials
@@ -161,3 +162,26 @@ async def test_the_oldest_job_s_label_is_shown_as_it_is_never_as_markup(clock, s
         screen = await open_overview(pilot)
         assert "[red]not red[/red] [b]x" in section(screen, "oldest")
         assert "waiting 1m" in section(screen, "oldest")
+
+
+@pytest.mark.anyio
+async def test_changes_on_the_table_beneath_send_nothing_of_the_overview_to_the_terminal(clock, simulator):
+    app, _history = recorded_app(clock, simulator)
+
+    async def script(pilot) -> None:
+        screen = await open_overview(pilot)
+        await pilot.pause()
+        CapturingTerminal.written.clear()
+        app.poller.pause()  # the status bar beneath says so at the tick
+        app.tick_now()
+        await pilot.pause()
+        await pilot.pause()
+        sent = "".join(CapturingTerminal.written)
+        assert "peak" not in sent and "Requests" not in sent and "To finish" not in sent
+        clock.advance(60)
+        screen.refresh_numbers()  # its own news (a new minute) is drawn
+        await pilot.pause()
+        await pilot.pause()
+        assert "16:01" in "".join(CapturingTerminal.written)
+
+    await run_captured(app, (160, 45), script)
