@@ -55,8 +55,9 @@ def _watchlist(path: Path, ids: list[str], finished: bool) -> None:
 
 
 def measure(scenario: str, size: tuple[int, int], warmup: float, seconds: float,
-            dump: str | None = None) -> dict[str, Any]:
-    """Bytes per second the monitor writes to its pty over `seconds`, after `warmup`."""
+            dump: str | None = None, overview: bool = False) -> dict[str, Any]:
+    """Bytes per second the monitor writes to its pty over `seconds`, after `warmup` (`overview`:
+    with the overview screen open, its key typed halfway through the warm-up)."""
     finished = scenario == "finished"
     with SimProcess(running=0 if finished else JOBS, finished=JOBS if finished else 0, no_log=True) as sim, \
             tempfile.TemporaryDirectory() as tmp:
@@ -89,6 +90,7 @@ def measure(scenario: str, size: tuple[int, int], warmup: float, seconds: float,
         counted = 0
         cpu_start: float | None = None
         t0 = time.monotonic()
+        key_at = t0 + warmup / 2 if overview else None
         start = t0 + warmup
         end = start + seconds
         try:
@@ -96,6 +98,9 @@ def measure(scenario: str, size: tuple[int, int], warmup: float, seconds: float,
                 now = time.monotonic()
                 if now >= end:
                     break
+                if key_at is not None and now >= key_at:
+                    os.write(master, b"o")
+                    key_at = None
                 if cpu_start is None and now >= start:
                     cpu_start = _cpu_seconds(pid)
                     counted = total
@@ -132,7 +137,7 @@ def measure(scenario: str, size: tuple[int, int], warmup: float, seconds: float,
             finally:
                 os.close(master)
     counted = total - counted
-    return {"scenario": scenario, "size": f"{size[0]}x{size[1]}", "seconds": span, "bytes": counted,
+    return {"scenario": scenario, "size": f"{size[0]}x{size[1]}", "overview": overview, "seconds": span, "bytes": counted,
             "kb_per_s": counted / span / 1000, "cpu": (cpu_end - (cpu_start or 0.0)) / span}
 
 
@@ -146,14 +151,14 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def terminal_bytes(sizes=SIZES, scenarios=("finished", "running"), warmup: float = 5.0,
-                   seconds: float = 25.0, dump: str | None = None) -> Section:
+                   seconds: float = 25.0, dump: str | None = None, overview: bool = False) -> Section:
     section = Section("Bytes written to a terminal (the real monitor in a pty, 20 jobs)")
     results = []
     for width, height in sizes:
         factor = 1.0 if (width, height) == (80, 24) else 2.0
         for scenario in scenarios:
             result = measure(scenario, (width, height), warmup, seconds,
-                             f"{dump}.{scenario}.{width}x{height}" if dump else None)
+                             f"{dump}.{scenario}.{width}x{height}" if dump else None, overview)
             results.append(result)
             target = TARGETS[scenario] * factor
             what = "20 finished jobs, nothing polled" if scenario == "finished" else "20 running jobs polled every 2 s"
@@ -172,13 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", choices=("finished", "running"))
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--seconds", type=float, default=25.0)
+    parser.add_argument("--overview", action="store_true", help="measure with the overview screen (o) open")
     parser.add_argument("--dump", help="also append the raw bytes to DUMP.SCENARIO.WxH (to look at them)")
     args = parser.parse_args(argv)
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.size] if args.size else SIZES
     from tests.bench.__main__ import render
 
     section = terminal_bytes(sizes, tuple(args.scenario or ("finished", "running")), args.warmup, args.seconds,
-                             args.dump)
+                             args.dump, args.overview)
     print(render(section), flush=True)
     print(json.dumps(section.raw["results"]), flush=True)
     return 0

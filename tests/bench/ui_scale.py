@@ -1,4 +1,5 @@
-"""The monitor's UI with 10,000 jobs, headless: `python -m tests.bench.ui_scale [N]` prints one JSON line.
+"""The monitor's UI with 10,000 jobs, headless: `python -m tests.bench.ui_scale [N] [--overview]` prints one JSON line
+(`--overview`: measured with the overview screen open).
 
 Run in a process of its own so that its RSS is the monitor's alone. The engine is not started
 (no credentials: nothing is polled); engine updates are published to the app the way the
@@ -28,7 +29,7 @@ from tui.monitor.launch import create_app
 SIZE = (160, 50)
 
 
-async def measure(n: int, batches: int, idle_seconds: float, profile: bool = False) -> dict:
+async def measure(n: int, batches: int, idle_seconds: float, profile: bool = False, overview: bool = False) -> dict:
     rss_before = _rss()
     records = _records(n)
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,6 +50,9 @@ async def measure(n: int, batches: int, idle_seconds: float, profile: bool = Fal
                     break
             settled = time.perf_counter() - t0
             rss = _rss()
+            if overview:  # the overview screen (o) open over the table for the rest of the run
+                await pilot.press("o")
+                await pilot.pause(0.5)
             # Idle first, as the issue measures it: nothing polled (the jobs were last polled ten
             # minutes ago, so their times move once a minute), only the 1-second tick running.
             await pilot.pause(1.5)  # let the pending flush timers and a tick run out
@@ -93,15 +97,16 @@ async def measure(n: int, batches: int, idle_seconds: float, profile: bool = Fal
     return {"jobs": n, "rows": rows, "first_paint": first_paint, "first_paint_cpu": first_paint_cpu, "settled": settled,
             "rss": rss, "rss_growth": rss - rss_before, "batch_wall": walls, "batch_cpu": cpus,
             "batch_draw": draws, "batch_with_frame": framed, "tick": tick, **profiles,
-            "idle_cpu": idle_cpu, "idle_seconds": idle_seconds}
+            "idle_cpu": idle_cpu, "idle_seconds": idle_seconds, "overview": overview}
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--profile"]
+    args = [a for a in sys.argv[1:] if a not in ("--profile", "--overview")]
     n = int(args[0]) if len(args) > 0 else 10_000
     batches = int(args[1]) if len(args) > 1 else 12
     idle = float(args[2]) if len(args) > 2 else 5.0
-    print(json.dumps(asyncio.run(measure(n, batches, idle, "--profile" in sys.argv))), flush=True)
+    print(json.dumps(asyncio.run(measure(n, batches, idle, "--profile" in sys.argv, "--overview" in sys.argv))),
+          flush=True)
 
 
 if __name__ == "__main__":

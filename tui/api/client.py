@@ -13,6 +13,7 @@ import asyncio
 import json
 import sys
 import urllib.request
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -180,6 +181,8 @@ class VclmClient:
         self.retry = retry or RetryPolicy()
         self.language = language
         self.requests_sent = 0
+        self.requests_answered = 0  # attempts answered with a usable Response (the overview's "accepted")
+        self.failed_attempts: Counter[str] = Counter()  # error code -> attempts that failed with it
         # one attempt, connect to the answer's last byte (see send_once)
         self.attempt_deadline = attempt_deadline if attempt_deadline is not None else connect_timeout + read_timeout
         self._timeouts = {"connect": connect_timeout, "read": read_timeout, "write": read_timeout, "pool": None}
@@ -305,8 +308,11 @@ class VclmClient:
                 granted = float(admitted)
             attempt += 1
             try:
-                return await self.send_once(action, params, granted_at=granted)
+                answer = await self.send_once(action, params, granted_at=granted)
+                self.requests_answered += 1
+                return answer
             except VclmError as error:
+                self.failed_attempts[error.code] += 1
                 if isinstance(error, ApiError) and error.rate_limited:
                     self.limiter.on_rate_limited()
                 if not self.retry.should_retry(error, attempt):

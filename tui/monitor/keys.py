@@ -42,6 +42,8 @@ KEYS: tuple[Key, ...] = (
     Key("c", "copy('url')", "Copy URL", "copy the result video URL", False, "monitor.copy_url", "Copy result URL", on_screen=True),
     Key("x", "copy('reproduce')", "Copy tccli", "copy the tccli line that reproduces the query", False,
         "monitor.copy_reproduce", "Copy tccli command", on_screen=True),
+    Key("o", "overview", "Overview", "overview: rates, finishes, errors, time to finish",
+        False, "monitor.overview", "Overview", on_screen=True),
     Key("t", "pick_theme", "Theme", "choose a theme", False, "monitor.theme"),
     Key("e", "export_screen", "Export", "save the screen as SVG and text files", False,
         "monitor.export", "Save the screen as SVG and text"),

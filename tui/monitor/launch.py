@@ -20,6 +20,7 @@ from tui.api.errors import ConfigError, VclmError
 from tui.core import paths
 from tui.core.engine import Poller
 from tui.core.jobstate import JobRecord
+from tui.core.overview import Overview, client_counts
 from tui.core.preferences import remembered_theme
 from tui.core.settings import Settings, build_client, build_poller, default_settings, load_credentials, load_settings
 from tui.core.watchlist import WatchlistStore
@@ -74,6 +75,7 @@ def create_app(
         note = "given by the caller"
     else:
         note = "none found"
+    overview = Overview(clock, lambda: client_counts(poller.client))
     setup = MonitorSetup(
         settings=settings, poller=poller, clock=clock,
         store=WatchlistStore(settings.watchlist_path) if store is _DEFAULT else store,  # type: ignore[arg-type]
@@ -85,7 +87,9 @@ def create_app(
         bell=settings.config.bell if bell is None else bell,
         cursor_blink=cursor_blink, initial_records=list(records),
         export_dir=export_dir or (Path(settings.config.export_dir).expanduser() if settings.config.export_dir else None),
+        overview=overview,
     )
+    poller.subscribe(overview.apply)  # before any job is added: it counts every one
     partial_update.install()  # a changed cell goes to the terminal alone, not with the line before it
     return VclmWatchApp(setup)
 

@@ -9,6 +9,7 @@ from tui.api.client import VclmClient
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.core.engine import Poller
 from tui.core.jobstate import JobRecord
+from tui.core.overview import Overview
 from tui.core.settings import Settings
 from tui.core.watchlist import WatchlistStore
 from tui.monitor.themes import DEFAULT_THEME
@@ -36,3 +37,4 @@ class MonitorSetup:
     cursor_blink: bool = True
     initial_records: list[JobRecord] = field(default_factory=list)
     export_dir: Path | None = None  # where `e` saves the screen (None: the current directory)
+    overview: Overview | None = None  # the overview screen's numbers, fed by the engine from the start

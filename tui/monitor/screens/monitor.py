@@ -19,6 +19,7 @@ from tui.monitor.keys import FOOTER_ORDER, KEY_NAMES, KEYS, bound_action, footer
 from tui.monitor.screens.add_jobs import AddJobsScreen, AddRequest
 from tui.monitor.screens.import_file import ImportFileScreen
 from tui.monitor.screens.label import LabelScreen
+from tui.monitor.screens.overview import OverviewScreen
 from tui.monitor.widgets.detail_pane import DetailPane, reproduce_line
 from tui.monitor.widgets.filter_bar import FilterBar
 from tui.monitor.widgets.job_table import JobTable
@@ -162,6 +163,14 @@ class MonitorScreen(Screen):
                 app.set_label(record.job_id, label)
 
         app.push_screen(LabelScreen(record.job_id, record.label, cursor_blink=app.setup.cursor_blink), done)
+
+    # -- the overview ------------------------------------------------------------------------
+
+    def action_overview(self) -> None:
+        app = self.monitor_app
+        if app.setup.overview is not None:
+            app.push_screen(OverviewScreen(app.setup.overview, lambda: app.palette, app.poller,
+                                           ticking=app.setup.ticking))
 
     # -- copying -------------------------------------------------------------------------------
 

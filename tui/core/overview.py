@@ -1,0 +1,332 @@
+"""The overview's numbers: finishes and request outcomes per minute, time to finish, counts by state.
+
+Drawn from the jobs' recorded history (`JobRecord.history`, read from the job database at start)
+and kept up to date from engine events, as running aggregates: an event costs O(1) (a bisect for
+a late duration), and `numbers()` walks only the last hour's buckets and samples, never the
+watchlist. Request outcomes come from the client's per-attempt counters (retries included),
+read when a poll ends (`RequestCounts`), so a refusal that a retry then got past still counts.
+Everything is in memory and bounded (`MINUTES` buckets, the last `WINDOW_SECONDS` of samples);
+nothing is written to the job database.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from tui.api.clock import Clock
+from tui.api.models import is_terminal
+from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobsAdded, JobUpdated, StateChanged
+from tui.core.jobstate import JobRecord
+from tui.core.states import CODE_KEYS
+
+MINUTES = 60  # per-minute buckets kept (the longest sparkline)
+RECENT_SECONDS = 600.0  # "now": jobs that finished in the last 10 minutes...
+BASELINE_SECONDS = 3600.0  # ...against those that finished in the hour before
+WINDOW_SECONDS = RECENT_SECONDS + BASELINE_SECONDS
+
+OUTCOMES = ("success", "failed", "moderation")
+ERROR_KINDS = ("InnerError", "RequestLimitExceeded", "transport", "auth", "other")
+COUNTED_STATES = ("running", "init", "pending", "success", "failed", "moderation", "unknown", "error")
+
+_INNER = frozenset({"FailedOperation.InnerError", "InternalError", "InternalError.InternalError"})
+_AUTH = ("AuthFailure", "UnauthorizedOperation")
+
+
+def error_kind(code: str) -> str:
+    """The overview's column for an error code."""
+    if code.startswith("RequestLimitExceeded"):
+        return "RequestLimitExceeded"
+    if code in _INNER:
+        return "InnerError"
+    if code.startswith("Transport."):
+        return "transport"
+    if code.startswith(_AUTH):
+        return "auth"
+    return "other"
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted values: the smallest value with at least q of them at or below it."""
+    if not ordered:
+        raise ValueError("no values")
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Time from first seen to finished over some jobs (seconds; None when there are none)."""
+
+    count: int
+    p50: float | None
+    p95: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Spread:
+        ordered = sorted(values)
+        if not ordered:
+            return cls(0, None, None, None)
+        return cls(len(ordered), percentile(ordered, 0.50), percentile(ordered, 0.95), ordered[-1])
+
+
+@dataclass(slots=True)
+class Minute:
+    """What happened in one wall-clock minute."""
+
+    sent: int = 0
+    accepted: int = 0
+    refused: int = 0
+    cut_backs: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # error kind -> failed attempts
+    finished: dict[str, int] = field(default_factory=dict)  # outcome -> jobs that finished
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCounts:
+    """The client's running totals since it was built (every attempt, retries included)."""
+
+    sent: int
+    answered: int
+    errors: Mapping[str, int]  # error code -> failed attempts
+    cut_backs: int
+
+
+@dataclass(frozen=True, slots=True)
+class Oldest:
+    job_id: str
+    label: str
+    since: float  # first seen
+    waiting: float  # seconds, up to now
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewNumbers:
+    """One reading of the overview, at `now`: what the screen draws."""
+
+    now: float
+    minutes: tuple[Minute, ...]  # oldest first; the last is the current minute
+    first_minute: float  # wall time the first bucket starts
+    recent: Spread
+    baseline: Spread
+    states: Mapping[str, int]
+    total: int
+    oldest: Oldest | None
+
+
+def client_counts(client: object | None) -> RequestCounts | None:
+    """The running totals of a `VclmClient` (attempts sent, answered, failed by code) and of its
+    limiter's cut-backs; None without a client (nothing is sent)."""
+    if client is None:
+        return None
+    limiter = getattr(client, "limiter", None)
+    return RequestCounts(sent=getattr(client, "requests_sent", 0), answered=getattr(client, "requests_answered", 0),
+                         errors=dict(getattr(client, "failed_attempts", {})), cut_backs=getattr(limiter, "cuts", 0))
+
+
+def first_seen(record: JobRecord) -> float | None:
+    """When the job was first seen: its first recorded answer (when the watchlist got it, if that
+    part of its history was cut)."""
+    history = record.history
+    if history and history[0].from_code is None:
+        return history[0].at
+    return record.added_at or (history[0].at if history else None)
+
+
+def finish(record: JobRecord) -> tuple[float, str, float] | None:
+    """(when, outcome, seconds since first seen) of the job's finish, if it was seen unfinished
+    and then finished (a job first seen finished tells nothing of how long it took)."""
+    seen = first_seen(record)
+    for transition in record.history:
+        if is_terminal(transition.to_code) and transition.from_code is not None \
+                and not is_terminal(transition.from_code):
+            if seen is None:
+                return None
+            return transition.at, CODE_KEYS[transition.to_code], max(0.0, transition.at - seen)
+    return None
+
+
+def state_key(record: JobRecord) -> str:
+    """The state a job is counted under: its last answer, or "error" while its query fails."""
+    if record.failing:
+        return "error"
+    if record.status_code is None:
+        return "pending"
+    return CODE_KEYS.get(record.status_code, "unknown")
+
+
+class Overview:
+    """Running aggregates over the watched jobs and the requests sent for them.
+
+    Subscribe `apply` to the engine before any job is added; `counts` is read when a poll ends
+    (`client_counts` of the engine's client). `record_requests` adds request outcomes directly (what the
+    counters add up to; tests replay a recorded history through it). `version` changes
+    whenever anything that `numbers()` reports did, apart from the passing of time.
+    """
+
+    def __init__(self, clock: Clock, counts: Callable[[], RequestCounts | None] | None = None) -> None:
+        self.clock = clock
+        self._counts = counts
+        self._last_counts: RequestCounts | None = None
+        self._minutes: dict[int, Minute] = {}
+        self._durations: list[tuple[float, float]] = []  # (finished at, seconds), by finish time
+        self._finished: set[str] = set()  # jobs whose finish is counted (each once)
+        self._state: dict[str, str] = {}
+        self.states: dict[str, int] = dict.fromkeys(COUNTED_STATES, 0)
+        self._labels: dict[str, str] = {}
+        self._unfinished: dict[str, float] = {}  # job -> first seen
+        self._oldest_heap: list[tuple[float, str]] = []  # lazy: entries no longer in _unfinished are skipped
+        self.version = 0
+
+    # -- feeding -------------------------------------------------------------------------------
+
+    def apply(self, event: EngineEvent) -> None:
+        if isinstance(event, JobUpdated):
+            self._track(event.record)
+            self._sample_counts()
+        elif isinstance(event, StateChanged):
+            self._note_finish(event.record)
+        elif isinstance(event, JobAdded):
+            self._add(event.record)
+        elif isinstance(event, JobsAdded):
+            for record in event.records:
+                self._add(record)
+        elif isinstance(event, JobRemoved):
+            self._forget(event.record.job_id)
+
+    def _add(self, record: JobRecord) -> None:
+        self._track(record)
+        self._note_finish(record)
+
+    def _track(self, record: JobRecord) -> None:
+        job_id = record.job_id
+        key = state_key(record)
+        old = self._state.get(job_id)
+        if old != key:
+            if old is not None:
+                self.states[old] -= 1
+            self.states[key] = self.states.get(key, 0) + 1
+            self._state[job_id] = key
+            self.version += 1
+        if record.label != self._labels.get(job_id, ""):
+            self._labels[job_id] = record.label
+            self.version += 1
+        if record.terminal:
+            if self._unfinished.pop(job_id, None) is not None:
+                self.version += 1
+        elif job_id not in self._unfinished:
+            since = first_seen(record)
+            since = self.clock.time() if since is None else since
+            self._unfinished[job_id] = since
+            heapq.heappush(self._oldest_heap, (since, job_id))
+            self.version += 1
+
+    def _forget(self, job_id: str) -> None:
+        key = self._state.pop(job_id, None)
+        if key is not None:
+            self.states[key] -= 1
+        self._labels.pop(job_id, None)
+        self._unfinished.pop(job_id, None)
+        self.version += 1
+
+    def _note_finish(self, record: JobRecord) -> None:
+        if record.job_id in self._finished:
+            return
+        done = finish(record)
+        if done is None:
+            return
+        at, outcome, seconds = done
+        self._finished.add(record.job_id)
+        minute = self._minute(at)
+        if minute is not None:
+            minute.finished[outcome] = minute.finished.get(outcome, 0) + 1
+        if at > self.clock.time() - WINDOW_SECONDS:
+            bisect.insort(self._durations, (at, seconds))
+        self.version += 1
+
+    def _sample_counts(self) -> None:
+        if self._counts is None:
+            return
+        counts = self._counts()
+        if counts is None:
+            return
+        last, self._last_counts = self._last_counts, counts
+        if last is None:  # the first reading: what came before the overview is not in its minutes
+            last = RequestCounts(0, 0, {}, 0)
+        if counts == last:
+            return
+        errors = {code: n - last.errors.get(code, 0) for code, n in counts.errors.items()
+                  if n != last.errors.get(code, 0)}
+        self.record_requests(self.clock.time(), sent=counts.sent - last.sent,
+                             accepted=counts.answered - last.answered, errors=errors,
+                             cut_backs=counts.cut_backs - last.cut_backs)
+
+    def record_requests(self, at: float, *, sent: int = 0, accepted: int = 0, errors: Mapping[str, int] | None = None,
+                        cut_backs: int = 0) -> None:
+        """Add request outcomes at wall time `at`: attempts sent, answered, failed by error code
+        (refusals are the `RequestLimitExceeded` ones), and the limiter's cut-backs."""
+        minute = self._minute(at)
+        if minute is None:
+            return
+        minute.sent += sent
+        minute.accepted += accepted
+        minute.cut_backs += cut_backs
+        for code, n in (errors or {}).items():
+            kind = error_kind(code)
+            minute.errors[kind] = minute.errors.get(kind, 0) + n
+            if kind == "RequestLimitExceeded":
+                minute.refused += n
+        self.version += 1
+
+    def _minute(self, at: float) -> Minute | None:
+        index = int(at // 60)
+        newest = int(self.clock.time() // 60)
+        if index <= newest - MINUTES:
+            return None  # older than the buckets kept
+        minute = self._minutes.get(index)
+        if minute is None:
+            minute = self._minutes[index] = Minute()
+            if len(self._minutes) > MINUTES + 8:
+                for old in [i for i in self._minutes if i <= newest - MINUTES]:
+                    del self._minutes[old]
+        return minute
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def numbers(self, minutes: int = MINUTES) -> OverviewNumbers:
+        """The overview now: the last `minutes` minutes (at most MINUTES), ending with this one."""
+        now = self.clock.time()
+        minutes = max(1, min(MINUTES, minutes))
+        newest = int(now // 60)
+        empty = Minute()
+        series = tuple(self._minutes.get(i, empty) for i in range(newest - minutes + 1, newest + 1))
+        cut = bisect.bisect_right(self._durations, (now - WINDOW_SECONDS, math.inf))
+        if cut:
+            del self._durations[:cut]
+        split = bisect.bisect_right(self._durations, (now - RECENT_SECONDS, math.inf))
+        baseline = Spread.of(seconds for at, seconds in self._durations[:split])
+        recent = Spread.of(seconds for at, seconds in self._durations[split:] if at <= now)
+        return OverviewNumbers(now=now, minutes=series, first_minute=(newest - minutes + 1) * 60.0, recent=recent,
+                               baseline=baseline, states=dict(self.states), total=len(self._state),
+                               oldest=self.oldest(now))
+
+    def held(self) -> tuple[int, int]:
+        """(minute buckets, time-to-finish samples) held in memory: bounded, whatever the watchlist."""
+        return len(self._minutes), len(self._durations)
+
+    def oldest(self, now: float | None = None) -> Oldest | None:
+        """The unfinished job seen first, and how long it has waited."""
+        now = self.clock.time() if now is None else now
+        heap = self._oldest_heap
+        while heap and self._unfinished.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        if len(heap) > 2 * len(self._unfinished) + 64:  # many finished since: rebuild, stay bounded
+            self._oldest_heap = heap = [(since, job_id) for job_id, since in self._unfinished.items()]
+            heapq.heapify(heap)
+        if not heap:
+            return None
+        since, job_id = heap[0]
+        return Oldest(job_id, self._labels.get(job_id, ""), since, max(0.0, now - since))
