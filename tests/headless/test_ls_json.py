@@ -67,6 +67,9 @@ def every_kind_of_job() -> list[JobRecord]:
         job(6, label="never polled, added at 0", added_at=0.0),
         job(7, label="a state from the future", status_code="JobSomethingNew", status_msg="\u0085new",
             last_polled=-1.5, added_at=T0 + 0.0004),
+        job(9, label="behind a gateway", status_code=JOB_RUNNING, last_polled=T0 + 5.25,
+            last_error=LastError("Transport.http_status", "the endpoint answered HTTP 502 Bad Gateway", None, T0 + 5,
+                                 502, "Bad Gateway", "text/html", f"<html><h1>502 {HOSTILE}</h1>")),
         job(8, label="x" * 200, status_code=JOB_SUCCESS, result_video_url="https://example.invalid/" + "p" * 500,
             last_polled=T0 + 59.9995, added_at=T0 + 86_399.9996),
     ]
@@ -139,8 +142,17 @@ def test_on_standard_output_the_bytes_follow_what_was_written_before_and_precede
     assert stdout.buffer.getvalue() == expected.encode("utf-8")
 
 
+def test_ls_json_says_what_the_server_said_as_check_json_does(saved):
+    lines = [json.loads(line) for line in _ls_json_bytes(saved).decode().split("\n") if line]
+    gateway = next(line for line in lines if line["Label"] == "behind a gateway")
+    assert gateway["Error"]["HttpStatus"] == 502
+    assert gateway["Error"]["ContentType"] == "text/html"
+    assert gateway["Error"]["Excerpt"].startswith("<html><h1>502 ")
+    assert set(gateway["Error"]) == {"Code", "Message", "RequestId", "HttpStatus", "ContentType", "Excerpt"}
+
+
 def test_more_distinct_seconds_than_the_cache_keeps_are_each_right():
-    rows = [(f"{n:032x}", "", T0 + n * 1.001, JOB_RUNNING, "", "", None, None, None, None, T0 - n * 0.999)
+    rows = [(f"{n:032x}", "", T0 + n * 1.001, JOB_RUNNING, "", "", None, None, None, None, T0 - n * 0.999, None, None, None)
             for n in range(6000)]
     assert "".join(line + "\n" for line in ls_json_lines(rows, ensure_ascii=False)) == \
         the_old_way(rows, ensure_ascii=False)
@@ -149,7 +161,7 @@ def test_more_distinct_seconds_than_the_cache_keeps_are_each_right():
 def test_ls_json_formats_each_second_once(saved, monkeypatch):
     """Jobs added and polled in the same seconds (an import, 19 polls a second) share their dates:
     100,000 of them are not 200,000 calls to gmtime and its formatting."""
-    rows = [(f"{n:032x}", "", T0 + n / 1000, JOB_RUNNING, "", "", None, None, None, None, T0 + 7 + n / 1000)
+    rows = [(f"{n:032x}", "", T0 + n / 1000, JOB_RUNNING, "", "", None, None, None, None, T0 + 7 + n / 1000, None, None, None)
             for n in range(500)]
     calls = []
     real = time.gmtime
@@ -183,12 +195,14 @@ def _outcome(make):
 @PROPERTY
 @given(
     job_id=st.text(min_size=1), label=st.text(), added_at=instants, status=texts, message=texts, url=texts,
-    request_id=texts, code=texts, text=texts, error_request=texts, polled=instants, ensure_ascii=st.booleans(),
+    request_id=texts, code=texts, text=texts, error_request=texts, polled=instants,
+    http_status=st.none() | st.integers(), content_type=texts, excerpt=texts, ensure_ascii=st.booleans(),
 )
 def test_every_line_of_a_database_row_is_the_encoders_answer(job_id, label, added_at, status, message, url,
                                                              request_id, code, text, error_request, polled,
-                                                             ensure_ascii):
-    row = (job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled)
+                                                             http_status, content_type, excerpt, ensure_ascii):
+    row = (job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled,
+           http_status, content_type, excerpt)
     old = _outcome(lambda: [json.JSONEncoder(ensure_ascii=ensure_ascii).encode(ls_row(row))])
     new = _outcome(lambda: list(ls_json_lines([row], ensure_ascii=ensure_ascii)))
     assert new == old
@@ -198,11 +212,14 @@ def test_every_line_of_a_database_row_is_the_encoders_answer(job_id, label, adde
 @given(
     job_id=st.one_of(st.text(min_size=1), odd_values), label=st.one_of(texts, odd_values), added_at=instants,
     status=texts, message=texts, url=texts, request_id=texts, code=st.one_of(texts, odd_values), text=texts,
-    error_request=texts, polled=instants, ensure_ascii=st.booleans(),
+    error_request=texts, polled=instants, http_status=st.one_of(st.none(), st.integers(), odd_values),
+    content_type=st.one_of(texts, odd_values), excerpt=texts, ensure_ascii=st.booleans(),
 )
 def test_every_line_is_the_encoders_answer_or_error_for_any_values(job_id, label, added_at, status, message, url, request_id,
-                                                          code, text, error_request, polled, ensure_ascii):
-    row = (job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled)
+                                                          code, text, error_request, polled, http_status, content_type,
+                                                          excerpt, ensure_ascii):
+    row = (job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled,
+           http_status, content_type, excerpt)
     old = _outcome(lambda: [json.JSONEncoder(ensure_ascii=ensure_ascii).encode(ls_row(row))])
     new = _outcome(lambda: list(ls_json_lines([row], ensure_ascii=ensure_ascii)))
     assert new == old

@@ -158,7 +158,8 @@ def test_ls_json_gives_the_saved_states_with_exact_fields(shell, watchlist):
         "Error": None, "AddedAt": "2025-11-24T16:00:00.000Z", "LastPolled": "2025-11-24T16:01:40.000Z",
     }
     assert rows[1]["Error"] == {"Code": "FailedOperation.InnerError", "Message": "",
-                                "RequestId": "66666666-7777-4888-9999-000000000000"}
+                                "RequestId": "66666666-7777-4888-9999-000000000000",
+                                "HttpStatus": None, "ContentType": "", "Excerpt": ""}  # (check --json's fields)
 
 
 def test_ls_text_is_a_plain_table_when_piped(shell, watchlist):

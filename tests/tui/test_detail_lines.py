@@ -93,6 +93,16 @@ def test_a_finished_job_s_bar_ends_with_its_state_s_mark_and_says_how_long_it_to
     assert words.strip().endswith("● JobRunning 2m00s · ✔ JobSuccess after 9m00s")
 
 
+def test_a_job_finished_already_when_first_seen_says_so_not_after_0s(clock):
+    from tui.core.jobstate import JobRecord, Transition
+
+    now = clock.time()
+    record = JobRecord(job_id="ab" * 16, status_code="JobSuccess", history=[Transition(now - 30, None, "JobSuccess")])
+    bar, words = _timeline_lines(record, now, 80)
+    assert bar.strip() == "✔"
+    assert words.strip() == "✔ JobSuccess when first seen"
+
+
 async def test_a_second_s_tick_keeps_the_timeline_bar_s_line_as_rendered(clock):
     from tui.monitor.widgets.detail_pane import TimelineBar
 

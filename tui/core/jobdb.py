@@ -101,7 +101,7 @@ Member = tuple[str, str, float]  # job_id, label, added_at
 # What `ls` shows of a job: job_id, label, added_at, status_code, status_msg, result_video_url,
 # last_request_id, error code, error message, error request_id, last_polled.
 Listed = tuple[str, str, float, str | None, str | None, str | None, str | None, str | None, str | None,
-               str | None, float | None]
+               str | None, float | None, int | None, str | None, str | None]
 
 # The file's header (https://www.sqlite.org/fileformat.html): the magic string, and where
 # `PRAGMA user_version` is kept.
@@ -419,7 +419,8 @@ class JobDatabase:
                     return None
                 return self._db.execute(
                     "SELECT m.job_id, m.label, m.added_at, j.status_code, j.status_msg, j.result_video_url, "
-                    "j.last_request_id, j.error_code, j.error_message, j.error_request_id, j.last_polled "
+                    "j.last_request_id, j.error_code, j.error_message, j.error_request_id, j.last_polled, "
+                    "j.error_http_status, j.error_content_type, j.error_excerpt "
                     "FROM members m LEFT JOIN jobs j ON j.job_id = m.job_id ORDER BY m.position").fetchall()
             finally:
                 self._db.execute("COMMIT")

@@ -893,7 +893,8 @@ def listing(store: WatchlistStore) -> list[jobdb.Listed]:
 def listed_of(r: JobRecord) -> jobdb.Listed:
     err = r.last_error
     return (r.job_id, r.label, r.added_at, r.status_code, r.status_msg, r.result_video_url, r.last_request_id,
-            err.code if err else None, err.message if err else None, err.request_id if err else None, r.last_polled)
+            err.code if err else None, err.message if err else None, err.request_id if err else None, r.last_polled,
+            err.http_status if err else None, err.content_type if err else None, err.excerpt if err else None)
 
 
 def _plan(add: list[jobdb.Member], remove: Collection[str],

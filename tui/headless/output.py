@@ -104,7 +104,8 @@ def check_row(record: JobRecord) -> dict[str, Any]:
 
 def ls_row(listed: Listed) -> dict[str, Any]:
     """One saved job as `ls --json` prints it: last known state, no network."""
-    job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled = listed
+    (job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled,
+     http_status, content_type, excerpt) = listed
     answered = status is not None
     return {
         "JobId": job_id,
@@ -113,10 +114,21 @@ def ls_row(listed: Listed) -> dict[str, Any]:
         "StatusMsg": message if answered else None,
         "ResultVideoUrl": url if answered else None,
         "RequestId": request_id,
-        "Error": None if code is None else {"Code": code, "Message": text or "", "RequestId": error_request},
+        "Error": None if code is None else {"Code": code, "Message": text or "", "RequestId": error_request,
+                                            "HttpStatus": http_status, "ContentType": content_type or "",
+                                            "Excerpt": excerpt or ""},  # (as error_object gives them)
         "AddedAt": iso_utc(added_at or None),
         "LastPolled": iso_utc(polled),
     }
+
+
+def _json_int(value: int | None) -> str:
+    """An int or None as JSON; TypeError for anything else (the caller falls back to the encoder)."""
+    if value is None:
+        return "null"
+    if type(value) is not int:
+        raise TypeError(value)
+    return str(value)
 
 
 def ls_json_lines(listing: Iterable[Listed], *, ensure_ascii: bool) -> Iterator[str]:
@@ -142,7 +154,8 @@ def ls_json_lines(listing: Iterable[Listed], *, ensure_ascii: bool) -> Iterator[
 
     for listed in listing:
         try:
-            job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled = listed
+            (job_id, label, added_at, status, message, url, request_id, code, text, error_request, polled,
+             http_status, content_type, excerpt) = listed
             if status is None:
                 state = '"StatusCode": null, "StatusMsg": null, "ResultVideoUrl": null'
             else:
@@ -151,7 +164,9 @@ def ls_json_lines(listing: Iterable[Listed], *, ensure_ascii: bool) -> Iterator[
                          f'"ResultVideoUrl": {"null" if url is None else quote(url)}')
             error = "null" if code is None else (
                 f'{{"Code": {quote(code)}, "Message": {quote(text or "")}, '
-                f'"RequestId": {"null" if error_request is None else quote(error_request)}}}')
+                f'"RequestId": {"null" if error_request is None else quote(error_request)}, '
+                f'"HttpStatus": {_json_int(http_status)}, "ContentType": {quote(content_type or "")}, '
+                f'"Excerpt": {quote(excerpt or "")}}}')
             line = (f'{{"JobId": {quote(job_id)}, "Label": {quote(label)}, {state}, '
                     f'"RequestId": {"null" if request_id is None else quote(request_id)}, "Error": {error}, '
                     f'"AddedAt": {iso(added_at) if added_at else "null"}, '

@@ -140,7 +140,9 @@ def _timeline_bar(record: JobRecord, ctx: DetailContext) -> list[Text]:
             words.append(" · ", DIM)
         words.append(f"{p.symbol(part.state)} ", p.style(part.state))
         words.append(inert(part.code, 40), p.style(part.state))
-        if part.seconds is None:
+        if part.seconds is None and len(parts) == 1:  # finished already when first seen
+            words.append(" when first seen", DIM)
+        elif part.seconds is None:
             words.append(f" after {duration(total_seconds(parts))}")
         else:
             words.append(f" {duration(part.seconds)}" + (" so far" if part.current else ""))
