@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from tui.core.jobdb import (
+    ACTIVITY_KEEP_SECONDS,
     SCHEMA_VERSION,
+    Activity,
     JobDatabase,
     JobDatabaseError,
     JobDatabaseTooNew,
@@ -713,7 +715,7 @@ def test_a_schema_2_database_is_migrated_and_keeps_every_job_and_error(tmp_path:
     path = tmp_path / "watchlist.db"
     _v2_database(path, snapshot=snapshot)
     with JobDatabase(path) as db:
-        assert _user_version(path) == SCHEMA_VERSION == 3
+        assert _user_version(path) == SCHEMA_VERSION == 4
         watched = db.watched_records("digest-1")
     assert watched is not None and len(watched) == 1
     record = watched[0]
@@ -741,3 +743,116 @@ def test_a_migrated_database_takes_what_the_server_said_from_then_on(tmp_path: P
         db.write([record])
         assert db.watched_records("digest-1")[0].last_error == _gateway_error()
     assert read_back(path, V2_JOB).last_error == _gateway_error()
+
+
+# -- request outcomes per minute (schema 4), and databases of schema 3 ---------------------------
+
+MINUTE = 1_764_294_000  # a minute's start (a multiple of 60)
+
+
+def test_request_outcomes_are_added_to_their_minute_and_read_back_oldest_first(db_path: Path) -> None:
+    with JobDatabase(db_path) as db:
+        db.add_activity([Activity(MINUTE + 60, sent=5, accepted=5),
+                         Activity(MINUTE, sent=10, accepted=6, refused=3, cut_backs=1,
+                                  errors={"RequestLimitExceeded": 3, "transport": 1})], now=MINUTE + 90)
+        db.add_activity([Activity(MINUTE, sent=2, accepted=1, errors={"InnerError": 1, "a kind not kept": 2})],
+                        now=MINUTE + 95)  # (another process, or a later batch: added, not replaced)
+    with JobDatabase(db_path) as db:
+        assert db.activity(since=MINUTE) == [
+            Activity(MINUTE, sent=12, accepted=7, refused=3, cut_backs=1,
+                     errors={"InnerError": 1, "RequestLimitExceeded": 3, "transport": 1, "other": 2}),
+            Activity(MINUTE + 60, sent=5, accepted=5)]
+        assert db.activity(since=MINUTE + 1) == [Activity(MINUTE + 60, sent=5, accepted=5)]
+
+
+def test_minutes_older_than_a_day_are_pruned_when_outcomes_are_written(db_path: Path) -> None:
+    day = ACTIVITY_KEEP_SECONDS
+    with JobDatabase(db_path) as db:
+        db.add_activity([Activity(MINUTE - int(day) - 60, sent=1), Activity(MINUTE - int(day), sent=2),
+                         Activity(MINUTE - 3600, sent=3)], now=MINUTE - 3600)
+        assert [a.sent for a in db.activity(since=0)] == [1, 2, 3]  # all within a day of then
+        db.add_activity([Activity(MINUTE, sent=4)], now=MINUTE)
+        assert [a.sent for a in db.activity(since=0)] == [2, 3, 4]  # the minute that began over a day ago is gone
+
+
+def test_the_writer_adds_outcomes_up_per_minute_and_writes_them_at_flush(db_path: Path, writer) -> None:
+    w = writer()
+    for _ in range(3):
+        w.put_activity(Activity(MINUTE, sent=2, accepted=1, errors={"InnerError": 1}))
+    w.put_activity(Activity(MINUTE + 60, sent=1, cut_backs=1))
+    with JobDatabase(db_path) as db:
+        assert db.activity(since=0) == []  # not yet: only on the thread's turn
+    assert w.flush(timeout=10)
+    w.put_activity(Activity(MINUTE + 60, sent=1, accepted=1))
+    assert w.close(timeout=10)
+    with JobDatabase(db_path) as db:
+        assert db.activity(since=0) == [Activity(MINUTE, sent=6, accepted=3, errors={"InnerError": 3}),
+                                        Activity(MINUTE + 60, sent=2, accepted=1, cut_backs=1)]
+
+
+def test_the_writer_writes_outcomes_at_most_every_few_seconds_not_with_every_batch(db_path: Path) -> None:
+    batches = threading.Semaphore(0)
+    w = ObservationWriter(db_path, interval=0.01, clock=lambda: T0, activity_every=3600.0,
+                          on_write=lambda _n: batches.release())
+    try:
+        w.put_activity(Activity(MINUTE, sent=1))
+        w.put(full_record())
+        assert batches.acquire(timeout=10)  # the record's batch went out on its own (no flush asked)...
+        with JobDatabase(db_path) as db:
+            assert db.count() == 1
+            assert db.activity(since=0) == []  # ...the outcomes wait for their turn
+    finally:
+        assert w.close(timeout=10)
+    with JobDatabase(db_path) as db:
+        assert db.activity(since=0) == [Activity(MINUTE, sent=1)]  # close writes them
+
+
+def test_outcomes_that_could_not_be_written_are_kept_and_added_to_until_they_are(db_path: Path, writer) -> None:
+    JobDatabase(db_path).close()
+    _sql(db_path, "CREATE TRIGGER full BEFORE INSERT ON activity "
+                  "BEGIN SELECT RAISE(ABORT, 'database or disk is full (made so by the test)'); END")
+    w = writer()
+    w.put_activity(Activity(MINUTE, sent=3, accepted=3))
+    assert w.flush(timeout=10) is False
+    assert "database or disk is full" in str(w.error)
+    w.put_activity(Activity(MINUTE, sent=1, errors={"auth": 1}))
+    _sql(db_path, "DROP TRIGGER full")
+    assert w.flush(timeout=10) is True
+    with JobDatabase(db_path) as db:
+        assert db.activity(since=0) == [Activity(MINUTE, sent=4, accepted=3, errors={"auth": 1})]
+
+
+# The schema as vclm-watch wrote it at version 3 (before the request outcomes per minute).
+V3_SCHEMA = (*V2_SCHEMA[:-1],
+             "ALTER TABLE jobs ADD COLUMN error_http_status INTEGER",
+             "ALTER TABLE jobs ADD COLUMN error_reason TEXT NOT NULL DEFAULT ''",
+             "ALTER TABLE jobs ADD COLUMN error_content_type TEXT NOT NULL DEFAULT ''",
+             "ALTER TABLE jobs ADD COLUMN error_excerpt TEXT NOT NULL DEFAULT ''",
+             V2_SCHEMA[-1])
+
+
+def test_a_schema_3_database_is_migrated_keeps_every_job_and_records_request_outcomes(tmp_path: Path) -> None:
+    path = tmp_path / "watchlist.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    for statement in V3_SCHEMA:
+        db.execute(statement)
+    db.execute("INSERT INTO jobs VALUES (?, 'JobRunning', 'running', '', NULL, 2.0, 2.0, 9.5, 'req-0', 3, 0.25, "
+               "NULL, 'Transport.http_status', 'bad gateway', NULL, 7.25, 10.0, 502, 'Bad Gateway', 'text/html', "
+               "'<html>')", (V2_JOB,))
+    db.execute("INSERT INTO history VALUES (?, 2.0, NULL, 'JobRunning')", (V2_JOB,))
+    db.execute("INSERT INTO members (job_id, label, added_at) VALUES (?, 'old', 1.5)", (V2_JOB,))
+    db.execute("INSERT INTO meta (key, value) VALUES ('members_digest', 'digest-1')")
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    with JobDatabase(path) as db:
+        assert _user_version(path) == SCHEMA_VERSION == 4
+        (record,) = db.watched_records("digest-1")
+        assert db.activity(since=0) == []
+        db.add_activity([Activity(MINUTE, sent=1, accepted=1)], now=MINUTE)
+    assert (record.job_id, record.label, record.status_code, record.poll_count) == (V2_JOB, "old", "JobRunning", 3)
+    assert record.last_error == LastError("Transport.http_status", "bad gateway", None, 7.25, 502, "Bad Gateway",
+                                          "text/html", "<html>")
+    assert record.history == [Transition(2.0, None, "JobRunning")]
+    with JobDatabase(path) as db:
+        assert db.activity(since=0) == [Activity(MINUTE, sent=1, accepted=1)]

@@ -14,6 +14,10 @@ SQLite in WAL mode: readers never block the writer, a process killed mid-write l
 last committed transaction, and several processes on one machine can share the file (each
 write waits for the others up to `timeout`). The schema is versioned with `PRAGMA user_version`;
 a database from a newer vclm-watch is refused and left untouched.
+
+It also keeps the monitor's request outcomes per minute (`activity`: sent, accepted, refused,
+cut-backs, errors by kind) for the last `ACTIVITY_KEEP_SECONDS`, so the overview's request and
+error charts survive a restart; the writer thread adds them up per minute and prunes older rows.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +42,14 @@ from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_KEEP_DAYS = 30.0  # how long jobs no longer watched keep their history (config `history_days`)
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another process's transaction
+ACTIVITY_KEEP_SECONDS = 86400.0  # request outcomes per minute are kept this long (older rows are pruned)
+ACTIVITY_EVERY = 5.0  # seconds between two writes of request outcomes, at most one each (flush and close: at once)
+# The error kinds kept per minute, and their columns (any other kind is counted as "other").
+ACTIVITY_KINDS = {"InnerError": "inner_errors", "RequestLimitExceeded": "limit_errors", "transport": "transport_errors",
+                  "auth": "auth_errors", "other": "other_errors"}
 
 # Each entry takes the schema from version i to i + 1.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -95,9 +104,54 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN error_content_type TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE jobs ADD COLUMN error_excerpt TEXT NOT NULL DEFAULT ''",
     ),
+    (
+        # The monitor's request outcomes per minute (the overview's request and error charts), so a
+        # restart shows the last hour's: one row a minute, added to as the minute goes on.
+        """CREATE TABLE activity (
+            minute INTEGER PRIMARY KEY,
+            sent INTEGER NOT NULL DEFAULT 0,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            refused INTEGER NOT NULL DEFAULT 0,
+            cut_backs INTEGER NOT NULL DEFAULT 0,
+            inner_errors INTEGER NOT NULL DEFAULT 0,
+            limit_errors INTEGER NOT NULL DEFAULT 0,
+            transport_errors INTEGER NOT NULL DEFAULT 0,
+            auth_errors INTEGER NOT NULL DEFAULT 0,
+            other_errors INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
 )
 
 Member = tuple[str, str, float]  # job_id, label, added_at
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Request outcomes in one minute: what was added to it when put, its totals when read."""
+
+    minute: int  # when the minute starts (seconds since the epoch, a multiple of 60)
+    sent: int = 0
+    accepted: int = 0
+    refused: int = 0
+    cut_backs: int = 0
+    errors: Mapping[str, int] = field(default_factory=dict)  # kind (`ACTIVITY_KINDS`) -> failed attempts
+
+
+_ACTIVITY_COLUMNS = ("sent", "accepted", "refused", "cut_backs", *ACTIVITY_KINDS.values())
+
+
+def _activity_counts(activity: Activity) -> list[int]:
+    """The activity's numbers in the order of `_ACTIVITY_COLUMNS` (a kind not kept counts as "other")."""
+    counts = [activity.sent, activity.accepted, activity.refused, activity.cut_backs, *[0] * len(ACTIVITY_KINDS)]
+    columns = list(ACTIVITY_KINDS)
+    for kind, n in activity.errors.items():
+        counts[4 + (columns.index(kind) if kind in ACTIVITY_KINDS else columns.index("other"))] += n
+    return counts
+
+
+def _activity_of(minute: int, counts: Sequence[int]) -> Activity:
+    errors = {kind: n for kind, n in zip(ACTIVITY_KINDS, counts[4:], strict=True) if n}
+    return Activity(minute, counts[0], counts[1], counts[2], counts[3], errors)
 # What `ls` shows of a job: job_id, label, added_at, status_code, status_msg, result_video_url,
 # last_request_id, error code, error message, error request_id, last_polled.
 Listed = tuple[str, str, float, str | None, str | None, str | None, str | None, str | None, str | None,
@@ -530,6 +584,29 @@ class JobDatabase:
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM jobs").fetchone()[0])
 
+    # -- request outcomes per minute -------------------------------------------------------------
+
+    def add_activity(self, activities: Iterable[Activity], now: float,
+                     keep_seconds: float = ACTIVITY_KEEP_SECONDS) -> None:
+        """Add these outcomes to their minutes' rows (several processes may add to one minute),
+        and forget the minutes older than `keep_seconds`, in one transaction."""
+        rows = [(a.minute, *_activity_counts(a)) for a in activities]
+        names = ", ".join(_ACTIVITY_COLUMNS)
+        sums = ", ".join(f"{c} = {c} + excluded.{c}" for c in _ACTIVITY_COLUMNS)
+        with self._transaction("saving request outcomes") as db:
+            db.executemany(f"INSERT INTO activity (minute, {names}) VALUES (?{', ?' * len(_ACTIVITY_COLUMNS)}) "
+                           f"ON CONFLICT (minute) DO UPDATE SET {sums}", rows)
+            db.execute("DELETE FROM activity WHERE minute < ?", (now - keep_seconds,))
+
+    def activity(self, since: float) -> list[Activity]:
+        """The request outcomes of the minutes that start at `since` or later, oldest first."""
+        try:
+            rows = self._db.execute(f"SELECT minute, {', '.join(_ACTIVITY_COLUMNS)} FROM activity WHERE minute >= ? "
+                                    "ORDER BY minute", (since,)).fetchall()
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc, "reading request outcomes") from None
+        return [_activity_of(row[0], row[1:]) for row in rows]
+
 
 _COLUMNS = ("job_id, status_code, status_msg, result_video_url, url_received_at, state_since, last_change, "
             "last_polled, last_request_id, poll_count, last_latency, last_response, error_code, error_message, "
@@ -648,11 +725,15 @@ class ObservationWriter:
     the thread writes every `interval` seconds whatever was put since, the latest snapshot of
     each job only, in one transaction. A failed write (disk full, read-only, busy) keeps the
     batch for the next try and sets `error`; the next successful write clears it.
+
+    `put_activity(activity)` adds request outcomes to their minute; what was added up is written
+    every `activity_every` seconds at most (at once by `flush` and `close`), each minute's row
+    added to in the database (an upsert), and minutes older than a day are pruned there.
     """
 
     def __init__(self, path: Path, *, interval: float = 0.5, clock: Callable[[], float] = time.time,
                  on_write: Callable[[int], None] | None = None,
-                 prune: tuple[Collection[str], float] | None = None) -> None:
+                 prune: tuple[Collection[str], float] | None = None, activity_every: float = ACTIVITY_EVERY) -> None:
         self.path = path
         # (watched ids, days): before its first write, the thread forgets the jobs not watched
         # that nothing wrote for that many days (retention, config `history_days`).
@@ -662,6 +743,10 @@ class ObservationWriter:
         self._clock = clock
         self._on_write = on_write
         self._pending: dict[str, JobRecord] = {}
+        self._activity: dict[int, list[int]] = {}  # minute -> counts added since the last write (`_ACTIVITY_COLUMNS`)
+        self._activity_every = activity_every
+        self._activity_at = time.monotonic() + activity_every  # when the outcomes added up are written next
+        self._activity_now = False  # flush(): write them at once
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
@@ -690,6 +775,20 @@ class ObservationWriter:
             for copy in copies:
                 self._pending[copy.job_id] = copy
 
+    def put_activity(self, activity: Activity) -> None:
+        """Add request outcomes to their minute (any thread; returns at once)."""
+        counts = _activity_counts(activity)
+        with self._lock:
+            summed = self._activity.get(activity.minute)
+            if summed is None:
+                self._activity[activity.minute] = counts
+            else:
+                for i, n in enumerate(counts):
+                    summed[i] += n
+
+    def _activity_due(self) -> bool:
+        return bool(self._activity) and (self._activity_now or self._closing or time.monotonic() >= self._activity_at)
+
     def flush(self, timeout: float | None = None) -> bool:
         """Write what was put so far now; True once it is written (False: timed out or failed)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -698,8 +797,9 @@ class ObservationWriter:
             # be gone), not just for the thread to go idle: a write begun before this call may
             # not hold what was put just now.
             tried = self._attempts + (2 if self._writing else 1)
+            self._activity_now = True
             self._wake.notify()
-            while self._pending or self._writing or self._pruning:
+            while self._pending or self._activity or self._writing or self._pruning:
                 if self.error is not None and not self._writing and self._attempts >= tried:
                     return False
                 if not self._thread.is_alive():
@@ -737,18 +837,30 @@ class ObservationWriter:
                         self._idle.notify_all()
             while True:
                 with self._lock:
-                    if not self._pending and not self._closing:
+                    if not self._pending and not self._closing and not self._activity_due():
                         self._wake.wait(self.interval)
-                    if self._closing and (not self._pending or self.error is not None):
+                    if self._closing and (not (self._pending or self._activity) or self.error is not None):
                         return
-                    if not self._pending:
+                    due = self._activity_due()
+                    if not self._pending and not due:
                         continue
                     batch, self._pending = self._pending, {}
+                    activity: dict[int, list[int]] = {}
+                    if due:
+                        activity, self._activity = self._activity, {}
+                        self._activity_now = False
+                        self._activity_at = time.monotonic() + self._activity_every
                     self._writing = True
+                written = False
                 try:
                     if db is None:
                         db = JobDatabase(self.path)
-                    db.write(batch.values(), now=self._clock())
+                    now = self._clock()
+                    if batch:
+                        db.write(batch.values(), now=now)
+                    written = True
+                    if activity:
+                        db.add_activity((_activity_of(minute, counts) for minute, counts in activity.items()), now)
                     error = None
                 except JobDatabaseError as exc:
                     error = exc
@@ -758,16 +870,21 @@ class ObservationWriter:
                     self._attempts += 1
                     self._writing = False
                     if error is not None:
-                        for job_id, copy in batch.items():  # keep the batch: newer snapshots win
-                            self._pending.setdefault(job_id, copy)
-                    else:
+                        if not written:
+                            for job_id, copy in batch.items():  # keep the batch: newer snapshots win
+                                self._pending.setdefault(job_id, copy)
+                        for minute, counts in activity.items():  # ...and what was added up: added to since
+                            summed = self._activity.setdefault(minute, [0] * len(counts))
+                            for i, n in enumerate(counts):
+                                summed[i] += n
+                    if written:
                         self.written += len(batch)
                     self.error = error
                     self._idle.notify_all()
                 if error is not None:
                     with self._lock:  # back off before retrying; close() still wakes it
                         self._wake.wait(min(self.interval * 4, 2.0))
-                elif self._on_write is not None:
+                elif self._on_write is not None and batch:
                     try:
                         self._on_write(len(batch))
                     except Exception:  # the caller's bug must not stop the writes
