@@ -7,8 +7,19 @@ from simkit import SIM_CREDENTIALS, make_client, make_sim
 
 from tui.api.clock import FakeClock
 from tui.core.engine import Poller
+from tui.core.events import JobAdded, JobRemoved, JobUpdated, StateChanged
+from tui.core.jobdb import Activity, JobDatabase, ObservationWriter
 from tui.core.jobstate import JobRecord, LastError, Transition
-from tui.core.overview import MINUTES, WINDOW_SECONDS, Overview, Spread, client_counts, error_kind, percentile
+from tui.core.overview import (
+    HORIZON_SECONDS,
+    MINUTES,
+    WINDOW_SECONDS,
+    Overview,
+    Spread,
+    client_counts,
+    error_kind,
+    percentile,
+)
 
 NOW = 1_764_000_030.0  # 16:00:30 UTC
 
@@ -169,3 +180,72 @@ async def test_every_attempt_is_counted_from_the_engine_refusals_and_inner_error
     assert sum(m.refused for m in minutes) == 2
     assert sum(m.errors.get("InnerError", 0) for m in minutes) == 4
     assert sum(m.cut_backs for m in minutes) == client.limiter.cuts >= 1
+
+
+def _replay(overview: Overview, clock: FakeClock) -> None:
+    """Half an hour of request outcomes, different every minute, one poll's worth at a time."""
+    for minute in range(30):
+        for poll in range(minute % 4 + 1):
+            errors = {"RequestLimitExceeded": 1} if minute % 5 == 0 else {}
+            if minute in (7, 8):
+                errors["FailedOperation.InnerError"] = minute
+            overview.record_requests(clock.time(), sent=3 + poll, accepted=3 + poll - sum(errors.values()) % 3,
+                                     errors=errors, cut_backs=minute % 3 == 0)
+            clock.advance(60 / (minute % 4 + 1))
+
+
+def test_request_outcomes_recorded_in_the_job_database_come_back_after_a_restart(tmp_path):
+    path = tmp_path / "watchlist.db"
+    clock = FakeClock(NOW)
+    before = Overview(clock)
+    writer = ObservationWriter(path, clock=clock.time, interval=3600.0)
+    before.recorder = writer.put_activity
+    _replay(before, clock)
+    assert writer.close(timeout=10)
+    expected = before.numbers().minutes
+    assert sum(m.sent for m in expected) > 0 and any(m.errors.get("InnerError") for m in expected)
+
+    after = Overview(clock)  # a new monitor, from the same database
+    with JobDatabase(path) as db:
+        after.restore_requests(db.activity(since=clock.time() - MINUTES * 60))
+    assert after.numbers().minutes == expected
+
+
+def test_outcomes_restored_are_not_recorded_again():
+    recorded: list[Activity] = []
+    overview = Overview(FakeClock(NOW))
+    overview.recorder = recorded.append
+    overview.restore_requests([Activity(int(NOW // 60) * 60, sent=4, accepted=4)])
+    assert recorded == [] and overview.numbers(1).minutes[-1].sent == 4
+    overview.record_requests(NOW, sent=1, errors={"AuthFailure.SignatureFailure": 1})
+    assert recorded == [Activity(int(NOW // 60) * 60, sent=1, errors={"auth": 1})]
+
+
+def test_memory_stays_bounded_over_days_without_the_overview_being_read():
+    # Jobs come and go for a week (each seen running, finished, then removed): what the overview
+    # holds is what its last hour needs, though `numbers()` is never called.
+    clock = FakeClock(NOW)
+    overview = Overview(clock)
+    sizes = []
+    for n in range(7 * 24 * 60):  # one a minute, each waiting 5 minutes
+        record = running(n, clock.time())
+        overview.apply(JobAdded(record))
+        clock.advance(60)
+        done = job(n - 5)
+        if n >= 5:
+            old = JobRecord(job_id=done, added_at=clock.time() - 300, status_code="JobSuccess")
+            old.history = [Transition(clock.time() - 300, None, "JobRunning"),
+                           Transition(clock.time(), "JobRunning", "JobSuccess")]
+            overview.apply(StateChanged(old, "JobRunning", "JobSuccess", clock.time()))
+            overview.apply(JobUpdated(old))
+            overview.apply(JobRemoved(old))
+        overview.record_requests(clock.time(), sent=1)
+        if n % 1440 == 1439:
+            sizes.append(overview.held())
+    window = int(HORIZON_SECONDS // 60) + 1  # finishes (one a minute) that can still be counted
+    for minutes, samples, finished_ids, heap in sizes:
+        assert minutes <= MINUTES + 8
+        assert samples <= window and finished_ids <= window
+        assert heap <= 2 * 6 + 64  # 5-6 jobs waiting at any time
+    numbers = overview.numbers()
+    assert numbers.recent.count == 10 and numbers.recent.p50 == 300.0

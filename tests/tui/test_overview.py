@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from overview_history import INNER_SPIKE, THROTTLING, recorded_history, replay_requests
 from test_terminal_output import CapturingTerminal, run_captured
-from tuikit import ready
+from tuikit import ready, sim_app
 
 from tui.api.credentials import Credentials
 from tui.core.jobstate import JobRecord, Transition
@@ -185,3 +185,29 @@ async def test_changes_on_the_table_beneath_send_nothing_of_the_overview_to_the_
         assert "16:01" in "".join(CapturingTerminal.written)
 
     await run_captured(app, (160, 45), script)
+
+
+@pytest.mark.anyio
+async def test_request_outcomes_per_minute_are_shown_again_after_a_restart(clock, simulator, watchlist):
+    job_id = simulator.create_job(fate="JobSuccess", init_seconds=5, run_seconds=6000)
+    first = sim_app(clock, simulator, watchlist)
+    async with first.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        first.add_jobs([job_id])
+        simulator.faults.fail_next("rate_limit", 2)
+        await first.poller.poll_job(job_id)  # refused twice, answered the third time
+        clock.advance(60)
+        simulator.faults.fail_next("inner_error", 4)
+        await first.poller.poll_job(job_id)  # four InnerErrors
+        clock.advance(60)
+        await first.poller.poll_job(job_id)
+        shown = first.setup.overview.numbers().minutes
+        screen = await open_overview(pilot)
+        requests, errors = section(screen, "requests"), section(screen, "errors")
+    assert [m.sent for m in shown[-3:]] == [3, 4, 1] and shown[-2].errors == {"InnerError": 4}
+
+    second = sim_app(clock, simulator, watchlist)  # quitting wrote them; this one polls nothing
+    async with second.run_test(size=(160, 45)) as pilot:
+        screen = await open_overview(pilot)
+        assert second.setup.overview.numbers().minutes == shown
+        assert (section(screen, "requests"), section(screen, "errors")) == (requests, errors)

@@ -4,9 +4,11 @@ Drawn from the jobs' recorded history (`JobRecord.history`, read from the job da
 and kept up to date from engine events, as running aggregates: an event costs O(1) (a bisect for
 a late duration), and `numbers()` walks only the last hour's buckets and samples, never the
 watchlist. Request outcomes come from the client's per-attempt counters (retries included),
-read when a poll ends (`RequestCounts`), so a refusal that a retry then got past still counts.
-Everything is in memory and bounded (`MINUTES` buckets, the last `WINDOW_SECONDS` of samples);
-nothing is written to the job database.
+read when a poll ends (`RequestCounts`), so a refusal that a retry then got past still counts;
+they are also handed to `recorder` (the job database's writer: its `activity` table) and read
+back at start (`restore_requests`), so a restart keeps the last hour's. Everything in memory is
+bounded (`MINUTES` buckets, the last `WINDOW_SECONDS` of samples and of finished ids), trimmed
+as events arrive, whether or not anyone reads the numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from tui.api.clock import Clock
 from tui.api.models import is_terminal
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobsAdded, JobUpdated, StateChanged
+from tui.core.jobdb import Activity
 from tui.core.jobstate import JobRecord
 from tui.core.states import CODE_KEYS
 
@@ -27,6 +30,7 @@ MINUTES = 60  # per-minute buckets kept (the longest sparkline)
 RECENT_SECONDS = 600.0  # "now": jobs that finished in the last 10 minutes...
 BASELINE_SECONDS = 3600.0  # ...against those that finished in the hour before
 WINDOW_SECONDS = RECENT_SECONDS + BASELINE_SECONDS
+HORIZON_SECONDS = max(WINDOW_SECONDS, MINUTES * 60.0)  # a finish older than this counts nowhere
 
 OUTCOMES = ("success", "failed", "moderation")
 ERROR_KINDS = ("InnerError", "RequestLimitExceeded", "transport", "auth", "other")
@@ -163,17 +167,21 @@ class Overview:
 
     Subscribe `apply` to the engine before any job is added; `counts` is read when a poll ends
     (`client_counts` of the engine's client). `record_requests` adds request outcomes directly (what the
-    counters add up to; tests replay a recorded history through it). `version` changes
-    whenever anything that `numbers()` reports did, apart from the passing of time.
+    counters add up to; tests replay a recorded history through it); each minute's share is handed
+    to `recorder` when one is set (the job database's writer), and `restore_requests` adds what
+    was recorded before a restart. `version` changes whenever anything that `numbers()` reports
+    did, apart from the passing of time.
     """
 
     def __init__(self, clock: Clock, counts: Callable[[], RequestCounts | None] | None = None) -> None:
         self.clock = clock
         self._counts = counts
         self._last_counts: RequestCounts | None = None
+        self.recorder: Callable[[Activity], None] | None = None
         self._minutes: dict[int, Minute] = {}
         self._durations: list[tuple[float, float]] = []  # (finished at, seconds), by finish time
-        self._finished: set[str] = set()  # jobs whose finish is counted (each once)
+        self._finished: dict[str, float] = {}  # jobs whose finish is counted (each once) -> when they finished
+        self._finished_heap: list[tuple[float, str]] = []  # (finished at, job): the oldest leave `_finished` first
         self._state: dict[str, str] = {}
         self.states: dict[str, int] = dict.fromkeys(COUNTED_STATES, 0)
         self._labels: dict[str, str] = {}
@@ -216,6 +224,7 @@ class Overview:
             self.version += 1
         if record.terminal:
             if self._unfinished.pop(job_id, None) is not None:
+                self._trim_oldest()
                 self.version += 1
         elif job_id not in self._unfinished:
             since = first_seen(record)
@@ -229,7 +238,8 @@ class Overview:
         if key is not None:
             self.states[key] -= 1
         self._labels.pop(job_id, None)
-        self._unfinished.pop(job_id, None)
+        if self._unfinished.pop(job_id, None) is not None:
+            self._trim_oldest()
         self.version += 1
 
     def _note_finish(self, record: JobRecord) -> None:
@@ -239,13 +249,35 @@ class Overview:
         if done is None:
             return
         at, outcome, seconds = done
-        self._finished.add(record.job_id)
+        now = self.clock.time()
+        self._trim(now)
+        if at <= now - HORIZON_SECONDS:
+            return  # counted nowhere any more: not remembered either
+        self._finished[record.job_id] = at
+        heapq.heappush(self._finished_heap, (at, record.job_id))
         minute = self._minute(at)
         if minute is not None:
             minute.finished[outcome] = minute.finished.get(outcome, 0) + 1
-        if at > self.clock.time() - WINDOW_SECONDS:
+        if at > now - WINDOW_SECONDS:
             bisect.insort(self._durations, (at, seconds))
         self.version += 1
+
+    def _trim(self, now: float) -> None:
+        """Drop the samples and finished ids that no reading can count any more."""
+        cut = bisect.bisect_right(self._durations, (now - WINDOW_SECONDS, math.inf))
+        if cut:
+            del self._durations[:cut]
+        heap, horizon = self._finished_heap, now - HORIZON_SECONDS
+        while heap and heap[0][0] <= horizon:
+            at, job_id = heapq.heappop(heap)
+            if self._finished.get(job_id) == at:
+                del self._finished[job_id]
+
+    def _trim_oldest(self) -> None:
+        """Rebuild the oldest-job heap once it holds mostly jobs no longer waiting (it is lazy)."""
+        if len(self._oldest_heap) > 2 * len(self._unfinished) + 64:
+            self._oldest_heap = [(since, job_id) for job_id, since in self._unfinished.items()]
+            heapq.heapify(self._oldest_heap)
 
     def _sample_counts(self) -> None:
         if self._counts is None:
@@ -268,18 +300,32 @@ class Overview:
                         cut_backs: int = 0) -> None:
         """Add request outcomes at wall time `at`: attempts sent, answered, failed by error code
         (refusals are the `RequestLimitExceeded` ones), and the limiter's cut-backs."""
-        minute = self._minute(at)
-        if minute is None:
-            return
-        minute.sent += sent
-        minute.accepted += accepted
-        minute.cut_backs += cut_backs
+        kinds: dict[str, int] = {}
         for code, n in (errors or {}).items():
             kind = error_kind(code)
+            kinds[kind] = kinds.get(kind, 0) + n
+        activity = Activity(int(at // 60) * 60, sent, accepted, kinds.get("RequestLimitExceeded", 0), cut_backs, kinds)
+        if self._add_activity(activity) and self.recorder is not None:
+            self.recorder(activity)
+
+    def restore_requests(self, recorded: Iterable[Activity]) -> None:
+        """Add request outcomes recorded before (the job database's, read at start): not handed
+        to `recorder` again."""
+        for activity in recorded:
+            self._add_activity(activity)
+
+    def _add_activity(self, activity: Activity) -> bool:
+        minute = self._minute(activity.minute)
+        if minute is None:
+            return False
+        minute.sent += activity.sent
+        minute.accepted += activity.accepted
+        minute.refused += activity.refused
+        minute.cut_backs += activity.cut_backs
+        for kind, n in activity.errors.items():
             minute.errors[kind] = minute.errors.get(kind, 0) + n
-            if kind == "RequestLimitExceeded":
-                minute.refused += n
         self.version += 1
+        return True
 
     def _minute(self, at: float) -> Minute | None:
         index = int(at // 60)
@@ -303,9 +349,7 @@ class Overview:
         newest = int(now // 60)
         empty = Minute()
         series = tuple(self._minutes.get(i, empty) for i in range(newest - minutes + 1, newest + 1))
-        cut = bisect.bisect_right(self._durations, (now - WINDOW_SECONDS, math.inf))
-        if cut:
-            del self._durations[:cut]
+        self._trim(now)
         split = bisect.bisect_right(self._durations, (now - RECENT_SECONDS, math.inf))
         baseline = Spread.of(seconds for at, seconds in self._durations[:split])
         recent = Spread.of(seconds for at, seconds in self._durations[split:] if at <= now)
@@ -313,9 +357,10 @@ class Overview:
                                baseline=baseline, states=dict(self.states), total=len(self._state),
                                oldest=self.oldest(now))
 
-    def held(self) -> tuple[int, int]:
-        """(minute buckets, time-to-finish samples) held in memory: bounded, whatever the watchlist."""
-        return len(self._minutes), len(self._durations)
+    def held(self) -> tuple[int, int, int, int]:
+        """(minute buckets, time-to-finish samples, finished ids, oldest-job heap entries) held in
+        memory: bounded by the last hour's finishes and the jobs waiting, however long it runs."""
+        return len(self._minutes), len(self._durations), len(self._finished_heap), len(self._oldest_heap)
 
     def oldest(self, now: float | None = None) -> Oldest | None:
         """The unfinished job seen first, and how long it has waited."""
@@ -323,9 +368,8 @@ class Overview:
         heap = self._oldest_heap
         while heap and self._unfinished.get(heap[0][1]) != heap[0][0]:
             heapq.heappop(heap)
-        if len(heap) > 2 * len(self._unfinished) + 64:  # many finished since: rebuild, stay bounded
-            self._oldest_heap = heap = [(since, job_id) for job_id, since in self._unfinished.items()]
-            heapq.heapify(heap)
+        self._trim_oldest()
+        heap = self._oldest_heap
         if not heap:
             return None
         since, job_id = heap[0]

@@ -80,7 +80,7 @@ class VclmWatchApp(ExportingApp):
         self.settings = setup.settings
         self.view = JobView(self.poller.records, min_interval=self.poller.min_interval,
                             rate=lambda: self.poller.target_rate() or self.settings.rate)
-        self.watchlist = WatchlistSync(setup.store, self.poller, problem=self.set_problem, notice=self.notify,
+        self.watchlist = WatchlistSync(setup.store, self.poller, problem=self.set_problem, notice=self.notify, overview=setup.overview,
                                        touched=self._touched, history_days=self.settings.config.history_days)
         self.detail_visible = False
         self._flush_timer: object | None = None

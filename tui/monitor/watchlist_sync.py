@@ -4,6 +4,7 @@ and pick up what other processes (`vclm-watch add`, another monitor) wrote.
 Two stores, two paces: the watchlist file (ids and labels) is rewritten at the next tick after
 a person changes membership, never because a poll came back; what polls observe goes to the
 job database through a writer thread (`ObservationWriter`), so the UI loop never waits on it.
+So do the overview's request outcomes per minute; the last hour of them is read back at load.
 
 No Textual and no App: it works on the engine and the store, and reports through callbacks,
 so it is tested without a screen.
@@ -19,7 +20,8 @@ from typing import Protocol
 from tui.core.engine import Poller
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobsAdded, JobUpdated, StateChanged
 from tui.core.formatting import inert
-from tui.core.jobdb import DEFAULT_KEEP_DAYS, ObservationWriter
+from tui.core.jobdb import DEFAULT_KEEP_DAYS, JobDatabaseError, ObservationWriter
+from tui.core.overview import MINUTES, Overview
 from tui.core.watchlist import (
     SyncResult,
     WatchlistBusy,
@@ -58,11 +60,15 @@ class WatchlistSync:
 
     `problem(slot, title, detail)` sets or clears (title None) a banner; `notice(...)` shows a
     toast; `touched(job_id)` says a row must be redrawn (its label came from the file).
+    `overview`, if given, gets the request outcomes recorded in the last hour at load, and hands
+    its new ones to the writer thread.
     """
 
     def __init__(self, store: WatchlistStore | None, poller: Poller, *, problem: ProblemSink,
-                 notice: NoticeSink, touched: Callable[[str], None], history_days: float = DEFAULT_KEEP_DAYS) -> None:
+                 notice: NoticeSink, touched: Callable[[str], None], history_days: float = DEFAULT_KEEP_DAYS,
+                 overview: Overview | None = None) -> None:
         self.store = store
+        self.overview = overview
         self.history_days = history_days
         self.poller = poller
         self._problem = problem
@@ -141,7 +147,23 @@ class WatchlistSync:
             self._set_db_problem(self.store.db_problem)  # (the writer tries again, and clears it once it can)
         # (the engine's live ids, looked up by the writer's thread: no copy of 100,000 of them; a job
         # added meanwhile is kept, one removed meanwhile is no longer watched)
-        self.writer = ObservationWriter(self.store.db_path, prune=(self.poller.records.keys(), self.history_days))
+        # (on the engine's clock: what it writes is dated as the engine dates what it saw)
+        self.writer = ObservationWriter(self.store.db_path, prune=(self.poller.records.keys(), self.history_days),
+                                        clock=self.poller.clock.time)
+        if self.overview is not None:
+            self._restore_activity(self.overview)
+            self.overview.recorder = self.writer.put_activity
+
+    def _restore_activity(self, overview: Overview) -> None:
+        """The last hour's request outcomes, as recorded by this monitor's earlier runs (a few
+        dozen rows, read once at start)."""
+        assert self.store is not None
+        try:
+            db = self.store.database(create=False)
+            if db is not None:
+                overview.restore_requests(db.activity(since=overview.clock.time() - MINUTES * 60))
+        except (JobDatabaseError, WatchlistError) as exc:  # (the charts start empty; states are reported apart)
+            log.warning("request outcomes recorded before were not read: %s", exc)
 
     def _set_db_problem(self, detail: str | None) -> None:
         if detail == self._db_problem:
