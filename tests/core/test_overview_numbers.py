@@ -7,7 +7,7 @@ from simkit import SIM_CREDENTIALS, make_client, make_sim
 
 from tui.api.clock import FakeClock
 from tui.core.engine import Poller
-from tui.core.events import JobAdded, JobRemoved, JobUpdated, StateChanged
+from tui.core.events import JobAdded, JobRemoved, JobsAdded, JobUpdated, StateChanged
 from tui.core.jobdb import Activity, JobDatabase, ObservationWriter
 from tui.core.jobstate import JobRecord, LastError, Transition
 from tui.core.overview import (
@@ -249,3 +249,50 @@ def test_memory_stays_bounded_over_days_without_the_overview_being_read():
         assert heap <= 2 * 6 + 64  # 5-6 jobs waiting at any time
     numbers = overview.numbers()
     assert numbers.recent.count == 10 and numbers.recent.p50 == 300.0
+
+
+def _every_kind(now: float) -> list[JobRecord]:
+    """Jobs of every kind a loaded watchlist holds: running, labelled, pending, failing, finished in
+    the window, in the hour before, and long ago, and one first seen finished."""
+    records = [running(1, now - 300, "a label"), running(2, now - 4000), JobRecord(job_id=job(3), added_at=now - 5)]
+    failing = running(4, now - 100)
+    failing.last_error = LastError("FailedOperation.InnerError", "boom", None, now - 10)
+    records.append(failing)
+    for n, (seen, at, code) in enumerate([(now - 900, now - 120, "JobSuccess"), (now - 5000, now - 2000, "JobFailed"),
+                                          (now - 90_000, now - 86_000, "JobSuccess"),
+                                          (now - 700, now - 600, "JobModerationFailed")], start=5):
+        record = finished(n, seen, at, code)
+        record.last_change = at
+        records.append(record)
+    first_seen_done = JobRecord(job_id=job(9), added_at=now - 50, status_code="JobSuccess", last_change=now - 50)
+    first_seen_done.history = [Transition(now - 50, None, "JobSuccess")]
+    records.append(first_seen_done)
+    return records
+
+
+def test_a_watchlist_loaded_at_once_counts_as_its_jobs_added_one_by_one():
+    clock = FakeClock(NOW)
+    one_by_one, at_once = Overview(clock), Overview(clock)
+    records = _every_kind(NOW)
+    for record in records:
+        one_by_one.apply(JobAdded(record))
+    at_once.apply(JobsAdded(tuple(records)))
+    assert at_once.states == one_by_one.states
+    assert at_once.numbers() == one_by_one.numbers()
+    assert at_once.oldest() == one_by_one.oldest()
+    assert at_once.held() == one_by_one.held()
+
+
+def test_a_watchlist_loaded_at_once_is_counted_when_next_needed_not_on_the_way_to_the_first_frame(monkeypatch):
+    import tui.core.overview as overview_module
+
+    calls = []
+    real = overview_module.state_key
+    monkeypatch.setattr(overview_module, "state_key", lambda record: calls.append(record.job_id) or real(record))
+    overview = Overview(FakeClock(NOW))
+    records = _every_kind(NOW)
+    overview.apply(JobsAdded(tuple(records)))
+    assert calls == []  # the monitor's start goes on to its first frame meanwhile
+    overview.apply(JobUpdated(records[0]))  # the next event counts them first, in order
+    assert calls[:len(records)] == [record.job_id for record in records]
+    assert sum(overview.states.values()) == len(records)

@@ -183,7 +183,10 @@ class Overview:
         self._finished: dict[str, float] = {}  # jobs whose finish is counted (each once) -> when they finished
         self._finished_heap: list[tuple[float, str]] = []  # (finished at, job): the oldest leave `_finished` first
         self._state: dict[str, str] = {}
-        self.states: dict[str, int] = dict.fromkeys(COUNTED_STATES, 0)
+        self._states: dict[str, int] = dict.fromkeys(COUNTED_STATES, 0)
+        # Jobs added at once (a watchlist loaded at start), counted when next needed: by the next
+        # other event or reading, not on the way to the monitor's first frame.
+        self._loaded: list[Iterable[JobRecord]] = []
         self._labels: dict[str, str] = {}
         self._unfinished: dict[str, float] = {}  # job -> first seen
         self._oldest_heap: list[tuple[float, str]] = []  # lazy: entries no longer in _unfinished are skipped
@@ -191,7 +194,22 @@ class Overview:
 
     # -- feeding -------------------------------------------------------------------------------
 
+    @property
+    def states(self) -> dict[str, int]:
+        """Jobs per state (COUNTED_STATES), as of the last event."""
+        self._catch_up()
+        return self._states
+
+    def _catch_up(self) -> None:
+        while self._loaded:
+            self._add_many(self._loaded.pop(0))
+
     def apply(self, event: EngineEvent) -> None:
+        if isinstance(event, JobsAdded):
+            self._loaded.append(event.records)
+            self.version += 1
+            return
+        self._catch_up()
         if isinstance(event, JobUpdated):
             self._track(event.record)
             self._sample_counts()
@@ -199,9 +217,6 @@ class Overview:
             self._note_finish(event.record)
         elif isinstance(event, JobAdded):
             self._add(event.record)
-        elif isinstance(event, JobsAdded):
-            for record in event.records:
-                self._add(record)
         elif isinstance(event, JobRemoved):
             self._forget(event.record.job_id)
 
@@ -209,14 +224,50 @@ class Overview:
         self._track(record)
         self._note_finish(record)
 
+    def _add_many(self, records: Iterable[JobRecord]) -> None:
+        """What `_add` does for each, in one pass (a watchlist of 100,000 loaded at start): the
+        oldest-job heap built once, and a finish looked for only in a job that changed state
+        recently enough for its finish to count (`finish` reads the whole history)."""
+        state, states, labels, unfinished = self._state, self._states, self._labels, self._unfinished
+        now = self.clock.time()
+        recent = now - HORIZON_SECONDS
+        waiting: list[tuple[float, str]] = []
+        finished: list[JobRecord] = []
+        for record in records:
+            job_id = record.job_id
+            key = state_key(record)
+            old = state.get(job_id)
+            if old != key:
+                if old is not None:
+                    states[old] -= 1
+                states[key] = states.get(key, 0) + 1
+                state[job_id] = key
+            if record.label or job_id in labels:
+                labels[job_id] = record.label
+            if record.terminal:
+                unfinished.pop(job_id, None)
+                if record.last_change is None or record.last_change > recent:
+                    finished.append(record)
+            elif job_id not in unfinished:
+                since = first_seen(record)
+                unfinished[job_id] = since = now if since is None else since
+                waiting.append((since, job_id))
+        self.version += 1
+        if waiting:
+            self._oldest_heap.extend(waiting)
+            heapq.heapify(self._oldest_heap)
+        self._trim_oldest()
+        for record in finished:
+            self._note_finish(record)
+
     def _track(self, record: JobRecord) -> None:
         job_id = record.job_id
         key = state_key(record)
         old = self._state.get(job_id)
         if old != key:
             if old is not None:
-                self.states[old] -= 1
-            self.states[key] = self.states.get(key, 0) + 1
+                self._states[old] -= 1
+            self._states[key] = self._states.get(key, 0) + 1
             self._state[job_id] = key
             self.version += 1
         if record.label != self._labels.get(job_id, ""):
@@ -236,7 +287,7 @@ class Overview:
     def _forget(self, job_id: str) -> None:
         key = self._state.pop(job_id, None)
         if key is not None:
-            self.states[key] -= 1
+            self._states[key] -= 1
         self._labels.pop(job_id, None)
         if self._unfinished.pop(job_id, None) is not None:
             self._trim_oldest()
@@ -344,6 +395,7 @@ class Overview:
 
     def numbers(self, minutes: int = MINUTES) -> OverviewNumbers:
         """The overview now: the last `minutes` minutes (at most MINUTES), ending with this one."""
+        self._catch_up()
         now = self.clock.time()
         minutes = max(1, min(MINUTES, minutes))
         newest = int(now // 60)
@@ -360,10 +412,12 @@ class Overview:
     def held(self) -> tuple[int, int, int, int]:
         """(minute buckets, time-to-finish samples, finished ids, oldest-job heap entries) held in
         memory: bounded by the last hour's finishes and the jobs waiting, however long it runs."""
+        self._catch_up()
         return len(self._minutes), len(self._durations), len(self._finished_heap), len(self._oldest_heap)
 
     def oldest(self, now: float | None = None) -> Oldest | None:
         """The unfinished job seen first, and how long it has waited."""
+        self._catch_up()
         now = self.clock.time() if now is None else now
         heap = self._oldest_heap
         while heap and self._unfinished.get(heap[0][1]) != heap[0][0]:
