@@ -352,3 +352,43 @@ def test_add_many_watches_each_new_job_once_with_one_event_and_polls_them():
     assert events[1].from_file and events[1].records == tuple(added)
     assert poller.add_many([JobRecord(job_id="c" * 32)]) == [] and len(events) == 2
     assert all(r.next_poll_at is not None for r in added)  # scheduled, as `add` schedules
+
+
+async def test_a_gateway_outage_is_announced_once_though_every_502_page_differs():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(init_seconds=1000)
+    poller, client = make_poller(sim, clock, network_failures_for_outage=2)
+    events = []
+    poller.subscribe(events.append)
+    async with client:
+        poller.add(job)
+        sim.faults.fail_next("http_502", 1000)  # every attempt, retries included
+        for _ in range(5):
+            await poller.poll_job(job)
+            clock.advance(60)
+    pages = {e.error.body_excerpt for e in events if isinstance(e, PollFailed)}
+    assert len(pages) == 5, "each failure's page carries its own request id"
+    health = [e for e in events if isinstance(e, HealthChanged)]
+    assert [e.problem for e in health] == ["network"], "one outage, one announcement"
+    assert health[0].detail == "the endpoint answered HTTP 502 Bad Gateway"
+    assert poller.problem_detail == health[0].detail
+
+
+async def test_an_auth_problem_is_announced_once_though_every_refusal_has_its_own_request_id():
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(init_seconds=1000)
+    poller, client = make_poller(sim, clock)
+    events = []
+    poller.subscribe(events.append)
+    async with client:
+        poller.add(job)
+        sim.revoke_account(SIM_CREDENTIALS.secret_id)
+        for _ in range(3):
+            await poller.poll_job(job)
+            clock.advance(60)
+    assert len({e.error.request_id for e in events if isinstance(e, PollFailed)}) == 3
+    health = [e for e in events if isinstance(e, HealthChanged)]
+    assert [e.problem for e in health] == ["auth"]
+    assert health[0].detail.startswith("AuthFailure.SecretIdNotFound: ") and "RequestId" not in health[0].detail

@@ -7,6 +7,7 @@ import asyncio
 import fcntl
 import io
 import json
+import logging
 import os
 import random
 import re
@@ -178,15 +179,34 @@ def test_the_live_line_never_wraps(width, room):
     assert stream.getvalue() == ERASE_LINE + "x" * room
 
 
-@pytest.mark.parametrize(("tty", "json_lines", "env", "wanted"), [
-    (True, False, {}, True),
-    (False, False, {}, False),
-    (True, True, {}, False),
-    (True, False, {"TERM": "dumb"}, False),  # cannot erase a line
+@pytest.mark.parametrize(("stderr_tty", "stdout_tty", "json_lines", "env", "wanted"), [
+    (True, True, False, {}, True),
+    (False, True, False, {}, False),
+    (True, False, False, {}, False),  # the results go to a file or a pipe: a script's run
+    (True, True, True, {}, False),
+    (True, True, False, {"TERM": "dumb"}, False),  # cannot erase a line
 ])
-def test_when_a_live_line_is_drawn(tty, json_lines, env, wanted):
-    stream = _Tty() if tty else io.StringIO()
-    assert live_line_wanted(stream, env, json_lines=json_lines) is wanted
+def test_when_a_live_line_is_drawn(stderr_tty, stdout_tty, json_lines, env, wanted):
+    stderr, stdout = (_Tty() if tty else io.StringIO() for tty in (stderr_tty, stdout_tty))
+    assert live_line_wanted(stderr, stdout, env, json_lines=json_lines) is wanted
+
+
+def test_whatever_is_written_above_the_live_line_starts_on_a_clean_line_and_the_line_comes_back_under_it():
+    clock = FakeClock()
+    stream = _Tty()
+    line = LiveLine(stream, lambda: "3/9 done", clock=clock, width=lambda: 80)
+    with line.above():
+        stream.write("nothing shown yet\n")
+    assert stream.getvalue() == "nothing shown yet\n", "no line to erase, none to draw again"
+    line.refresh()
+    with line.above():  # drawn again at once, within the redraw interval: it was showing
+        stream.write("a warning\n")
+    assert stream.getvalue().endswith("3/9 done" + ERASE_LINE + "a warning\n" + ERASE_LINE + "3/9 done")
+    line.clear()
+    written = len(stream.getvalue())
+    with line.above():  # erased for good at the end of the run: not brought back by a late warning
+        stream.write("late\n")
+    assert stream.getvalue()[written:] == "late\n"
 
 
 # -- the numbers of a real wait, against the simulator on a fake clock --------------------------------
@@ -352,12 +372,50 @@ def test_when_the_timeout_runs_out_the_live_line_is_erased_before_the_table(sim,
     assert "done; " not in table
 
 
-def test_piped_stdout_with_stderr_on_a_terminal_still_gets_the_live_line(sim, fast_polling):
+def test_with_stdout_to_a_file_no_live_line_even_with_stderr_on_a_terminal(sim, fast_polling):
     code, terminal, piped = _run_on_terminal(["check", "--endpoint", sim.url, "--wait", "--timeout", "20",
                                               *fast_polling, *_wait_jobs(sim)], stdout_to_terminal=False)
     assert code == 1
-    assert ERASE_LINE in terminal and "done" in terminal and "summary: 5 job(s)" in terminal
+    assert ERASE_LINE not in terminal and "done;" not in terminal
+    assert terminal.split("\r\n")[-2].startswith("vclm-watch check: summary: 5 job(s): 4 succeeded, 1 failed"), terminal
     assert "\x1b" not in piped and "done;" not in piped, "nothing of the live line in the results"
+
+
+def test_a_warning_logged_during_the_wait_starts_on_a_clean_line(sim, fast_polling):
+    from tui.cli import build_parser
+    from tui.headless import commands
+
+    simulator = sim.simulator
+    job_id = simulator.create_job(fate=JOB_SUCCESS, init_seconds=3600.0, run_seconds=3600.0)  # held in JobInit
+    stdout, stderr = _Tty(), _Tty()
+    env = dict(os.environ, TENCENTCLOUD_SECRET_ID=DEFAULT_SECRET_ID, TENCENTCLOUD_SECRET_KEY=DEFAULT_SECRET_KEY,
+               TERM="xterm-256color", COLUMNS="120")
+
+    def line_showing() -> bool:  # the job's first answer printed, and the live line drawn again under it
+        return ("JobInit" in stdout.getvalue()
+                and stderr.getvalue().rsplit(ERASE_LINE, 1)[-1].startswith("0/1 done;"))
+
+    def warn_then_release() -> None:
+        wait_for(line_showing, timeout=CLI_TIMEOUT, what="the live line under the first answer")
+        # nothing changes while the job is held: the warning is logged (as the job database's writer
+        # thread would) with the live line on the terminal
+        logging.getLogger("tui.core.jobdb").warning("old jobs were not pruned from the job database: disk full")
+        elapsed = simulator.sim_now() - simulator.jobs[job_id].created_at
+        simulator.set_fate(job_id, init_seconds=elapsed, run_seconds=0.0)
+
+    releaser = threading.Thread(target=warn_then_release, daemon=True)
+    releaser.start()
+    args = build_parser().parse_args(["check", "--endpoint", sim.url, "--wait", "--timeout", "20",
+                                      *fast_polling, job_id])
+    code = commands.run(args, stdin=io.StringIO(""), stdout=stdout, stderr=stderr, env=env)
+    releaser.join(timeout=CLI_TIMEOUT)
+    assert code == 0
+    terminal = stderr.getvalue()
+    before, warning = terminal.split("vclm-watch: warning: ", 1)
+    assert before.endswith(ERASE_LINE), "the live line is erased before the warning is written"
+    warning, after = warning.split("\n", 1)
+    assert warning == "old jobs were not pruned from the job database: disk full"
+    assert after.startswith(ERASE_LINE + "0/1 done;"), "and drawn again under it"
 
 
 def test_with_stderr_to_a_file_no_live_line_only_the_summary(sim, cli, fast_polling):

@@ -502,12 +502,13 @@ def test_revoked_credentials_name_the_code_in_the_banner() -> None:
     assert "AuthFailure.SecretIdNotFound" in raised[-1].detail
 
 
-def test_a_502_from_a_gateway_shows_an_excerpt_of_its_page_on_one_line() -> None:
+def test_a_502_from_a_gateway_names_its_status_in_the_banner_and_leaves_its_page_to_the_row() -> None:
     outcome = outcome_of("HTTP 502 with an HTML body")
     raised = [e for e in outcome.events_during if isinstance(e, HealthChanged) and e.problem == "network"]
-    detail = raised[-1].detail
-    assert "HTTP 502" in detail and "502 Bad Gateway" in detail
-    assert "\n" not in detail and "\r" not in detail
+    assert len(raised) == 1, "one outage, announced once"
+    assert raised[0].detail == "the endpoint answered HTTP 502 Bad Gateway"
+    for job_id in outcome.active:
+        assert "<title>502 Bad Gateway</title>" in outcome.during[job_id].last_error.excerpt
 
 
 def test_connection_refused_from_the_start_leaves_jobs_pending_until_the_endpoint_answers() -> None:

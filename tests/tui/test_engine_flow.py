@@ -16,6 +16,7 @@ from tui.core.watchlist import WatchlistStore
 from tui.monitor.launch import create_app
 from tui.monitor.themes import shipped_themes_dir
 from tui.monitor.widgets.job_table import FLASH
+from tui.monitor.widgets.problem_banner import ProblemBanner
 from tui.monitor.widgets.status_bar import StatusBar
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
@@ -143,6 +144,24 @@ async def test_an_auth_failure_shows_a_banner_with_a_hint_and_recovery_clears_it
         await drawn(pilot)
         assert "engine" not in app.problems
         assert any("Connection restored" in t for t in toasts(app))
+
+
+async def test_a_gateway_outage_s_banner_takes_at_most_two_lines_at_80x24(clock, simulator, watchlist):
+    job = simulator.create_job()
+    app = sim_app(clock, simulator, watchlist)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.add_jobs([job])
+        simulator.faults.fail_next("http_502", 1000)  # a gateway's HTML page, every attempt
+        for _ in range(app.poller.network_failures_for_outage):
+            await app.poller.poll_job(job)
+        await drawn(pilot)
+        title, detail = app.problems["engine"]
+        assert title == "Network problem"
+        assert detail.startswith("the endpoint answered HTTP 502 Bad Gateway — ")
+        assert "html" not in detail, "the page's excerpt and type stay in the detail pane"
+        banner = app.screen.query_one(ProblemBanner)
+        assert 1 <= banner.outer_size.height <= 2, banner.text
+        assert "<html>" in app.poller.records[job].last_error.excerpt
 
 
 async def test_pause_stops_polling_and_resume_restarts_it(clock, simulator, watchlist):

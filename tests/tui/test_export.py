@@ -3,6 +3,7 @@ in the configured directory; a directory that cannot take them is a toast, not a
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -15,6 +16,7 @@ from tuikit import IDS, ready, toasts, view_app
 
 from tui.core.config import Config, parse_config
 from tui.core.settings import default_settings
+from tui.monitor import export
 from tui.monitor.export import svg_text
 from tui.monitor.launch import create_app
 
@@ -131,3 +133,43 @@ async def test_the_palette_s_save_the_screen_command_saves_it(clock, tmp_path):
         await run()
         await pilot.pause()
         assert (tmp_path / f"{stem(clock)}.txt").is_file() and (tmp_path / f"{stem(clock)}.svg").is_file()
+
+
+class _DiskFullMidway:
+    """A file the disk fills up under: half of what is written lands, then ENOSPC."""
+
+    def __init__(self, file) -> None:
+        self.file = file
+
+    def write(self, content: str) -> int:
+        self.file.write(content[: len(content) // 2])
+        self.file.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+
+@pytest.mark.parametrize("failing", [".svg", ".txt"])
+async def test_a_disk_full_midway_leaves_no_partial_file_and_gives_an_error_toast(clock, tmp_path, monkeypatch, failing):
+    real_open = open
+
+    def open_(path, *args, **kwargs):
+        file = real_open(path, *args, **kwargs)
+        return _DiskFullMidway(file) if str(path).endswith(failing) else file
+
+    monkeypatch.setattr(export, "open", open_, raising=False)
+    app = view_app(clock)
+    app.setup.export_dir = tmp_path
+    async with app.run_test(size=(100, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        severity, title, message = app.notices[-1]
+        assert (severity, title) == ("error", "Screen not saved")
+        assert message == f"{tmp_path}: No space left on device"
+        assert app.is_running
+    assert list(tmp_path.iterdir()) == [], "neither the partial file nor its finished partner is left"

@@ -22,7 +22,7 @@ from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.credentials import Credentials
 from tui.api.decoding import ACCEPT_ENCODING, BodyDecodeError, BodyTooLarge, BoundedBody, content_encodings
 from tui.api.endpoint import Endpoint, resolve_endpoint
-from tui.api.errors import ApiError, TransportError, VclmError, excerpt, first_bytes
+from tui.api.errors import ApiError, TransportError, VclmError, excerpt, first_bytes, http_status_text
 from tui.api.models import (
     API_VERSION,
     DESCRIBE_ACTION,
@@ -96,11 +96,6 @@ def parse_response(body: bytes, http_status: int, *, content_type: str = "", rea
 def status_reason(http_status: int) -> str:
     """The standard reason phrase of an HTTP status ("Bad Gateway"), "" for one not in the RFCs."""
     return httpx.codes.get_reason_phrase(http_status)
-
-
-def http_status_text(http_status: int, reason: str = "") -> str:
-    """`HTTP 502 Bad Gateway`: the status and its reason phrase, as people read them."""
-    return f"HTTP {http_status} {reason}".rstrip()
 
 
 def _text(response: dict[str, Any], key: str) -> str:

@@ -40,6 +40,11 @@ def first_bytes(body: bytes, limit: int = FIRST_BYTES) -> str:
     return text + ("…" if len(body) > limit else "")
 
 
+def http_status_text(http_status: int, reason: str = "") -> str:
+    """`HTTP 502 Bad Gateway`: the status and its reason phrase, as people read them."""
+    return f"HTTP {http_status} {reason}".rstrip()
+
+
 class VclmError(Exception):
     """Base of every error this package raises on purpose."""
 

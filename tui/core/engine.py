@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
-from tui.api.errors import TASK_NOT_EXIST, ApiError, ConfigError, TransportError, VclmError
+from tui.api.errors import TASK_NOT_EXIST, ApiError, ConfigError, TransportError, VclmError, http_status_text
 from tui.api.models import TERMINAL_STATUS_CODES, JobStatus, is_terminal
 from tui.api.ratelimit import RateLimiter, RateSnapshot
 from tui.api.retry import Backoff
@@ -62,6 +62,22 @@ def _is_global(error: VclmError) -> str | None:
     if isinstance(error, TransportError):
         return "network"
     return None
+
+
+def problem_detail(error: VclmError) -> str:
+    """What a problem that hits every job is said to be: the error's message, with the HTTP status
+    line of an answer that came from something else than the service (a gateway's 502) and the
+    code of the service's refusal. Never what changes from one failure to the next of the same
+    outage (the excerpt of a gateway's page, which may carry its own request id; a RequestId):
+    the same outage reads the same, and is announced once. The rest stays on the job's record."""
+    if isinstance(error, TransportError):
+        if error.http_status is None:
+            return error.message
+        status = http_status_text(error.http_status, error.reason)
+        return error.message if status in error.message else f"{error.message} ({status})"
+    if isinstance(error, ApiError):
+        return f"{error.code}: {error.message}"
+    return str(error)
 
 
 class Poller:
@@ -314,7 +330,7 @@ class Poller:
         self._global_streak += 1
         if self._probe is None:  # while a probe is out, its verdict sets the next hold, not a late failure
             self._hold_until = self.clock.monotonic() + self.probe_backoff.delay(self._global_streak)
-        detail = str(error)
+        detail = problem_detail(error)
         if self.problem != kind or self.problem_detail != detail:
             self.problem, self.problem_detail = kind, detail
             self._publish(HealthChanged(kind, detail, error))

@@ -7,11 +7,13 @@ never a traceback. Usage and configuration errors exit 2 before anything is quer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -98,6 +100,7 @@ class Streams:
     stderr: TextIO
     env: Mapping[str, str]
     command: str
+    log: StderrLog | None = None  # where log records go (run() installs it)
 
     def note(self, kind: str, message: str) -> None:
         self.stderr.write(f"{PROG} {self.command}: {kind}: {message}\n" if kind else f"{PROG} {self.command}: {message}\n")
@@ -115,8 +118,22 @@ class _OneLineFormatter(logging.Formatter):
         return text
 
 
-def _log_to(stderr: TextIO) -> logging.Handler:
-    handler = logging.StreamHandler(stderr)
+class StderrLog(logging.StreamHandler):
+    """The commands' log records on stderr. `around` wraps each write: `check --wait` sets it to
+    its live line's `above()` for the run, so a warning (from the engine, or the job database's
+    writer thread) starts on a clean line and the live line is drawn again under it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.around: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.around():
+            super().emit(record)
+
+
+def _log_to(stderr: TextIO) -> StderrLog:
+    handler = StderrLog(stderr)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(_OneLineFormatter())
     logging.getLogger("tui").addHandler(handler)  # also keeps Python's last-resort traceback printer away
@@ -139,7 +156,7 @@ def run(
         env=os.environ if env is None else env,
         command=args.command,
     )
-    handler = _log_to(streams.stderr)
+    handler = streams.log = _log_to(streams.stderr)
     try:
         if args.command == "check":
             return _check(args, streams)
@@ -166,13 +183,6 @@ def run(
         return Verdict.USAGE
     finally:
         logging.getLogger("tui").removeHandler(handler)
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _silence_stdout() -> None:
@@ -227,13 +237,15 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     # --wait: the jobs by outcome, and on a terminal's stderr one live line saying so (progress.py).
     tally = WaitTally(given.ids, clock=SYSTEM_CLOCK) if args.wait else None
     live = None
-    if tally is not None and live_line_wanted(streams.stderr, streams.env, json_lines=args.json):
+    if tally is not None and live_line_wanted(streams.stderr, streams.stdout, streams.env, json_lines=args.json):
         live = LiveLine(streams.stderr, tally.live_text, clock=SYSTEM_CLOCK,
                         width=lambda: terminal_width(streams.stderr, streams.env))
-    stdout_on_terminal = _isatty(streams.stdout)
+
+    if live is not None and streams.log is not None:
+        streams.log.around = live.above  # a warning in the run starts on a clean line
 
     def on_transition(event) -> None:
-        if live is not None and stdout_on_terminal:
+        if live is not None:
             live.clear()  # the change line takes its place; the next tick draws it again below
         guarded(lambda: printer.json_line(transition_row(event)) if args.json else printer.transition(event))
 
@@ -274,6 +286,8 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         finally:
             if live is not None:
                 live.clear()  # the terminal's line is left clean, whatever ended the run
+                if streams.log is not None:
+                    streams.log.around = contextlib.nullcontext
             if not states.close(2.0):
                 streams.note("warning", f"the answers were not recorded in the job database: {states.error}")
     except (KeyboardInterrupt, asyncio.CancelledError):

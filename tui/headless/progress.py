@@ -7,7 +7,9 @@ line only writes what the tally says, in place, a few times a second at most.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from tui.api.clock import Clock
@@ -144,7 +146,9 @@ class WaitTally:
 class LiveLine:
     """One line on a terminal, redrawn in place (carriage return, erase line) when its text
     changes, at most once every `interval` seconds; cut to the terminal's width so it never wraps.
-    `clear()` before anything else is written to the terminal; the next `refresh()` draws it again."""
+    `clear()` before anything else is written to the terminal; the next `refresh()` draws it again.
+    What may be written from another thread (a log record from the job database's writer) goes
+    through `above()`, which erases the line, lets it be written, and draws the line again below."""
 
     def __init__(self, stream: TextIO, render: Callable[[], str], *, clock: Clock,
                  width: Callable[[], int], interval: float = REDRAW_INTERVAL) -> None:
@@ -157,10 +161,15 @@ class LiveLine:
         self._drawn_at: float | None = None
         self.draws = 0
         self.broken = False
+        self._lock = threading.RLock()  # the event loop redraws while another thread may log
 
     def refresh(self) -> None:
+        with self._lock:
+            self._refresh(at_once=False)
+
+    def _refresh(self, *, at_once: bool) -> None:
         now = self.clock.monotonic()
-        if self._drawn_at is not None and now - self._drawn_at < self.interval:
+        if not at_once and self._drawn_at is not None and now - self._drawn_at < self.interval:
             return
         width = self.width()
         # (ASCII: one cell a character; the last column is left free, where some terminals wrap)
@@ -173,9 +182,24 @@ class LiveLine:
         self.draws += 1
 
     def clear(self) -> None:
-        if self.shown:
-            self._write(ERASE_LINE)
-            self.shown = ""
+        with self._lock:
+            if self.shown:
+                self._write(ERASE_LINE)
+                self.shown = ""
+
+    @contextmanager
+    def above(self) -> Iterator[None]:
+        """Write something else (whole lines) to the terminal in the block: it starts on a clean
+        line, and the live line, if it was showing, is drawn again under it at once (once per
+        block: no more often than the lines written above it)."""
+        with self._lock:
+            was_shown = bool(self.shown)
+            self.clear()
+            try:
+                yield
+            finally:
+                if was_shown:
+                    self._refresh(at_once=True)
 
     def _write(self, text: str) -> None:
         try:
@@ -191,10 +215,16 @@ class LiveLine:
             await self.clock.sleep(self.interval)
 
 
-def live_line_wanted(stream: TextIO, env: Mapping[str, str], *, json_lines: bool) -> bool:
-    """A live line only on a terminal that can erase a line, and never with --json."""
+def live_line_wanted(stderr: TextIO, stdout: TextIO, env: Mapping[str, str], *, json_lines: bool) -> bool:
+    """A live line only when someone watches both streams on a terminal that can erase a line, and
+    never with --json: with the results going to a file or a pipe, the run is a script's, not a
+    person's, and stderr's line would only be noise in its log."""
     if json_lines or env.get("TERM") == "dumb":
         return False
+    return _isatty(stderr) and _isatty(stdout)
+
+
+def _isatty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

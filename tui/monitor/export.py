@@ -45,10 +45,22 @@ def svg_text(svg: str, width: int, height: int) -> str:
     return "\n".join("".join(row).rstrip() for row in grid).rstrip("\n") + "\n"
 
 
+def _create(path: Path, content: str) -> None:
+    """Create `path` with `content`: FileExistsError if it is there already (a file that appeared
+    meanwhile is kept), and on any failure once created (a full disk midway) it is removed again."""
+    file = open(path, "x", encoding="utf-8")  # closed inside the try below: closing can fail too
+    try:
+        with file:
+            file.write(content)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def write_export(directory: Path, at: float, svg: str, text: str) -> tuple[Path, Path]:
     """Write `vclm-watch-YYYYmmdd-HHMMSS.svg` and `.txt` (local time of `at`) in `directory`, never
     over a file already there (a `-2`, `-3`... suffix instead). Raises OSError, having left no file
-    of its own behind."""
+    of its own behind, not even a partly written one."""
     stem = PREFIX + time.strftime("%Y%m%d-%H%M%S", time.localtime(at))
     for n in range(1, 10_000):
         name = stem if n == 1 else f"{stem}-{n}"
@@ -56,19 +68,16 @@ def write_export(directory: Path, at: float, svg: str, text: str) -> tuple[Path,
         if text_path.exists():
             continue
         try:
-            with open(svg_path, "x", encoding="utf-8") as file:  # "x": a file that appeared meanwhile is kept
-                file.write(svg)
+            _create(svg_path, svg)
         except FileExistsError:
             continue
         try:
-            with open(text_path, "x", encoding="utf-8") as file:
-                file.write(text)
+            _create(text_path, text)
         except FileExistsError:
             svg_path.unlink(missing_ok=True)
             continue
         except BaseException:
             svg_path.unlink(missing_ok=True)
-            text_path.unlink(missing_ok=True)
             raise
         return svg_path, text_path
     raise FileExistsError(f"{stem}: too many exports of this second")

@@ -35,14 +35,16 @@ def finished_notice(finished: list[tuple[JobRecord, str]], symbol) -> tuple[str,
 
 
 def health_banner(event: HealthChanged) -> tuple[str, str]:
-    """(title, detail) of the banner for a problem that affects every job."""
+    """(title, detail) of the banner for a problem that affects every job: what failed (the
+    engine's words, without what the server sent: that is in the detail pane) and the hint, in
+    two lines at 80 columns, so an outage leaves the table its rows. (That polling is held to one
+    probe meanwhile goes without saying here: the README says it, and a toast says it cleared.)"""
     code = event.error.code if event.error is not None else ""
     titles = {"auth": "Authentication problem", "network": "Network problem", "config": "Cannot poll"}
     detail = inert(event.detail, 300)
     if code:
         detail += f" — {hint_for(code)}"
-    detail += ". Polling is held to one probe at a time until it clears."
-    return titles.get(event.problem or "", "Problem"), detail
+    return titles.get(event.problem or "", "Problem"), detail + "."
 
 
 def quit_hint(active_bindings: Mapping[str, Any]) -> str:

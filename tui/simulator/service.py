@@ -73,10 +73,15 @@ LOCALISED_MESSAGES = {
     "FailedOperation.InnerError": ("内部错误，请稍后重试。", "Internal error, please try again later."),
 }
 
-BAD_GATEWAY_BODY = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-)
+def bad_gateway_body(request_number: int) -> bytes:
+    """A gateway's 502 page, as nginx in front of a service writes it: with its own id of the
+    request (a new one each time), so no two pages of one outage are the same."""
+    return (
+        b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+        b"<center><h1>502 Bad Gateway</h1></center>\r\n"
+        + f"<center>request {request_number:016x}</center>\r\n".encode("ascii")
+        + b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
 
 JSON_HEADERS = (("Content-Type", "application/json"),)
 HTML_HEADERS = (("Content-Type", "text/html"),)
@@ -413,7 +418,7 @@ class Simulator:
         if fault is not None:
             stats.faults[fault] += 1
         if fault == "http_502":
-            return SimAnswer(502, HTML_HEADERS, BAD_GATEWAY_BODY, fault=fault)
+            return SimAnswer(502, HTML_HEADERS, bad_gateway_body(stats.faults[fault]), fault=fault)
         if fault == "drop":
             return SimAnswer(0, (), b"", drop=True, fault=fault)
 
