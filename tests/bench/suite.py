@@ -247,7 +247,7 @@ class NoLimiter:
     def observe_latency(self, seconds: float) -> None:
         pass
 
-    def observe_round_trip(self, sent_at: float, seconds: float) -> None:
+    def observe_round_trip(self, sent_at: float, seconds: float, *, granted: bool = False) -> None:
         pass
 
 
