@@ -87,6 +87,21 @@ class Cli:
         return Run(process.returncode, out, err)
 
 
+def drain_pty(master: int) -> bytes:
+    """Everything a pseudo-terminal's other side writes until it closes; the master is closed then."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return b"".join(chunks)
+
+
 def wait_for(condition, timeout: float = 10.0, what: str = "the condition") -> None:
     """Poll `condition` in real time (the CLI under test is another process)."""
     deadline = time.monotonic() + timeout

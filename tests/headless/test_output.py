@@ -14,7 +14,7 @@ import termios
 from datetime import UTC, datetime
 
 import pytest
-from clikit import CLI_TIMEOUT, REPO
+from clikit import CLI_TIMEOUT, REPO, drain_pty
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
@@ -40,18 +40,9 @@ def _on_a_terminal(args: list[str], env_extra: dict[str, str], columns: int = 20
     process = subprocess.Popen([sys.executable, "-m", "tui", *args], stdin=subprocess.DEVNULL, stdout=slave,
                                stderr=slave, env=env, cwd=REPO)
     os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the other side closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
+    written = drain_pty(master)
     code = process.wait(timeout=CLI_TIMEOUT)
-    return code, b"".join(chunks).decode("utf-8", errors="replace")
+    return code, written.decode("utf-8", errors="replace")
 
 
 def test_a_terminal_gets_a_coloured_table_with_symbols(sim):

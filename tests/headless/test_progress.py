@@ -18,7 +18,7 @@ import termios
 import threading
 
 import pytest
-from clikit import CLI_TIMEOUT, REPO, wait_for
+from clikit import CLI_TIMEOUT, REPO, drain_pty, wait_for
 
 from tui.api.client import VclmClient
 from tui.api.clock import FakeClock
@@ -321,19 +321,10 @@ def _run_on_terminal(args: list[str], *, stdout_to_terminal: bool = True, column
                                stdout=slave if stdout_to_terminal else subprocess.PIPE, stderr=slave,
                                env=env, cwd=REPO, text=True)
     os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the other side closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
+    written = drain_pty(master)
     piped = process.stdout.read() if process.stdout is not None else ""
     code = process.wait(timeout=CLI_TIMEOUT)
-    return code, b"".join(chunks).decode("utf-8", errors="replace"), piped
+    return code, written.decode("utf-8", errors="replace"), piped
 
 
 def test_on_a_terminal_the_live_line_is_drawn_in_place_and_ends_in_the_summary(sim, fast_polling):
