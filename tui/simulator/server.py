@@ -12,6 +12,7 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from tui.simulator.options import DEFAULT_HOST
+from tui.simulator.results import ConnectionDropped
 from tui.simulator.service import SimAnswer, Simulator
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -126,13 +127,24 @@ class SimulatorServer:
         if answer.stall > 0:
             await self.simulator.clock.sleep(answer.stall)
         await self._write_answer(writer, answer, keep_alive)
+        if answer.stream is not None:
+            try:
+                # One chunk at a time, waiting for the socket each time: memory stays bounded
+                # whatever the file's size.
+                async for chunk in answer.stream:
+                    writer.write(chunk)
+                    await writer.drain()
+            except ConnectionDropped:
+                writer.transport.abort()
+                return False
         return keep_alive
 
     async def _write_answer(self, writer: asyncio.StreamWriter, answer: SimAnswer, keep_alive: bool) -> None:
         lines = [f"HTTP/1.1 {answer.status} {_reason(answer.status)}"]
         lines += [f"{name}: {value}" for name, value in answer.headers]
+        if not any(name.lower() == "content-length" for name, _ in answer.headers):
+            lines.append(f"Content-Length: {len(answer.body)}")
         lines += [
-            f"Content-Length: {len(answer.body)}",
             f"Date: {formatdate(usegmt=True)}",
             "Server: vclm-simulator",
             f"Connection: {'keep-alive' if keep_alive else 'close'}",
@@ -234,10 +246,17 @@ async def serve(
     port: int = 0,
     *,
     idle_timeout: float = IDLE_TIMEOUT,
+    serve_results: bool = False,
 ) -> AsyncIterator[SimulatorServer]:
-    """`async with serve(sim) as server:` serves on `server.base_url` until the block ends."""
+    """`async with serve(sim) as server:` serves on `server.base_url` until the block ends.
+
+    `serve_results`: the result URLs handed out point at this server (`base_url/results/`),
+    which serves the files (see results.py).
+    """
     server = SimulatorServer(simulator, host, port, idle_timeout=idle_timeout)
     await server.start()
+    if serve_results:
+        simulator.results.base = f"{server.base_url}/results/"
     try:
         yield server
     finally:

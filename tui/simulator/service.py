@@ -41,6 +41,7 @@ from tui.api.models import (
 from tui.api.signing import V1_COMMON_FIELDS
 from tui.simulator.auth import Account, Refusal, Request, authenticate, read_request
 from tui.simulator.faults import ANSWER_FAULTS, GATEWAY_FAULTS, SERVICE_FAULTS, Faults
+from tui.simulator.results import DEFAULT_SIZE_RANGE, ResultBody, ResultFaults, ResultFiles
 
 # Made-up credentials the simulator accepts when given no accounts. Not a secret of anyone's.
 DEFAULT_SECRET_ID = "AKIDsimulator0000000000000000000000"
@@ -139,7 +140,8 @@ class SimAnswer:
     """What to send back for one request, and how the front-end must misbehave while sending it.
 
     `drop`: close the connection without answering. `stall`: wait this many seconds (on the
-    simulator clock) before sending.
+    simulator clock) before sending. `stream`: a result file's body, sent in chunks after the
+    headers (which then hold its Content-Length); `body` is empty.
     """
 
     status: int
@@ -150,6 +152,7 @@ class SimAnswer:
     fault: str | None = None
     request_id: str | None = None
     error_code: str | None = None
+    stream: ResultBody | None = None
 
 
 @dataclass
@@ -209,7 +212,12 @@ class Simulator:
         lifecycle: Lifecycle | None = None,
         faults: Faults | None = None,
         log: Callable[[str], None] | None = None,
+        result_base: str | None = None,
+        result_sizes: tuple[int, int] = DEFAULT_SIZE_RANGE,
+        result_faults: ResultFaults | None = None,
     ) -> None:
+        """`result_base` (e.g. `http://127.0.0.1:PORT/results/`): hand out result URLs under it and
+        serve the files at them (see results.py); None keeps the made-up URLs that point nowhere."""
         if not speed > 0:
             raise ValueError(f"speed must be above 0, not {speed!r}")
         if quota < 1 or quota_window <= 0:
@@ -235,6 +243,10 @@ class Simulator:
         self._network_rng = random.Random(f"{seed}/network")
         self._quota_hits: dict[str, deque[float]] = {}
         self._mono_start = clock.monotonic()
+        self.results = ResultFiles(
+            seed=seed, clock=clock, find_job=self.jobs.get, status_of=self.status_of, sim_now=self.sim_now,
+            base=result_base, size_range=result_sizes, faults=result_faults,
+        )
 
     def __repr__(self) -> str:
         return f"Simulator(seed={self.seed!r}, speed={self.speed!r}, jobs={len(self.jobs)}, accounts={list(self.accounts)})"
@@ -394,6 +406,12 @@ class Simulator:
         body: bytes,
     ) -> SimAnswer:
         """The answer to a request that arrives now (no network delay)."""
+        if self.results.serves(path):
+            with self._lock:
+                served = self.results.respond(method, path, _normalise_headers(headers))
+            if self.log is not None:
+                self.log(f"file {method} {path.split('?')[0]} HTTP {served.status}")
+            return SimAnswer(served.status, served.headers, served.body, stream=served.stream)
         request = read_request(method, path, _normalise_headers(headers), body)
         with self._lock:
             answer = self._respond(request)
@@ -557,6 +575,9 @@ class Simulator:
     def _result_url(self, job: SimJob) -> str:
         """A fresh signed-looking URL, valid for 24 hours from this answer."""
         expiry = int(self.clock.time()) + RESULT_URL_VALIDITY_SECONDS
+        served = self.results.url_for(job.job_id, expiry)
+        if served is not None:
+            return served
         sign = hashlib.sha256(f"{self.seed}:{job.job_id}:{expiry}".encode()).hexdigest()[:32]
         return f"{self.lifecycle.result_url_base}/{job.job_id}.mp4?sign={sign}&t={expiry}"
 

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
+from tui.simulator.results import ConnectionDropped, ResultBody
 from tui.simulator.service import Simulator
+
+
+class _FileStream(httpx.AsyncByteStream):
+    """A result file's body: a drop surfaces as httpx's error for a body cut short."""
+
+    def __init__(self, body: ResultBody, request: httpx.Request) -> None:
+        self.body = body
+        self.request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.body:
+                yield chunk
+        except ConnectionDropped:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=self.request,
+            ) from None
 
 
 class SimulatorTransport(httpx.AsyncBaseTransport):
@@ -32,4 +52,7 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
                 await self.simulator.clock.sleep(read_timeout)
                 raise httpx.ReadTimeout("timed out", request=request)
             await self.simulator.clock.sleep(answer.stall)
+        if answer.stream is not None:
+            return httpx.Response(answer.status, headers=list(answer.headers),
+                                  stream=_FileStream(answer.stream, request), request=request)
         return httpx.Response(answer.status, headers=list(answer.headers), content=answer.body, request=request)
