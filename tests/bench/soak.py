@@ -12,7 +12,8 @@ monitor process writes one sample (RSS, CPU time, requests sent, bytes drawn); t
 are taken after the warm-up (the first 5 minutes, or half of a shorter run).
 
 `--trace` starts tracemalloc after the warm-up and lists what grew most by the end, with the
-live objects by type; `--profile` runs cProfile over the same span. Both slow the monitor down
+live objects by type; `--profile` runs cProfile (timed by CPU time, not wall time) over the same
+span, and with SOAK_PSTATS=FILE also dumps the whole profile there for `pstats`. Both slow the monitor down
 (so much that it polls less) and tracemalloc's own bookkeeping counts in RSS: with either, the
 RSS and CPU figures are not the monitor's.
 """
