@@ -37,6 +37,13 @@ def cli_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str
     return env
 
 
+def default_sigint() -> None:
+    """For `preexec_fn`: SIGINT back to its default in the child. A shell that runs the suite in the
+    background starts it with SIGINT ignored, and a child keeps an ignored signal ignored (as
+    POSIX says, and as vclm-watch respects): a test that sends SIGINT must undo that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class PtyRun:
     """`python -m tui ARGS` with a pseudo-terminal as stdin, stdout and stderr."""
 
@@ -46,7 +53,7 @@ class PtyRun:
         self.cooked = termios.tcgetattr(self.slave)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tui", *args], stdin=self.slave, stdout=self.slave, stderr=self.slave,
-            env=dict(env), cwd=REPO, start_new_session=True, close_fds=True,
+            env=dict(env), cwd=REPO, start_new_session=True, close_fds=True, preexec_fn=default_sigint,
         )
         self.output = bytearray()
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ptykit import REPO, PtyRun, cli_env
+from ptykit import REPO, PtyRun, cli_env, default_sigint
 
 from tui.headless.progress import ERASE_LINE
 from tui.simulator.server import run_in_thread
@@ -44,7 +44,8 @@ def _start(url: str, *options: str, home) -> subprocess.Popen[bytes]:
                TENCENTCLOUD_SECRET_ID=DEFAULT_SECRET_ID, TENCENTCLOUD_SECRET_KEY=DEFAULT_SECRET_KEY,
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen([sys.executable, "-m", "tui", "check", "--endpoint", url, *options, "-"], cwd=REPO, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)
 
 
 def _feed(process: subprocess.Popen[bytes], ids: list[str]) -> None:
