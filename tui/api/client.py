@@ -66,8 +66,7 @@ def parse_response(body: bytes, http_status: int, *, content_type: str = "", rea
     `{"Response": {"Error": ...}}` is an ApiError.
     """
     def fault(kind: str, message: str, body_excerpt: str) -> TransportError:
-        return TransportError(kind, message, http_status=http_status, reason=reason or status_reason(http_status),
-                              content_type=excerpt(content_type, 80) if content_type else "", body_excerpt=body_excerpt)
+        return TransportError(kind, message, body_excerpt=body_excerpt, **_said(http_status, reason, content_type))
 
     if http_status != 200:
         raise fault("http_status", "the endpoint answered "
@@ -96,6 +95,13 @@ def parse_response(body: bytes, http_status: int, *, content_type: str = "", rea
 def status_reason(http_status: int) -> str:
     """The standard reason phrase of an HTTP status ("Bad Gateway"), "" for one not in the RFCs."""
     return httpx.codes.get_reason_phrase(http_status)
+
+
+def _said(http_status: int, reason: str, content_type: str) -> dict[str, Any]:
+    """A TransportError's keywords for what the server said: the status, its reason phrase (the
+    standard one when the server's is not known) and the Content-Type (cut short, inert)."""
+    return {"http_status": http_status, "reason": reason or status_reason(http_status),
+            "content_type": excerpt(content_type, 80) if content_type else ""}
 
 
 def _text(response: dict[str, Any], key: str) -> str:
@@ -276,11 +282,9 @@ class VclmClient:
                 return status, decoded.body(), content_type, reason
             except BodyTooLarge:
                 raise TransportError("too_large", f"the answer is over {MAX_RESPONSE_BYTES} bytes (as sent or decoded)",
-                                     http_status=status, reason=reason or status_reason(status),
-                                     content_type=excerpt(content_type, 80)) from None
+                                     **_said(status, reason, content_type)) from None
             except BodyDecodeError as exc:
-                raise TransportError("encoding", str(exc), http_status=status, reason=reason or status_reason(status),
-                                     content_type=excerpt(content_type, 80)) from None
+                raise TransportError("encoding", str(exc), **_said(status, reason, content_type)) from None
         finally:
             await resp.aclose()  # the connection goes back to the pool (or is dropped, mid-answer)
 

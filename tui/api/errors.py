@@ -40,6 +40,16 @@ def first_bytes(body: bytes, limit: int = FIRST_BYTES) -> str:
     return text + ("…" if len(body) > limit else "")
 
 
+def with_what_was_said(message: str, content_type: str = "", body_excerpt: str = "") -> str:
+    """A transport error's sentence with what the server said after it: `the endpoint answered
+    HTTP 502 Bad Gateway (text/html): <!DOCTYPE html> …`."""
+    if content_type:
+        message += f" ({content_type})"
+    if body_excerpt:
+        message += f": {body_excerpt}"
+    return message
+
+
 def http_status_text(http_status: int, reason: str = "") -> str:
     """`HTTP 502 Bad Gateway`: the status and its reason phrase, as people read them."""
     return f"HTTP {http_status} {reason}".rstrip()
@@ -114,12 +124,7 @@ class TransportError(VclmError):
         reason: str = "",
         content_type: str = "",
     ) -> None:
-        detail = message
-        if content_type:
-            detail += f" ({content_type})"
-        if body_excerpt:
-            detail += f": {body_excerpt}"
-        super().__init__(detail)
+        super().__init__(with_what_was_said(message, content_type, body_excerpt))
         self.kind = kind
         self.message = message
         self.http_status = http_status

@@ -149,11 +149,22 @@ def _activity_counts(activity: Activity) -> list[int]:
     return counts
 
 
+def _add_counts(into: dict[int, list[int]], minute: int, counts: Sequence[int]) -> None:
+    """Add a minute's counts (`_ACTIVITY_COLUMNS`) to what `into` holds for it."""
+    summed = into.get(minute)
+    if summed is None:
+        into[minute] = list(counts)
+    else:
+        for i, n in enumerate(counts):
+            summed[i] += n
+
+
 def _activity_of(minute: int, counts: Sequence[int]) -> Activity:
     errors = {kind: n for kind, n in zip(ACTIVITY_KINDS, counts[4:], strict=True) if n}
     return Activity(minute, counts[0], counts[1], counts[2], counts[3], errors)
 # What `ls` shows of a job: job_id, label, added_at, status_code, status_msg, result_video_url,
-# last_request_id, error code, error message, error request_id, last_polled.
+# last_request_id, error code, error message, error request_id, last_polled, and what the server
+# said with the error: its HTTP status, Content-Type and excerpt.
 Listed = tuple[str, str, float, str | None, str | None, str | None, str | None, str | None, str | None,
                str | None, float | None, int | None, str | None, str | None]
 
@@ -353,7 +364,7 @@ class JobDatabase:
         try:
             if not self._meta_is("members_digest", digest):
                 return None
-            return self._db.execute("SELECT job_id, label, added_at FROM members ORDER BY position").fetchall()
+            return self._members()
         except sqlite3.Error as exc:
             raise _error(self.path, exc, "reading the watchlist cache") from None
 
@@ -379,6 +390,10 @@ class JobDatabase:
                 _clean_members(upsert))
             self._set_meta(db, "members_digest", new_digest)
         return True
+
+    def _members(self) -> list[Member]:
+        """The cached watchlist's members, in the file's order (sqlite3.Error for the caller to name)."""
+        return self._db.execute("SELECT job_id, label, added_at FROM members ORDER BY position").fetchall()
 
     def has_members_of(self, digest: str) -> bool:
         """The cache holds the members of the file with this digest."""
@@ -421,7 +436,7 @@ class JobDatabase:
         if row[0] == digest:
             return records
         known = {record.job_id: record for record in records}
-        members = self._db.execute("SELECT job_id, label, added_at FROM members ORDER BY position").fetchall()
+        members = self._members()
         fresh = [JobRecord(job_id=job_id, label=label, added_at=added_at) for job_id, label, added_at in members
                  if job_id not in known]
         self.apply_to(fresh, responses=False)  # (a job watched again may have states from before)
@@ -636,12 +651,19 @@ def _records(rows: Iterable[Row], histories: dict[str, list[Transition]]) -> lis
     # makes 100,000 cheap)
     return [JobRecord(job_id, label, added_at, status, message or "", url or "", url_at, since, change,
                       get(job_id) or [], request_id,
-                      None if code is None else LastError(code, text or "", error_request, error_at or 0.0, http_status,
-                                                          reason or "", content_type or "", body_excerpt or ""),
+                      None if code is None else _last_error(code, text, error_request, error_at, http_status, reason,
+                                                            content_type, body_excerpt),
                       polls or 0, polled, latency, None, None, status is not None)
             for (job_id, label, added_at, status, message, url, url_at, since, change, request_id, code, text,
                  error_request, error_at, polls, polled, latency, http_status, reason, content_type, body_excerpt)
             in rows]
+
+
+def _last_error(code: str, message: str | None, request_id: str | None, at: float | None, http_status: int | None,
+                reason: str | None, content_type: str | None, body_excerpt: str | None) -> LastError:
+    """A job's last error from its columns (those added by schema 3 are NULL in older rows)."""
+    return LastError(code, message or "", request_id, at or 0.0, http_status, reason or "", content_type or "",
+                     body_excerpt or "")
 
 
 def _histories(rows: Iterable[tuple[str, float, str | None, str]]) -> dict[str, list[Transition]]:
@@ -707,8 +729,8 @@ def _fill(record: JobRecord, row: tuple[Any, ...]) -> None:
         with contextlib.suppress(ValueError):
             loaded = json.loads(response)
             record.last_response = loaded if isinstance(loaded, dict) else None
-    record.last_error = (LastError(code, message or "", request_id, at or 0.0, http_status, reason or "",
-                                   content_type or "", body_excerpt or "") if code is not None else None)
+    record.last_error = (_last_error(code, message, request_id, at, http_status, reason, content_type, body_excerpt)
+                         if code is not None else None)
     record.history = []
     record.stale = record.status_code is not None
 
@@ -779,12 +801,7 @@ class ObservationWriter:
         """Add request outcomes to their minute (any thread; returns at once)."""
         counts = _activity_counts(activity)
         with self._lock:
-            summed = self._activity.get(activity.minute)
-            if summed is None:
-                self._activity[activity.minute] = counts
-            else:
-                for i, n in enumerate(counts):
-                    summed[i] += n
+            _add_counts(self._activity, activity.minute, counts)
 
     def _activity_due(self) -> bool:
         return bool(self._activity) and (self._activity_now or self._closing or time.monotonic() >= self._activity_at)
@@ -874,9 +891,7 @@ class ObservationWriter:
                             for job_id, copy in batch.items():  # keep the batch: newer snapshots win
                                 self._pending.setdefault(job_id, copy)
                         for minute, counts in activity.items():  # ...and what was added up: added to since
-                            summed = self._activity.setdefault(minute, [0] * len(counts))
-                            for i, n in enumerate(counts):
-                                summed[i] += n
+                            _add_counts(self._activity, minute, counts)
                     if written:
                         self.written += len(batch)
                     self.error = error

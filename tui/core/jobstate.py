@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from tui.api.errors import TransportError, VclmError
+from tui.api.errors import TransportError, VclmError, http_status_text, with_what_was_said
 from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, is_terminal
 from tui.api.urls import result_url_problem
 
@@ -45,20 +45,13 @@ class LastError:
     @property
     def http_line(self) -> str:
         """`HTTP 502 Bad Gateway`, or "" when no HTTP status came with the error."""
-        if self.http_status is None:
-            return ""
-        return f"HTTP {self.http_status} {self.reason}".rstrip()
+        return "" if self.http_status is None else http_status_text(self.http_status, self.reason)
 
     @property
     def detail(self) -> str:
         """The message with what the server said after it: `the endpoint answered HTTP 502 Bad
         Gateway (text/html): <!DOCTYPE html> …` (the status is in the message where it matters)."""
-        text = self.message
-        if self.content_type:
-            text += f" ({self.content_type})"
-        if self.excerpt:
-            text += f": {self.excerpt}"
-        return text
+        return with_what_was_said(self.message, self.content_type, self.excerpt)
 
 
 def last_error_of(error: VclmError, at: float) -> LastError:

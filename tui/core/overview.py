@@ -33,7 +33,6 @@ WINDOW_SECONDS = RECENT_SECONDS + BASELINE_SECONDS
 HORIZON_SECONDS = max(WINDOW_SECONDS, MINUTES * 60.0)  # a finish older than this counts nowhere
 
 OUTCOMES = ("success", "failed", "moderation")
-ERROR_KINDS = ("InnerError", "RequestLimitExceeded", "transport", "auth", "other")
 COUNTED_STATES = ("running", "init", "pending", "success", "failed", "moderation", "unknown", "error")
 
 _INNER = frozenset({"FailedOperation.InnerError", "InternalError", "InternalError.InternalError"})

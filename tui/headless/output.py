@@ -114,9 +114,8 @@ def ls_row(listed: Listed) -> dict[str, Any]:
         "StatusMsg": message if answered else None,
         "ResultVideoUrl": url if answered else None,
         "RequestId": request_id,
-        "Error": None if code is None else {"Code": code, "Message": text or "", "RequestId": error_request,
-                                            "HttpStatus": http_status, "ContentType": content_type or "",
-                                            "Excerpt": excerpt or ""},  # (as error_object gives them)
+        "Error": None if code is None else error_object(LastError(code, text or "", error_request, 0.0, http_status, "",
+                                                                  content_type or "", excerpt or "")),
         "AddedAt": iso_utc(added_at or None),
         "LastPolled": iso_utc(polled),
     }
