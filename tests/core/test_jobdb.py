@@ -715,7 +715,7 @@ def test_a_schema_2_database_is_migrated_and_keeps_every_job_and_error(tmp_path:
     path = tmp_path / "watchlist.db"
     _v2_database(path, snapshot=snapshot)
     with JobDatabase(path) as db:
-        assert _user_version(path) == SCHEMA_VERSION == 4
+        assert _user_version(path) == SCHEMA_VERSION == 5
         watched = db.watched_records("digest-1")
     assert watched is not None and len(watched) == 1
     record = watched[0]
@@ -846,7 +846,7 @@ def test_a_schema_3_database_is_migrated_keeps_every_job_and_records_request_out
     db.execute("PRAGMA user_version = 3")
     db.close()
     with JobDatabase(path) as db:
-        assert _user_version(path) == SCHEMA_VERSION == 4
+        assert _user_version(path) == SCHEMA_VERSION == 5
         (record,) = db.watched_records("digest-1")
         assert db.activity(since=0) == []
         db.add_activity([Activity(MINUTE, sent=1, accepted=1)], now=MINUTE)
@@ -856,3 +856,65 @@ def test_a_schema_3_database_is_migrated_keeps_every_job_and_records_request_out
     assert record.history == [Transition(2.0, None, "JobRunning")]
     with JobDatabase(path) as db:
         assert db.activity(since=0) == [Activity(MINUTE, sent=1, accepted=1)]
+
+
+# -- the result saved (schema 5), and databases of schema 4 ------------------------------------------
+
+SAVED = {"saved_path": "/data/vclm/ü é/" + "a" * 32 + ".mp4", "saved_sha256": "5" * 64, "saved_bytes": 52_428_800}
+
+
+def test_the_saved_file_comes_back_as_written_from_the_tables_the_snapshot_and_apply_to(tmp_path: Path) -> None:
+    records = _snapshot_records()
+    records[0] = replace(records[0], status_code="JobSuccess", **SAVED)
+    db, digest = _watched(tmp_path, records)
+    from_tables = db.watched_records(digest)
+    db.save_snapshot(digest, records)
+    from_snapshot = db.watched_records(digest)
+    assert from_tables == from_snapshot == records
+    assert {name: getattr(from_snapshot[0], name) for name in SAVED} == SAVED
+    assert (from_tables[1].saved_path, from_tables[1].saved_sha256, from_tables[1].saved_bytes) == ("", "", 0)
+    back = read_back(tmp_path / "watchlist.db", records[0].job_id)
+    assert {name: getattr(back, name) for name in SAVED} == SAVED
+
+
+# The schema as vclm-watch wrote it at version 4 (before the saved file's columns).
+V4_SCHEMA = (*V3_SCHEMA,
+             """CREATE TABLE activity (minute INTEGER PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0,
+                accepted INTEGER NOT NULL DEFAULT 0, refused INTEGER NOT NULL DEFAULT 0,
+                cut_backs INTEGER NOT NULL DEFAULT 0, inner_errors INTEGER NOT NULL DEFAULT 0,
+                limit_errors INTEGER NOT NULL DEFAULT 0, transport_errors INTEGER NOT NULL DEFAULT 0,
+                auth_errors INTEGER NOT NULL DEFAULT 0, other_errors INTEGER NOT NULL DEFAULT 0)""")
+
+
+@pytest.mark.parametrize("snapshot", [True, False], ids=["with its snapshot", "tables only"])
+def test_a_schema_4_database_is_migrated_keeps_every_job_and_records_saved_files(tmp_path: Path,
+                                                                                 snapshot: bool) -> None:
+    path = tmp_path / "watchlist.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    for statement in V4_SCHEMA:
+        db.execute(statement)
+    db.execute("INSERT INTO jobs VALUES (?, 'JobSuccess', 'done', 'https://x.example/a.mp4', 5.0, 2.0, 2.0, 9.5, "
+               "'req-0', 3, 0.25, NULL, NULL, NULL, NULL, NULL, 10.0, NULL, '', '', '')", (V2_JOB,))
+    db.execute("INSERT INTO history VALUES (?, 2.0, NULL, 'JobSuccess')", (V2_JOB,))
+    db.execute("INSERT INTO members (job_id, label, added_at) VALUES (?, 'old', 1.5)", (V2_JOB,))
+    db.execute("INSERT INTO meta (key, value) VALUES ('members_digest', 'digest-1')")
+    db.execute("INSERT INTO activity (minute, sent) VALUES (?, 4)", (MINUTE,))
+    if snapshot:  # schema 4's snapshot format (2: 21 fields a job) is passed over for the tables
+        item = (V2_JOB, "old", 1.5, "JobSuccess", "from the snapshot", "https://x.example/a.mp4", 5.0, 2.0, 2.0,
+                "req-0", None, None, None, None, 3, 9.5, 0.25, None, None, None, None)
+        db.execute("INSERT INTO snapshot VALUES (1, 'digest-1', 0, ?)",
+                   (marshal.dumps((2, [item], [(V2_JOB, 2.0, None, "JobSuccess")])),))
+    db.execute("PRAGMA user_version = 4")
+    db.close()
+    with JobDatabase(path) as db:
+        assert _user_version(path) == SCHEMA_VERSION == 5
+        (record,) = db.watched_records("digest-1")
+        assert db.activity(since=0) == [Activity(MINUTE, sent=4)]
+    assert (record.job_id, record.status_code, record.status_msg, record.result_video_url) == (
+        V2_JOB, "JobSuccess", "done", "https://x.example/a.mp4")
+    assert (record.saved_path, record.saved_sha256, record.saved_bytes) == ("", "", 0)
+    assert record.history == [Transition(2.0, None, "JobSuccess")]
+    with JobDatabase(path) as db:
+        db.write([replace(record, **SAVED)])
+    assert {name: getattr(read_back(path, V2_JOB), name) for name in SAVED} == SAVED

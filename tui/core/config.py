@@ -33,6 +33,9 @@ class Config:
     watchlist: str | None = None
     history_days: float = 30.0  # jobs no longer watched keep their states and history this long
     export_dir: str | None = None  # where the monitor's `e` saves the screen (None: the current directory)
+    download_dir: str | None = None  # where finished jobs' videos are saved (downloads.py)
+    auto_download: bool = False  # save every job as it reaches JobSuccess (needs download_dir)
+    download_concurrency: int = 3  # downloads at once, 1 to 16
     path: Path | None = None  # where it was read from (not a key of the file)
 
 
@@ -52,6 +55,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "watchlist": (str,),
     "history_days": (int, float),
     "export_dir": (str,),
+    "download_dir": (str,),
+    "auto_download": (bool,),
+    "download_concurrency": (int,),
 }
 
 
@@ -87,6 +93,10 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
             raise ConfigError(f"{source}: {key} must be above 0")
         if not _finite(getattr(config, key)):  # inf, or an integer past any float: no clock can add it
             raise ConfigError(f"{source}: {key} must be a finite number of seconds")
+    if not 1 <= config.download_concurrency <= 16:
+        raise ConfigError(f"{source}: download_concurrency must be 1 to 16, not {config.download_concurrency}")
+    if config.download_dir is not None and (not config.download_dir.strip() or "\0" in config.download_dir):
+        raise ConfigError(f"{source}: download_dir must be the path of a directory")
     bad = [c for c in config.columns if c not in ALL_COLUMNS]
     if bad or not all(isinstance(c, str) for c in config.columns):
         raise ConfigError(f"{source}: unknown column(s) {bad!r}; columns are {', '.join(ALL_COLUMNS)}")

@@ -80,6 +80,29 @@ def problem_detail(error: VclmError) -> str:
     return str(error)
 
 
+async def poll_for_url(poller: Poller, job_id: str) -> str | None:
+    """Poll this job now (through the client and its limiter, recorded like any poll) for a new
+    ResultVideoUrl: None when the service no longer has one for it (or the job is not watched);
+    the query's error (a VclmError) when it failed for another reason than the job being gone."""
+    record = poller.records.get(job_id)
+    if record is None:
+        return None
+    failed: list[VclmError] = []
+
+    def note(event: EngineEvent) -> None:
+        if isinstance(event, PollFailed) and event.record is record:
+            failed.append(event.error)
+
+    unsubscribe = poller.subscribe(note)
+    try:
+        await poller.poll_job(job_id)
+    finally:
+        unsubscribe()
+    if failed and failed[-1].code != TASK_NOT_EXIST:
+        raise failed[-1]
+    return None if failed else (record.result_video_url or None)
+
+
 class Poller:
     """The watched jobs (`records`) and the loop that polls them through one client.
 
@@ -511,6 +534,7 @@ class Poller:
             if self._slots is not None:
                 self._slots.release()
 
+    fresh_url = poll_for_url  # (a function above: this class is at its size limit)
     def stop(self) -> None:
         self._stopping = True
         self._wake()

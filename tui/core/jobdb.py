@@ -42,7 +42,7 @@ from tui.core.jobstate import MAX_HISTORY, JobRecord, LastError, Transition
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_KEEP_DAYS = 30.0  # how long jobs no longer watched keep their history (config `history_days`)
 BUSY_TIMEOUT = 5.0  # seconds a write waits for another process's transaction
 ACTIVITY_KEEP_SECONDS = 86400.0  # request outcomes per minute are kept this long (older rows are pruned)
@@ -119,6 +119,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             auth_errors INTEGER NOT NULL DEFAULT 0,
             other_errors INTEGER NOT NULL DEFAULT 0
         )""",
+    ),
+    (
+        # The result downloaded (downloads.py): where, its SHA-256 and size, so the table marks a
+        # saved job after a restart and a file still there with that checksum is not fetched again.
+        "ALTER TABLE jobs ADD COLUMN saved_path TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN saved_sha256 TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN saved_bytes INTEGER NOT NULL DEFAULT 0",
     ),
 )
 
@@ -539,14 +546,15 @@ class JobDatabase:
                 _clean(err.code) if err else None, _clean(err.message) if err else None,
                 _clean(err.request_id) if err else None, err.at if err else None, now,
                 err.http_status if err else None, _clean(err.reason) if err else "",
-                _clean(err.content_type) if err else "", _clean(err.excerpt) if err else ""))
+                _clean(err.content_type) if err else "", _clean(err.excerpt) if err else "",
+                _clean(record.saved_path), _clean(record.saved_sha256), record.saved_bytes))
             history.extend((record.job_id, t.at, _clean(t.from_code), _clean(t.to_code))
                            for t in record.history[-MAX_HISTORY:])
         if not rows:
             return 0
         with self._transaction("saving job states") as db:
             _changed(db)
-            db.executemany(f"INSERT OR REPLACE INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 21)})", rows)
+            db.executemany(f"INSERT OR REPLACE INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 24)})", rows)
             db.executemany("DELETE FROM history WHERE job_id = ?", ids)
             db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", history)
         return len(rows)
@@ -625,7 +633,8 @@ class JobDatabase:
 
 _COLUMNS = ("job_id, status_code, status_msg, result_video_url, url_received_at, state_since, last_change, "
             "last_polled, last_request_id, poll_count, last_latency, last_response, error_code, error_message, "
-            "error_request_id, error_at, written_at, error_http_status, error_reason, error_content_type, error_excerpt")
+            "error_request_id, error_at, written_at, error_http_status, error_reason, error_content_type, error_excerpt, "
+            "saved_path, saved_sha256, saved_bytes")
 
 
 def _changed(db: sqlite3.Connection) -> None:
@@ -639,8 +648,9 @@ def _changed(db: sqlite3.Connection) -> None:
 _ROW = ("m.job_id, m.label, m.added_at, j.status_code, j.status_msg, j.result_video_url, j.url_received_at, "
         "j.state_since, j.last_change, j.last_request_id, j.error_code, j.error_message, j.error_request_id, "
         "j.error_at, j.poll_count, j.last_polled, j.last_latency, "
-        "j.error_http_status, j.error_reason, j.error_content_type, j.error_excerpt")
-ROW_FIELDS = 21
+        "j.error_http_status, j.error_reason, j.error_content_type, j.error_excerpt, "
+        "j.saved_path, j.saved_sha256, j.saved_bytes")
+ROW_FIELDS = 24
 Row = tuple[Any, ...]
 
 
@@ -653,9 +663,11 @@ def _records(rows: Iterable[Row], histories: dict[str, list[Transition]]) -> lis
                       get(job_id) or [], request_id,
                       None if code is None else _last_error(code, text, error_request, error_at, http_status, reason,
                                                             content_type, body_excerpt),
-                      polls or 0, polled, latency, None, None, status is not None)
+                      polls or 0, polled, latency, None, None, status is not None, saved_path or "",
+                      saved_sha256 or "", saved_bytes or 0)
             for (job_id, label, added_at, status, message, url, url_at, since, change, request_id, code, text,
-                 error_request, error_at, polls, polled, latency, http_status, reason, content_type, body_excerpt)
+                 error_request, error_at, polls, polled, latency, http_status, reason, content_type, body_excerpt,
+                 saved_path, saved_sha256, saved_bytes)
             in rows]
 
 
@@ -679,7 +691,7 @@ def _histories(rows: Iterable[tuple[str, float, str | None, str]]) -> dict[str, 
     return out
 
 
-_SNAPSHOT_FORMAT = 2  # 1 (a list of a tuple per job, history inside) is read as no snapshot
+_SNAPSHOT_FORMAT = 3  # 1 (a list of a tuple per job, history inside), 2 (no saved file) are read as no snapshot
 
 
 def _snapshot_of(records: Sequence[JobRecord]) -> tuple[int, list[Row], list[tuple[str, float, str | None, str]]]:
@@ -694,7 +706,7 @@ def _snapshot_of(records: Sequence[JobRecord]) -> tuple[int, list[Row], list[tup
                      err.code if err else None, err.message if err else None, err.request_id if err else None,
                      err.at if err else None, r.poll_count, r.last_polled, r.last_latency,
                      err.http_status if err else None, err.reason if err else None, err.content_type if err else None,
-                     err.excerpt if err else None))
+                     err.excerpt if err else None, r.saved_path, r.saved_sha256, r.saved_bytes))
         if r.history:
             job_id = r.job_id
             transitions.extend((job_id, *t) for t in r.history[-MAX_HISTORY:])
@@ -723,7 +735,9 @@ def _dump_response(response: dict[str, Any] | None) -> str | None:
 def _fill(record: JobRecord, row: tuple[Any, ...]) -> None:
     (_, record.status_code, record.status_msg, record.result_video_url, record.url_received_at, record.state_since,
      record.last_change, record.last_polled, record.last_request_id, record.poll_count, record.last_latency,
-     response, code, message, request_id, at, _, http_status, reason, content_type, body_excerpt) = row
+     response, code, message, request_id, at, _, http_status, reason, content_type, body_excerpt,
+     saved_path, saved_sha256, saved_bytes) = row
+    record.saved_path, record.saved_sha256, record.saved_bytes = saved_path or "", saved_sha256 or "", saved_bytes or 0
     record.last_response = None
     if response is not None:
         with contextlib.suppress(ValueError):

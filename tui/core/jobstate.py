@@ -86,6 +86,9 @@ class JobRecord:
     next_poll_at: float | None = None  # wall time; None when not scheduled
     last_response: dict[str, Any] | None = None
     stale: bool = False  # loaded from disk and not refreshed yet in this run
+    saved_path: str = ""  # the result downloaded (downloads.py): where, its SHA-256 and size
+    saved_sha256: str = ""
+    saved_bytes: int = 0
 
     @property
     def terminal(self) -> bool:
