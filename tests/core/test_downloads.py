@@ -166,7 +166,7 @@ def test_bad_download_options_are_config_errors(data):
 class Rig:
     """A simulator serving result files, a poller with the project client, and a download manager."""
 
-    def __init__(self, tmp_path: Path, *, faults: ResultFaults | None = None, transport=None) -> None:
+    def __init__(self, tmp_path: Path, *, faults: ResultFaults | None = None, transport=...) -> None:
         self.clock = FakeClock()
         self.sim: Simulator = make_sim(self.clock, result_base=BASE, result_faults=faults)
         self.client = make_client(self.sim, self.clock)
@@ -175,7 +175,7 @@ class Rig:
         self.saved: list[tuple[str, str, int, str]] = []
         self.fresh: list[str] = []
         self.states: list[DownloadState] = []
-        self.transport = transport or SimulatorTransport(self.sim)
+        self.transport = SimulatorTransport(self.sim) if transport is ... else transport
         self.recorded: dict[str, tuple[str, int, str]] = {}
         self.manager = self.make_manager()
 
@@ -559,3 +559,33 @@ async def test_fresh_url_raises_the_error_of_a_poll_that_failed_for_another_reas
     rig.sim.faults.p_inner_error = 1.0
     with pytest.raises(VclmError):
         await rig.poller.fresh_url(job_id)
+
+
+# -- over loopback: a big file, with drops -----------------------------------------------------------
+
+async def test_50_mb_over_loopback_with_3_dropped_connections_arrives_whole_resumed_with_range(tmp_path):
+    from tui.simulator.server import serve
+
+    size = 50 * 1024 * 1024
+    rig = Rig(tmp_path, transport=None)  # real connections to the loopback server
+    async with serve(rig.sim, serve_results=True):
+        job_id = rig.sim.create_job(fate=JOB_SUCCESS, init_seconds=0, run_seconds=0)
+        rig.sim.results.set_size(job_id, size)
+        for after in (7_000_003, 12_000_000 - 3, 22_943_040):  # each request's body is cut this far in
+            rig.sim.results.faults.drop_next(job_id, after_bytes=after)
+        rig.poller.add(job_id)
+        await rig.poller.poll_job(job_id)
+        url = rig.poller.records[job_id].result_video_url
+        assert url.startswith("http://127.0.0.1:")
+        await rig.download((job_id, url))
+    expected = hashlib.sha256()
+    for chunk in rig.sim.results.content(job_id):
+        expected.update(chunk)
+    state = rig.manager.state(job_id)
+    assert state.phase == "done" and state.received == size and state.sha256 == expected.hexdigest()
+    assert state.resumes == 3
+    assert [(e.range, e.status, e.dropped) for e in rig.sim.results.log] == [
+        (None, 200, True), ("bytes=7000003-", 206, True), ("bytes=19000000-", 206, True),
+        ("bytes=41943040-", 206, False)]
+    assert os.path.getsize(rig.directory / f"{job_id}.mp4") == size
+    assert rig.leftovers() == []

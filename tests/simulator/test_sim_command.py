@@ -107,6 +107,37 @@ def test_simulate_serves_a_job_to_its_end_through_the_project_client(spawn):
     assert process.stop() == 0
 
 
+def test_simulate_with_results_serves_the_file_at_each_result_url(spawn):
+    import hashlib
+
+    import httpx
+
+    from tui.simulator.results import content_chunks
+
+    process = spawn("--seed", "3", "--speed", "1000", "--init-seconds", "0", "0", "--run-seconds", "0", "0",
+                    "--p-failed", "0", "--p-moderation-failed", "0", "--results", "--result-size", "5000", "5000")
+    lines = process.read_lines(6)
+    base_url = BASE_URL.search(lines[0]).group(0)
+    assert any(line.startswith(f"result files served at {base_url}/results/") for line in lines)
+
+    async def fetch() -> tuple[str, httpx.Response]:
+        async with VclmClient(SIM_CREDENTIALS, REGION, base_url) as client:
+            job = (await client.submit_job("2d_anime", VIDEO_URL)).job_id
+            for _ in range(100):
+                status = await client.describe_job(job)
+                if status.status_code == JOB_SUCCESS:
+                    break
+                await asyncio.sleep(0.02)
+        async with httpx.AsyncClient() as http:
+            return job, await http.get(status.result_video_url)
+
+    job, response = asyncio.run(fetch())
+    assert response.status_code == 200 and len(response.content) == 5000
+    assert hashlib.sha256(response.content).digest() == hashlib.sha256(
+        b"".join(content_chunks(3, job, 0, 0, 5000))).digest()
+    assert process.stop() == 0
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_simulate_exits_cleanly_on_a_signal(spawn, signum):
     process = spawn()
@@ -181,6 +212,10 @@ def test_the_printed_lines_submit_a_job_to_the_watchlist_as_pasted(spawn, isolat
         (("--run-seconds", "5", "9"), "lifecycle.run_seconds", (5.0, 9.0)),
         (("--p-failed", "0.25"), "lifecycle.p_failed", 0.25),
         (("--p-moderation-failed", "0.15"), "lifecycle.p_moderation_failed", 0.15),
+        (("--result-size", "1000", "2000"), "results.size_range", (1000, 2000)),
+        (("--result-p-drop", "0.5"), "results.faults.p_drop", 0.5),
+        (("--result-drop-after", "4096"), "results.faults.drop_after_bytes", 4096),
+        (("--result-rate", "5000"), "results.faults.bytes_per_second", 5000.0),
     ],
 )
 def test_options_configure_the_simulator(argv, attribute, expected):
@@ -239,6 +274,7 @@ def test_out_of_range_options_are_refused_by_the_parser(argv):
 @pytest.mark.parametrize(
     "argv",
     [("--secret-id", "AKIDalone"), ("--p-502", "0.6", "--p-drop", "0.6"), ("--quota", "0"),
+     ("--result-size", "2000", "1000"),
      ("--p-failed", "0.7", "--p-moderation-failed", "0.7")],
 )
 def test_contradictory_options_exit_2_without_serving(argv):

@@ -16,6 +16,7 @@ from tui.api.credentials import ENV_SECRET_ID, ENV_SECRET_KEY, ENV_TOKEN
 from tui.simulator.demo import seed_demo
 from tui.simulator.faults import Faults
 from tui.simulator.options import FAULT_OPTIONS
+from tui.simulator.results import DEFAULT_SIZE_RANGE, ResultFaults
 from tui.simulator.server import serve
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Account, Lifecycle, Simulator
 
@@ -43,7 +44,14 @@ def build_simulator(args: argparse.Namespace, *, clock: Clock = SYSTEM_CLOCK,
         p_failed=args.sim_p_failed,
         p_moderation_failed=args.sim_p_moderation_failed,
     )
+    sizes = getattr(args, "sim_result_size", None)
+    if sizes is not None and sizes[0] > sizes[1]:
+        raise ValueError("--result-size MIN MAX: MIN must not be above MAX")
     return Simulator(
+        result_sizes=tuple(sizes) if sizes is not None else DEFAULT_SIZE_RANGE,
+        result_faults=ResultFaults(p_drop=getattr(args, "sim_result_p_drop", 0.0),
+                                   drop_after_bytes=getattr(args, "sim_result_drop_after", 65536),
+                                   bytes_per_second=getattr(args, "sim_result_rate", None)),
         seed=args.sim_seed if args.sim_seed is not None else 0,
         clock=clock,
         speed=args.sim_speed,
@@ -136,8 +144,13 @@ async def _serve_until_stopped(simulator: Simulator, args: argparse.Namespace, s
             loop.add_signal_handler(signum, stop.set)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such support
             pass
-    async with serve(simulator, args.sim_host, args.sim_port) as server:
+    async with serve(simulator, args.sim_host, args.sim_port,
+                     serve_results=getattr(args, "sim_results", False)) as server:
         lines = banner_lines(simulator, server.base_url, show_key=show_key)
+        if simulator.results.base is not None:
+            low, high = simulator.results.size_range
+            lines.append(f"result files served at {simulator.results.base} ({low}-{high} bytes each; "
+                         f"try: vclm-watch --endpoint {server.base_url} check --wait --download DIR ID)")
         if args.sim_demo:
             lines.append("demo jobs:")
             lines += [f"  {job_id}  {label}" for job_id, label in await seed_demo(simulator)]

@@ -95,3 +95,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         faults.add_argument(option, dest=f"sim_{name}", metavar="P", type=_probability, default=0.0, help=help_text)
     faults.add_argument("--stall-seconds", dest="sim_stall_seconds", metavar="SECONDS", type=_non_negative, default=30.0,
                         help="how late a stalled answer comes (default %(default)s)")
+
+    results = parser.add_argument_group("result files (the videos at the ResultVideoUrls handed out)")
+    results.add_argument("--results", dest="sim_results", action="store_true",
+                         help="serve the result files at this server's /results/ (Range, ETag, URLs that expire "
+                              "after the simulated 24 h); without it the URLs point nowhere")
+    results.add_argument("--result-size", dest="sim_result_size", type=_size, nargs=2, metavar=("MIN", "MAX"),
+                         default=None, help="size range of the files in bytes (default 65536 262144)")
+    results.add_argument("--result-p-drop", dest="sim_result_p_drop", metavar="P", type=_probability, default=0.0,
+                         help="chance an answer with a body has its connection dropped mid-body")
+    results.add_argument("--result-drop-after", dest="sim_result_drop_after", metavar="BYTES", type=_size,
+                         default=65536, help="where such a drop cuts the body (default %(default)s)")
+    results.add_argument("--result-rate", dest="sim_result_rate", metavar="BYTES_PER_S", type=_positive, default=None,
+                         help="send every file no faster than this (a slow trickle)")
+
+
+def _size(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a size in bytes is 0 or more, not {text}")
+    return value

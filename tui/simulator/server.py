@@ -271,6 +271,7 @@ def run_in_thread(
     *,
     idle_timeout: float = IDLE_TIMEOUT,
     start_timeout: float = 10.0,
+    serve_results: bool = False,
 ) -> Iterator[SimulatorServer]:
     """For synchronous code (the official SDK): serve from a thread of its own for the block.
 
@@ -283,7 +284,7 @@ def run_in_thread(
     async def main() -> None:
         stop = asyncio.Event()
         try:
-            async with serve(simulator, host, port, idle_timeout=idle_timeout) as server:
+            async with serve(simulator, host, port, idle_timeout=idle_timeout, serve_results=serve_results) as server:
                 box["loop"], box["stop"], box["server"] = asyncio.get_running_loop(), stop, server
                 ready.set()
                 await stop.wait()
