@@ -91,7 +91,7 @@ def _options(command: str) -> Callable[[argparse.ArgumentParser], None]:
 
         own = {"check": arguments.add_check_arguments, "add": arguments.add_add_arguments,
                "remove": arguments.add_remove_arguments, "ls": arguments.add_ls_arguments,
-               "submit": arguments.add_submit_arguments}[command]
+               "submit": arguments.add_submit_arguments, "download": arguments.add_download_arguments}[command]
         own(parser)
         add_common_options(parser, subcommand=True)
     return fill
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("simulate", help="serve the embedded VCLM simulator over HTTP on loopback", fill=_options("simulate"))
     sub.add_parser("check", help="query jobs once (or --wait) and exit with their verdict",
                    epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter, fill=_options("check"))
+    sub.add_parser("download", help="save finished jobs' videos (resumable, checked with SHA-256)",
+                   fill=_options("download"))
     sub.add_parser("add", help="add job ids to the watchlist", fill=_options("add"))
     sub.add_parser("remove", help="remove job ids from the watchlist", fill=_options("remove"))
     sub.add_parser("ls", help="list the saved watchlist with last known states (no network)", fill=_options("ls"))
@@ -133,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.headless import submit as submit_command
 
         return submit_command.run(args)
-    if args.command in ("check", "add", "remove", "ls"):
+    if args.command in ("check", "download", "add", "remove", "ls"):
         from tui.headless import commands
 
         return commands.run(args)

@@ -27,7 +27,7 @@ import logging
 import os
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -108,6 +108,27 @@ class DownloadTotals:
     received: int  # bytes of the downloads queued or running
     total: int | None  # their sizes (None while one is unknown)
     rate: float
+
+
+def totals_of(states: Iterable[DownloadState]) -> DownloadTotals:
+    """The aggregate of some downloads (a status bar's, a live line's)."""
+    active = queued = done = failed = received = 0
+    total: int | None = 0
+    rate = 0.0
+    for state in states:
+        if state.phase in ("queued", "running"):
+            if state.phase == "running":
+                active += 1
+                rate += state.rate
+            else:
+                queued += 1
+            received += state.received
+            total = None if total is None or state.total is None else total + state.total
+        elif state.phase == "done":
+            done += 1
+        else:
+            failed += 1
+    return DownloadTotals(active, queued, done, failed, received, total, rate)
 
 
 # -- names, URLs, sizes (pure: the table and property tests drive these) ----------------------------
@@ -382,23 +403,7 @@ class DownloadManager:
         return list(self._states.values())
 
     def totals(self) -> DownloadTotals:
-        active = queued = done = failed = received = 0
-        total: int | None = 0
-        rate = 0.0
-        for state in self._states.values():
-            if state.phase in ("queued", "running"):
-                if state.phase == "running":
-                    active += 1
-                    rate += state.rate
-                else:
-                    queued += 1
-                received += state.received
-                total = None if total is None or state.total is None else total + state.total
-            elif state.phase == "done":
-                done += 1
-            else:
-                failed += 1
-        return DownloadTotals(active, queued, done, failed, received, total, rate)
+        return totals_of(self._states.values())
 
     def _set(self, job_id: str, *, force: bool = False, **changes: Any) -> DownloadState:
         old = self._states.get(job_id)

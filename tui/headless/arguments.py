@@ -70,6 +70,11 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --wait, how long an id the service calls unknown (FailedOperation.TaskNotExist, "
                              "as a just-submitted one can briefly be) is asked again, with backoff, before it counts "
                              "as unqueryable (default: the config's not_found_grace, 60; 0 gives up at once)")
+    parser.add_argument("--download", metavar="DIR",
+                        help="save each job's video into DIR as it reaches JobSuccess (JOBID.mp4; with --wait, while "
+                             "the others are still polled), resumed and checked (SHA-256); rows gain File (with "
+                             "--json: File, Bytes, Sha256, DownloadError); a download that fails counts as could not "
+                             "be completed (exit 3)")
     _add_table_arguments(parser, "RequestId")
     parser.description = textwrap.fill(
         "Query each job once through the same engine as the monitor (same rate limit and retries) and print "
@@ -88,6 +93,28 @@ def _add_table_arguments(parser: argparse.ArgumentParser, last_column: str) -> N
                         help=f"on a terminal, show every column ({last_column} too) and cut nothing; by default the "
                              "table fits the terminal's width, long values cut with '…' (piped output and --json "
                              "are never cut)")
+
+
+DOWNLOAD_EPILOG = """\
+Each job is asked about once (through the same engine, rate limit and retries as `check`); a job
+that is JobSuccess has its video saved as DIR/JOBID.EXT (the extension the server names): streamed
+to JOBID.EXT.part, resumed after a dropped connection or from a .part an interrupted run left,
+checked against its size and SHA-256, then renamed into place. A file saved earlier with the
+checksum the job database recorded is not downloaded again. An expired URL is refreshed once.
+exit status: as `check`'s (0 all saved; 1 a job failed; 2 usage; 3 a job could not be queried or
+its download could not be completed; 4 a job is not finished yet).
+"""
+
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
+    parser.add_argument("--dir", metavar="DIR",
+                        help="where the videos go (default: the config's download_dir, else the current directory)")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON Lines: `check --json`'s objects plus File, Bytes, Sha256 and DownloadError")
+    _add_table_arguments(parser, "RequestId")
+    parser.epilog = DOWNLOAD_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def add_add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,8 +8,10 @@ are settled or the deadline passes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
@@ -23,6 +25,7 @@ from tui.core.jobstate import JobRecord, last_error_of
 from tui.headless.verdict import Verdict
 
 if TYPE_CHECKING:
+    from tui.core.downloads import DownloadManager, DownloadState
     from tui.headless.progress import WaitTally
 
 # Far enough away that a job, once asked about, is never due again during one `check`.
@@ -43,6 +46,19 @@ class CheckResult:
     aborted_by: VclmError | None = None  # the error that hit every job, if the run was cut short
     verdict: Verdict = Verdict.SUCCESS
     permanent: set[str] = field(default_factory=set)  # ids whose last answer will not change
+    downloads: dict[str, DownloadState] = field(default_factory=dict)  # with a download dir: each job's download
+
+
+@dataclass
+class DownloadPlan:
+    """`--download DIR`: where, how many at once, and what earlier runs saved (job id -> path,
+    bytes, sha256). Each job is downloaded as its answer says JobSuccess, while others are polled."""
+
+    directory: Path
+    concurrency: int = 3
+    recorded: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    on_state: Callable[[DownloadState], None] | None = None
+    transport: object | None = None  # (tests: an httpx transport)
 
 
 def job_verdict(record: JobRecord) -> Verdict:
@@ -55,9 +71,17 @@ def job_verdict(record: JobRecord) -> Verdict:
     return Verdict.PENDING
 
 
-def overall_verdict(records: Iterable[JobRecord]) -> Verdict:
-    """Failed beats unqueryable beats pending beats success."""
-    found = {job_verdict(record) for record in records}
+def overall_verdict(records: Iterable[JobRecord], downloads: dict[str, DownloadState] | None = None) -> Verdict:
+    """Failed beats unqueryable beats pending beats success. With downloads, a job that succeeded and
+    whose file was not saved could not be completed (unqueryable, 3)."""
+    found = set()
+    for record in records:
+        verdict = job_verdict(record)
+        if downloads is not None and verdict is Verdict.SUCCESS:
+            state = downloads.get(record.job_id)
+            if state is None or state.phase != "done":
+                verdict = Verdict.UNQUERYABLE
+        found.add(verdict)
     for verdict in (Verdict.FAILED, Verdict.UNQUERYABLE, Verdict.PENDING):
         if verdict in found:
             return verdict
@@ -85,6 +109,7 @@ async def check_jobs(
     on_answer: Callable[[JobRecord], None] | None = None,
     on_update: Callable[[JobRecord], None] | None = None,
     tally: WaitTally | None = None,
+    download: DownloadPlan | None = None,
 ) -> CheckResult:
     """Ask about every job (once, or until settled with `wait`) and return what is known.
 
@@ -94,14 +119,23 @@ async def check_jobs(
     failed): its row is final then, and can be printed at once. `on_update(record)` is called
     after every query of a job, with or without `wait` (what is recorded in the job database).
     A `tally` is kept up to date with every answer and state change (`check --wait`'s progress).
+    With a `download` plan, each job is downloaded once an answer says JobSuccess (while the others
+    are still polled), and the run ends when the downloads have too (or at the deadline); the file
+    saved goes on the job's record (`saved_path`...), reported by `on_update`.
     """
     poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock)
+    manager = _download_manager(download, poller, clock, on_update) if download is not None else None
+    if tally is not None and manager is not None:
+        tally.downloads = manager.totals
     started = clock.monotonic()
     result = CheckResult(records=[])
     last_failure: dict[str, VclmError] = {}
     problem: list[VclmError] = []  # the error behind the engine's current every-job problem
 
     def listen(event: EngineEvent) -> None:
+        if manager is not None and isinstance(event, JobUpdated) and event.record.status_code == JOB_SUCCESS \
+                and event.record.result_video_url and manager.state(event.record.job_id) is None:
+            manager.request(event.record.job_id, event.record.result_video_url)
         if tally is not None and isinstance(event, JobUpdated):
             tally.seen(event.record, settled=settled(event.record))
         if isinstance(event, JobUpdated) and on_update is not None:
@@ -144,22 +178,65 @@ async def check_jobs(
         return all(r.poll_count > 0 for r in poller.records.values())
 
     unsubscribe = poller.subscribe(listen)
+    downloading = asyncio.ensure_future(manager.run()) if manager is not None else None
     try:
         for job_id in job_ids:
             poller.add(job_id)
         finished = await poller.run_until(done, timeout if wait else None)
+        if manager is not None and result.aborted_by is None:
+            left = None if timeout is None or not wait else max(0.0, started + timeout - clock.monotonic())
+            finished = await _downloads_done(manager, left, clock) and finished
     finally:
         unsubscribe()
+        if manager is not None and downloading is not None:
+            await manager.close()
+            await downloading
+            result.downloads = {state.job_id: state for state in manager.states()}
 
     result.records = [poller.records[job_id] for job_id in job_ids]
     result.timed_out = not finished
     if problem:  # cut short, or --wait ran out during an outage: the unasked jobs share its fate
         _mark_not_queried(result.records, problem[0], clock.time())
     result.permanent = {r.job_id for r in result.records if settled(r) and not r.terminal}
-    result.verdict = overall_verdict(result.records)
+    result.verdict = overall_verdict(result.records, result.downloads if manager is not None else None)
     if tally is not None:
         tally.finish(result.records)
     return result
+
+
+def _download_manager(plan: DownloadPlan, poller: Poller, clock: Clock,
+                      on_update: Callable[[JobRecord], None] | None) -> DownloadManager:
+    from tui.core.downloads import DownloadManager
+
+    def saved(state: DownloadState) -> None:
+        # (each file in place: downloaded now, or found from an earlier run with its checksum)
+        record = poller.records.get(state.job_id)
+        if state.phase == "done" and record is not None and record.saved_sha256 != state.sha256:
+            record.saved_path, record.saved_bytes, record.saved_sha256 = state.path, state.received, state.sha256
+            if on_update is not None:
+                on_update(record)
+
+    manager = DownloadManager(plan.directory, fresh_url=poller.fresh_url, concurrency=plan.concurrency, clock=clock,
+                              transport=plan.transport,  # type: ignore[arg-type]
+                              recorded=plan.recorded.get)
+    manager.subscribe(saved)
+    if plan.on_state is not None:
+        manager.subscribe(plan.on_state)
+    return manager
+
+
+async def _downloads_done(manager: DownloadManager, timeout: float | None, clock: Clock) -> bool:
+    """Wait for the downloads in hand (at most `timeout` seconds); whether they all ended."""
+    idle = asyncio.ensure_future(manager.wait_idle())
+    waits = {idle}
+    if timeout is not None:
+        waits.add(asyncio.ensure_future(clock.sleep(timeout)))
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+    return idle.done() and not idle.cancelled()
 
 
 MAX_HINTS = 5

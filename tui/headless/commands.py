@@ -160,6 +160,9 @@ def run(
     try:
         if args.command == "check":
             return _check(args, streams)
+        if args.command == "download":  # `check` of each job once, saving those finished
+            args.wait, args.not_found_grace = False, None
+            return _check(args, streams)
         if args.command == "add":
             return _add(args, streams)
         if args.command == "remove":
@@ -200,11 +203,12 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     import signal
 
     from tui.api.clock import SYSTEM_CLOCK
+    from tui.core.downloads import totals_of
     from tui.core.jobdb import ObservationWriter, database_path
     from tui.core.settings import build_client, load_credentials
     from tui.headless.check import check_jobs, error_hints
     from tui.headless.output import CheckRows, Printer, terminal_width, transition_row
-    from tui.headless.progress import LiveLine, WaitTally, live_line_wanted
+    from tui.headless.progress import LiveLine, WaitTally, download_text, live_line_wanted
 
     given = gather_ids(args.ids, streams.stdin)  # before anything else: a bad id queries nothing
     for warning in given.warnings:
@@ -219,7 +223,8 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     for warning in credentials.warnings:  # a secret readable by others: said, as ssh and tccli do
         streams.note("warning", warning)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
-    rows = CheckRows(printer, given.ids, json_lines=args.json)
+    plan, download_states = _download_plan(args, settings, given.ids, streams)
+    rows = CheckRows(printer, given.ids, json_lines=args.json, downloads=plan is not None)
     # Every answer goes to the job database too (from a thread), so a monitor on this watchlist
     # shows it without asking again.
     states = ObservationWriter(database_path(settings.watchlist_path))
@@ -237,8 +242,10 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     # --wait: the jobs by outcome, and on a terminal's stderr one live line saying so (progress.py).
     tally = WaitTally(given.ids, clock=SYSTEM_CLOCK) if args.wait else None
     live = None
-    if tally is not None and live_line_wanted(streams.stderr, streams.stdout, streams.env, json_lines=args.json):
-        live = LiveLine(streams.stderr, tally.live_text, clock=SYSTEM_CLOCK,
+    render = tally.live_text if tally is not None else (
+        (lambda: download_text(totals_of(download_states.values()))) if plan is not None else None)
+    if render is not None and live_line_wanted(streams.stderr, streams.stdout, streams.env, json_lines=args.json):
+        live = LiveLine(streams.stderr, render, clock=SYSTEM_CLOCK,
                         width=lambda: terminal_width(streams.stderr, streams.env))
 
     if live is not None and streams.log is not None:
@@ -272,8 +279,8 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
                 return await check_jobs(
                     client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
                     min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
-                    on_answer=lambda record: guarded(lambda: rows.answered(record)), not_found_grace=grace,
-                    on_update=states.put, tally=tally,
+                    on_answer=(lambda record: guarded(lambda: rows.answered(record))) if plan is None else None,
+                    not_found_grace=grace, on_update=states.put, tally=tally, download=plan,
                 )
         finally:
             if ticker is not None:
@@ -300,6 +307,10 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
     if broken:
         raise broken[0]
+    if plan is not None:
+        rows.download_errors = _download_errors(result)
+        for job_id, error in rows.download_errors.items():
+            streams.note("error", f"{job_id}: not saved: {error}")
     rows.finish(result.records)
     if tally is not None:  # (--wait) how it went, in one line, or as the last JSON object
         if args.json:
@@ -320,6 +331,56 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
                               f"(exit status {int(Verdict.USAGE)}): {_quoted_list(given.near_misses)}")
         return int(Verdict.USAGE)
     return int(result.verdict)
+
+
+def _download_plan(args: argparse.Namespace, settings, ids: list[str], streams: Streams):
+    """`check --download DIR` or `download [--dir DIR]`: the plan (None without), and the dict the
+    downloads' latest states go to (what the live line shows)."""
+    from pathlib import Path
+
+    from tui.core.jobdb import JobDatabase, database_path
+    from tui.core.jobstate import JobRecord
+    from tui.headless.check import DownloadPlan
+
+    if args.command == "download":
+        where = args.dir or settings.config.download_dir or "."
+    elif getattr(args, "download", None):
+        where = args.download
+    else:
+        return None, {}
+    directory = Path(where).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"the download directory {directory} is not a directory")
+    recorded: dict[str, tuple[str, int, str]] = {}
+    path = database_path(settings.watchlist_path)
+    if path.exists():
+        try:  # what earlier runs saved: a file still there with its checksum is not fetched again
+            records = [JobRecord(job_id=job_id) for job_id in ids]
+            with JobDatabase(path) as db:
+                db.apply_to(records, responses=False)
+            recorded = {r.job_id: (r.saved_path, r.saved_bytes, r.saved_sha256) for r in records if r.saved_path}
+        except Exception as exc:  # noqa: BLE001 - without it, files are only downloaded again
+            streams.note("warning", f"the job database could not be read ({exc}): saved files are checked again")
+    states: dict = {}
+    plan = DownloadPlan(directory, concurrency=settings.config.download_concurrency, recorded=recorded,
+                        on_state=lambda state: states.__setitem__(state.job_id, state))
+    return plan, states
+
+
+def _download_errors(result: CheckResult) -> dict[str, str]:
+    """Why each job that succeeded was not saved."""
+    from tui.api.models import JOB_SUCCESS
+
+    errors = {}
+    for record in result.records:
+        if record.status_code != JOB_SUCCESS:
+            continue
+        state = result.downloads.get(record.job_id)
+        if state is None:
+            errors[record.job_id] = "no result URL" if not record.result_video_url else "the run ended first"
+        elif state.phase != "done":
+            errors[record.job_id] = state.error or f"the run ended first ({state.received} bytes kept in a .part)"
+    return errors
 
 
 # -- the watchlist commands ------------------------------------------------------------------------

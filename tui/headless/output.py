@@ -88,8 +88,19 @@ def error_text(error: LastError | None) -> str:
     return f"{error.code}: {detail}" if detail else error.code
 
 
-def check_row(record: JobRecord) -> dict[str, Any]:
-    """One job as `check --json` prints it: the API's fields, then Error and PolledAt."""
+def check_row(record: JobRecord, download_error: str | None = None, *, downloads: bool = False) -> dict[str, Any]:
+    """One job as `check --json` prints it: the API's fields, then Error and PolledAt; with
+    `downloads` (`--download`, `download`), the file saved (File, Bytes, Sha256: null when none)
+    and why it was not (DownloadError)."""
+    row = _check_row(record)
+    if downloads:
+        saved = bool(record.saved_path)
+        row.update(File=record.saved_path if saved else None, Bytes=record.saved_bytes if saved else None,
+                   Sha256=record.saved_sha256 if saved else None, DownloadError=download_error)
+    return row
+
+
+def _check_row(record: JobRecord) -> dict[str, Any]:
     answered = record.status_code is not None
     return {
         "JobId": record.job_id,
@@ -267,6 +278,12 @@ CHECK_COLUMNS: tuple[Column, ...] = (
     Column("Error", _error_cell),
     Column("ResultVideoUrl", lambda r: Cell(printable(r.result_video_url), "blue")),
 )
+
+def _file_cell(record: JobRecord) -> Cell:
+    return Cell(printable(record.saved_path), "green")
+
+
+CHECK_DOWNLOAD_COLUMNS: tuple[Column, ...] = (*CHECK_COLUMNS, Column("File", _file_cell))
 
 LS_COLUMNS: tuple[Column, ...] = (
     Column("JobId", lambda r: Cell(r.job_id), whole=True),
@@ -495,9 +512,12 @@ class CheckRows:
     its answer arrives (in the order the ids were given, so a line waits only for the jobs
     before it); a table once every row is known. An interrupted run prints what was fetched."""
 
-    def __init__(self, printer: Printer, ids: list[str], *, json_lines: bool) -> None:
+    def __init__(self, printer: Printer, ids: list[str], *, json_lines: bool, downloads: bool = False) -> None:
         self.printer = printer
         self.json_lines = json_lines
+        self.downloads = downloads  # with the file saved (--download)
+        self.download_errors: dict[str, str] = {}
+        self.columns = CHECK_DOWNLOAD_COLUMNS if downloads else CHECK_COLUMNS
         self.order = ids
         self.ready: dict[str, JobRecord] = {}  # answered, not printed yet
         self.next = 0  # index in `order` of the first id not printed
@@ -516,7 +536,7 @@ class CheckRows:
         if record.job_id in self.done:
             return
         self.done.add(record.job_id)
-        self.printer.json_line(check_row(record))
+        self.printer.json_line(check_row(record, self.download_errors.get(record.job_id), downloads=self.downloads))
         self.printed += 1
 
     def flush_answered(self) -> None:
@@ -527,7 +547,7 @@ class CheckRows:
             for record in held:
                 self._line(record)
         elif held:
-            self.printer.table(CHECK_COLUMNS, held)
+            self.printer.table(self.columns, held)
             self.printed += len(held)
 
     def finish(self, records: list[JobRecord]) -> None:
@@ -535,5 +555,5 @@ class CheckRows:
             for record in records:
                 self._line(record)
         else:
-            self.printer.table(CHECK_COLUMNS, records)
+            self.printer.table(self.columns, records)
             self.printed = len(records)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.api.clock import Clock
 from tui.api.models import JOB_FAILED, JOB_MODERATION_FAILED, JOB_SUCCESS
 from tui.core.events import StateChanged
 from tui.core.formatting import duration
 from tui.core.jobstate import JobRecord
+
+if TYPE_CHECKING:
+    from tui.core.downloads import DownloadTotals
 
 SUCCEEDED, FAILED, MODERATION, UNQUERYABLE, UNFINISHED = (
     "succeeded", "failed", "moderation failed", "unqueryable", "unfinished")
@@ -63,6 +66,7 @@ class WaitTally:
         self.first_seen: dict[str, float] = {}  # wall time of each job's first answer with a state
         self.times: list[float] = []  # time to finish, in the order the jobs finished
         self.rate: Callable[[], float] = lambda: 0.0  # requests per second lately (the client's limiter)
+        self.downloads: Callable[[], DownloadTotals] | None = None  # with --download: the downloads' totals
 
     # -- fed by check_jobs ---------------------------------------------------------------------
 
@@ -116,6 +120,8 @@ class WaitTally:
         parts = [f"{done}/{self.total} done" + (f" ({outcomes})" if outcomes else ""),
                  f"{self.rate():.1f} req/s", f"{duration(self.elapsed())} elapsed",
                  "time left unknown" if left is None else f"about {duration(left)} left"]
+        if self.downloads is not None:
+            parts.append(download_text(self.downloads()))
         return "; ".join(parts)
 
     def summary_text(self) -> str:
@@ -213,6 +219,27 @@ class LiveLine:
         while True:
             self.refresh()
             await self.clock.sleep(self.interval)
+
+
+def byte_size(size: float) -> str:
+    """1.5 MB, 320 kB, 12 B (powers of 1000, as rates are given)."""
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}"
+    return f"{int(size)} B"
+
+
+def download_text(totals: DownloadTotals) -> str:
+    """The downloads in the live line: saved, running, failed, bytes of those in hand, rate."""
+    text = f"downloads {totals.done} saved, {totals.active} running"
+    if totals.queued:
+        text += f", {totals.queued} queued"
+    if totals.failed:
+        text += f", {totals.failed} failed"
+    if totals.active or totals.queued:
+        text += f", {byte_size(totals.received)}" + (f" of {byte_size(totals.total)}" if totals.total else "")
+        text += f" at {byte_size(totals.rate)}/s"
+    return text
 
 
 def live_line_wanted(stderr: TextIO, stdout: TextIO, env: Mapping[str, str], *, json_lines: bool) -> bool:
