@@ -589,3 +589,18 @@ async def test_50_mb_over_loopback_with_3_dropped_connections_arrives_whole_resu
         ("bytes=41943040-", 206, False)]
     assert os.path.getsize(rig.directory / f"{job_id}.mp4") == size
     assert rig.leftovers() == []
+
+
+async def test_progress_gives_the_rate_lately_and_the_time_left_on_the_injected_clock(tmp_path):
+    rig = Rig(tmp_path)
+    job_id, url = await rig.finished_job(400_000)
+    rig.sim.results.faults.trickle(job_id, 40_000)  # 10 simulated seconds
+    await rig.download((job_id, url))
+    running = [s for s in rig.states if s.phase == "running" and s.received >= 120_000]
+    assert running, "progress is reported while the bytes come"
+    for state in running:
+        assert state.rate == pytest.approx(40_000, rel=0.05)
+        assert state.eta == pytest.approx((400_000 - state.received) / state.rate)
+    times = [s.received for s in rig.states if s.phase == "running"]
+    assert len(times) <= 10 / 0.25 + 5  # reported a few times a second, not at every chunk
+    assert rig.states[-1].eta is None

@@ -573,7 +573,8 @@ class DownloadManager:
     def _progress(self, job_id: str, received: int) -> None:
         now = self.clock.monotonic()
         samples = self._samples.setdefault(job_id, deque())
-        samples.append((now, received))
+        if not samples or now - samples[-1][0] >= RATE_WINDOW / 30:  # (a few dozen samples, however fast)
+            samples.append((now, received))
         while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW:
             samples.popleft()
         last = self._published_at.get(job_id)
@@ -582,7 +583,7 @@ class DownloadManager:
             self._states[job_id] = replace(state, received=received)  # (seen by totals(), not announced)
             return
         first_at, first_bytes = samples[0]
-        rate = (received - first_bytes) / (now - first_at) if now > first_at else 0.0
+        rate = (received - first_bytes) / (now - first_at) if now > first_at else self._states[job_id].rate
         self._set(job_id, received=received, rate=rate)
 
 
