@@ -117,3 +117,40 @@ def test_detail_pane_timeline_bar_of_a_job_with_several_transitions(snap_compare
         await pilot.pause()
 
     assert snap_compare(view_app(clock, records), terminal_size=(100, 40), run_before=open_detail)
+
+
+def test_80x24_detail_pane_of_a_download_under_way(snap_compare, clock):
+    """The progress bar (bytes, rate, ETA) in the detail pane, and the downloads summed up in the status bar."""
+    from tui.core.downloads import DownloadState
+
+    app = view_app(clock)
+
+    async def downloading(pilot):
+        await ready(pilot)
+        app.table.select_job(IDS["success"])
+        await pilot.press("enter")
+        app.downloads.on_state(DownloadState(IDS["success"], "running", received=14_680_064, total=24_117_248,
+                                             rate=3_145_728.0))
+        app.downloads.on_state(DownloadState(IDS["running"], "queued"))
+        app.refresh_view()
+        app.query_one("#detail").scroll_to(y=4, animate=False)  # the result at the pane's top
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=downloading)
+
+
+def test_80x24_detail_pane_of_a_saved_result(snap_compare, clock):
+    """A saved job: its path, size and SHA-256 in the detail pane, the saved mark in the table."""
+    records = sample_records(clock)
+    saved = records[2]  # the succeeded job
+    saved.saved_path = f"/home/me/videos/{saved.job_id}.mp4"
+    saved.saved_bytes, saved.saved_sha256 = 24_117_248, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+    async def open_detail(pilot):
+        await ready(pilot)
+        pilot.app.table.select_job(saved.job_id)
+        await pilot.press("enter")
+        pilot.app.query_one("#detail").scroll_to(y=4, animate=False)  # the result at the pane's top
+        await pilot.pause()
+
+    assert snap_compare(view_app(clock, records), terminal_size=(80, 24), run_before=open_detail)

@@ -80,3 +80,17 @@ def inert(text: object, limit: int = 200, *, placeholder: str = "�") -> str:
 
 def rate(value: float) -> str:
     return f"{value:.1f}"
+
+
+def byte_size(n: int | None) -> str:
+    """Bytes as a person reads them: 812 B, 1.00 kB, 14.3 MB, 1.20 GB (powers of 1000, as `ls -h --si`)."""
+    if n is None:
+        return "?"
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"

@@ -16,19 +16,20 @@ import logging
 import os
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TypeVar
 
 from textual.app import App
 from textual.binding import Binding
 from textual.widget import Widget
 
-from tui.api.models import DEFAULT_HOST
 from tui.core.events import EngineEvent, HealthChanged, StateChanged
 from tui.core.formatting import inert, short_id
 from tui.core.jobstate import JobRecord
 from tui.core.preferences import remember_theme
 from tui.monitor.colours import colour_depth, depth_filters
 from tui.monitor.commands import MonitorCommands
+from tui.monitor.downloads import DownloadController
 from tui.monitor.export import ExportingApp
 from tui.monitor.job_view import JobView
 from tui.monitor.keys import help_rows
@@ -82,6 +83,7 @@ class VclmWatchApp(ExportingApp):
                             rate=lambda: self.poller.target_rate() or self.settings.rate)
         self.watchlist = WatchlistSync(setup.store, self.poller, problem=self.set_problem, notice=self.notify, overview=setup.overview,
                                        touched=self._touched, history_days=self.settings.config.history_days)
+        self.downloads = setup.downloads or DownloadController(self.poller, Path.cwd(), chosen=False, clock=self.clock)
         self.detail_visible = False
         self._flush_timer: object | None = None
         self._finished: list[tuple[JobRecord, str]] = []
@@ -102,8 +104,7 @@ class VclmWatchApp(ExportingApp):
 
     def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False, kind: str = "") -> None:
-        """A toast, kept in `notices` too; it replaces a live one of its `kind` (default: title), at
-        most two show (`ToastShelf`). No markup by default: toasts quote text from outside."""
+        """A toast (kept in `notices`) replacing a live one of its `kind` (default: title); no markup by default."""
         self.notices.append((str(severity), title, str(message)))
         log.info("notice [%s] %s: %s", severity, title, message)
         toast = Toast(str(message), title, str(severity), timeout or self.NOTIFICATION_TIMEOUT, markup, kind or title)
@@ -161,6 +162,9 @@ class VclmWatchApp(ExportingApp):
                 "then restart")
         self.set_interval(1.0, self.tick_now, pause=not self.setup.ticking)  # tests may tick by hand
         self._redraw(full=True)
+        self.downloads.attach(touched=self._touched, changed=self._request_flush, notice=self.notify,
+                              kept=self.watchlist.record_changed)
+        self.run_worker(self.downloads.run(), name="downloads", group="downloads", exit_on_error=False)
         if self.setup.start_engine:
             self._engine_worker = self.run_worker(self._run_engine(), name="engine", group="engine",
                                                   exit_on_error=False)
@@ -188,6 +192,7 @@ class VclmWatchApp(ExportingApp):
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.watchlist.save_at_exit()  # a lock held elsewhere is retried briefly, never waited on
+        await self.downloads.close()  # asks nothing: what was received stays in .part files, resumed next time
         if self.setup.client is not None:
             try:
                 await self.setup.client.aclose()
@@ -329,11 +334,6 @@ class VclmWatchApp(ExportingApp):
             self._draw_detail(now, update.states)
             self._draw_status(len(update.order))
 
-    def endpoint_host(self) -> str | None:
-        """The endpoint URL to name in a reproduce line: only one that is not the default."""
-        endpoint = self.settings.endpoint
-        return None if endpoint.host == DEFAULT_HOST or self.setup.endpoint_label else str(endpoint)
-
     def _draw_detail(self, now: float, states) -> None:
         pane = self._widget(DetailPane)
         if pane is None:
@@ -343,8 +343,9 @@ class VclmWatchApp(ExportingApp):
             return
         record = self.selected_record
         ctx = DetailContext(now=now, palette=self.palette, state=states.get(record.job_id, "pending") if record else "",
-                            region=self.settings.region, endpoint_host=self.endpoint_host(),
-                            paused=self.poller.paused, polling=self.setup.can_poll)
+                            region=self.settings.region, endpoint_host=self.setup.endpoint_host(),
+                            paused=self.poller.paused, polling=self.setup.can_poll,
+                            download=self.downloads.state(record.job_id) if record else None)
         pane.show(record, ctx)
 
     def _draw_status(self, shown: int) -> None:
@@ -361,7 +362,7 @@ class VclmWatchApp(ExportingApp):
             filter_text=view.filter_text, hide_finished=view.hide_finished,
             region=self.settings.region,
             endpoint=self.setup.endpoint_label or self.settings.endpoint.host,
-            credentials=self.setup.credentials_note,
+            credentials=self.setup.credentials_note, downloads=self.downloads.totals(),
         )
         bar.show(info, self.palette)
 
@@ -497,9 +498,6 @@ class VclmWatchApp(ExportingApp):
     def action_toggle_detail(self) -> None:
         self.detail_visible = not self.detail_visible
         self._redraw()
-
-    def action_pick_theme(self) -> None:
-        self.search_themes()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(help_rows(), self.palette))

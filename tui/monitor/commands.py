@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui.core.states import SORT_MODES
-from tui.monitor.keys import KEYS, key_for, shown_keys
+from tui.monitor.keys import KEYS, PALETTE_ONLY, key_for, shown_keys
 
 
 class PaletteHost(Protocol):
@@ -32,6 +32,8 @@ def monitor_commands(app: PaletteHost) -> Iterator[tuple[str, str, Callable[[], 
         if key.command:
             target = app.monitor if key.on_screen else None
             yield key.command, f"{key.help} ({shown_keys(key)})", partial(app.run_action, key.action, target)
+    for name, help_text, action in PALETTE_ONLY:
+        yield name, help_text, partial(app.run_action, action, app.monitor)
     sort_key = key_for("cycle_sort")
     for mode in SORT_MODES:
         yield f"Sort by {mode}", f"order of the table ({sort_key} cycles)", partial(app.set_sort, mode)

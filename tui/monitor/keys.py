@@ -40,15 +40,25 @@ KEYS: tuple[Key, ...] = (
     Key("Y", "copy('request_id')", "Copy RequestId", "copy the last RequestId", False, "monitor.copy_request_id",
         "Copy RequestId", on_screen=True),
     Key("c", "copy('url')", "Copy URL", "copy the result video URL", False, "monitor.copy_url", "Copy result URL", on_screen=True),
+    Key("D", "download('selected')", "Download", "download the selected finished job's video", False,
+        "monitor.download", "Download selected job", on_screen=True),
     Key("x", "copy('reproduce')", "Copy tccli", "copy the tccli line that reproduces the query", False,
         "monitor.copy_reproduce", "Copy tccli command", on_screen=True),
     Key("o", "overview", "Overview", "overview: rates, finishes, errors, time to finish",
         False, "monitor.overview", "Overview", on_screen=True),
-    Key("t", "pick_theme", "Theme", "choose a theme", False, "monitor.theme"),
+    Key("t", "change_theme", "Theme", "choose a theme", False, "monitor.theme"),
     Key("e", "export_screen", "Export", "save the screen as SVG and text files", False,
         "monitor.export", "Save the screen as SVG and text"),
     Key("question_mark", "help", "Help", "this help", True, "monitor.help", "Help"),
     Key("q", "quit", "Quit", "save the watchlist and quit", True, "monitor.quit"),
+)
+
+# Palette entries with no key of their own: (name, help, the main screen's action).
+PALETTE_ONLY: tuple[tuple[str, str, str], ...] = (
+    ("Download all finished jobs not yet saved", "save every finished job's video that is not saved yet",
+     "download('all')"),
+    ("Download finished jobs matching the filter", "save the videos of the finished jobs the filter shows",
+     "download('filtered')"),
 )
 
 # The footer shows as many keys as fit the width, the most useful first (binding ids); every key
@@ -57,7 +67,7 @@ FOOTER_ORDER = (
     "monitor.help", "monitor.quit", "monitor.add", "monitor.filter", "monitor.sort", "monitor.remove", "monitor.undo",
     "monitor.label", "monitor.hide_finished", "monitor.copy_job_id", "monitor.refresh", "monitor.pause",
     "monitor.detail", "monitor.refresh_all", "monitor.copy_url", "monitor.copy_reproduce", "monitor.copy_request_id",
-    "monitor.import", "monitor.theme",
+    "monitor.import", "monitor.download", "monitor.theme",
 )
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "delete": "del", "escape": "esc"}

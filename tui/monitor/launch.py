@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import signal
 import sys
 from collections.abc import Iterable
@@ -26,10 +27,13 @@ from tui.core.settings import Settings, build_client, build_poller, default_sett
 from tui.core.watchlist import WatchlistStore
 from tui.monitor import partial_update
 from tui.monitor.app import VclmWatchApp
+from tui.monitor.downloads import DownloadController
 from tui.monitor.setup import MonitorSetup
 from tui.monitor.themes import DEFAULT_THEME, shipped_themes_dir
 
 _DEFAULT = object()
+DEMO_RESULT_SIZES = (4_000_000, 24_000_000)  # bytes
+DEMO_BYTES_PER_SECOND = 3_000_000  # each download's, so its progress bar is seen moving
 
 
 def create_app(
@@ -51,11 +55,13 @@ def create_app(
     endpoint_label: str | None = None,
     bell: bool | None = None,
     export_dir: Path | None = None,
+    download_dir: Path | None = None,
 ) -> VclmWatchApp:
     """Build the monitor. With neither credentials, client nor poller it shows but never polls.
 
     `store` defaults to the settings' watchlist file; pass None for no persistence (tests).
     `records` are shown as given (not marked stale): views can be tested without an engine run.
+    `download_dir` beats the config's; result files are fetched through `transport` too (the simulator's).
     """
     settings = settings or default_settings()
     can_poll = True
@@ -76,6 +82,10 @@ def create_app(
     else:
         note = "none found"
     overview = Overview(clock, lambda: client_counts(poller.client))
+    config = settings.config
+    chosen = download_dir or (Path(config.download_dir).expanduser() if config.download_dir else None)
+    downloads = DownloadController(poller, chosen or Path.cwd(), chosen=chosen is not None, auto=config.auto_download,
+                                   concurrency=config.download_concurrency, clock=clock, transport=transport)
     setup = MonitorSetup(
         settings=settings, poller=poller, clock=clock,
         store=WatchlistStore(settings.watchlist_path) if store is _DEFAULT else store,  # type: ignore[arg-type]
@@ -87,7 +97,7 @@ def create_app(
         bell=settings.config.bell if bell is None else bell,
         cursor_blink=cursor_blink, initial_records=list(records),
         export_dir=export_dir or (Path(settings.config.export_dir).expanduser() if settings.config.export_dir else None),
-        overview=overview,
+        overview=overview, downloads=downloads,
     )
     poller.subscribe(overview.apply)  # before any job is added: it counts every one
     partial_update.install()  # a changed cell goes to the terminal alone, not with the line before it
@@ -97,20 +107,25 @@ def create_app(
 async def build_demo_app(settings: Settings, theme: str | None = None) -> VclmWatchApp:
     """The monitor on the in-process simulator with the demo jobs, on a watchlist of its own."""
     from tui.simulator.demo import seed_demo
+    from tui.simulator.results import ResultFaults
     from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Simulator
     from tui.simulator.transport import SimulatorTransport
 
-    simulator = Simulator(seed=2024)
+    # Result files served in-process at loopback URLs, a few MB each at a few MB/s, so that `D` shows
+    # its progress; saved under the demo's data dir (never the current directory), emptied at each start.
+    simulator = Simulator(seed=2024, result_base="http://127.0.0.1/results/", result_sizes=DEMO_RESULT_SIZES,
+                          result_faults=ResultFaults(bytes_per_second=DEMO_BYTES_PER_SECOND))
     pairs = await seed_demo(simulator)
     path = paths.demo_watchlist_path()
     path.unlink(missing_ok=True)  # recreated at each demo start
+    shutil.rmtree(path.parent / "downloads", ignore_errors=True)
     store = WatchlistStore(path)
     now = SYSTEM_CLOCK.time()
     store.update(lambda _old: [JobRecord(job_id=job_id, label=label, added_at=now) for job_id, label in pairs])
     credentials = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="the demo (made-up simulator credentials)")
     settings = replace(settings, watchlist_path=path)
     return create_app(settings, credentials=credentials, transport=SimulatorTransport(simulator), store=store,
-                      theme=theme, endpoint_label="in-process simulator (demo)")
+                      theme=theme, endpoint_label="in-process simulator (demo)", download_dir=path.parent / "downloads")
 
 
 def run_monitor(args: argparse.Namespace, store: WatchlistStore | None = None) -> int:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from tui.api.client import VclmClient
 from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.api.models import DEFAULT_HOST
 from tui.core.engine import Poller
 from tui.core.jobstate import JobRecord
 from tui.core.overview import Overview
 from tui.core.settings import Settings
 from tui.core.watchlist import WatchlistStore
+from tui.monitor.downloads import DownloadController
 from tui.monitor.themes import DEFAULT_THEME
 
 
@@ -38,3 +40,9 @@ class MonitorSetup:
     initial_records: list[JobRecord] = field(default_factory=list)
     export_dir: Path | None = None  # where `e` saves the screen (None: the current directory)
     overview: Overview | None = None  # the overview screen's numbers, fed by the engine from the start
+    downloads: DownloadController | None = None  # `D`, the palette's downloads, auto_download (None: built by the App)
+
+    def endpoint_host(self) -> str | None:
+        """The endpoint URL to name in a reproduce line: only one that is not the default."""
+        endpoint = self.settings.endpoint
+        return None if endpoint.host == DEFAULT_HOST or self.endpoint_label else str(endpoint)

@@ -21,6 +21,7 @@ from tui.core.engine import Poller
 from tui.core.events import EngineEvent, JobAdded, JobRemoved, JobsAdded, JobUpdated, StateChanged
 from tui.core.formatting import inert
 from tui.core.jobdb import DEFAULT_KEEP_DAYS, JobDatabaseError, ObservationWriter
+from tui.core.jobstate import JobRecord
 from tui.core.overview import MINUTES, Overview
 from tui.core.watchlist import (
     SyncResult,
@@ -92,6 +93,11 @@ class WatchlistSync:
                 self._membership_unsaved = True
         elif isinstance(event, (StateChanged, JobUpdated)) and self.writer is not None:
             self.writer.put(event.record)
+
+    def record_changed(self, record: JobRecord) -> None:
+        """Something not polled changed in a job's record (its video saved): to the job database."""
+        if self.writer is not None:
+            self.writer.put(record)
 
     def mark_changed(self) -> None:
         """Something the user chose (a label) changed: save at the next tick."""

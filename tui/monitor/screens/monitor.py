@@ -172,6 +172,24 @@ class MonitorScreen(Screen):
             app.push_screen(OverviewScreen(app.setup.overview, lambda: app.palette, app.poller,
                                            ticking=app.setup.ticking))
 
+    # -- downloads ---------------------------------------------------------------------------
+
+    def action_download(self, which: str) -> None:
+        """`D` (which='selected') and the palette's 'all' and 'filtered': the download controller
+        queues them (tui.monitor.downloads); the screen only picks the jobs."""
+        app = self.monitor_app
+        if which == "selected":
+            record = app.need_selection()
+            if record is not None:
+                app.downloads.download(record)
+            return
+        records = app.poller.records
+        if which == "filtered":
+            ids = app.view.visible_order(app.clock.time())
+            app.downloads.download_many([records[i] for i in ids if i in records], "matching the filter")
+        else:
+            app.downloads.download_many(list(records.values()))
+
     # -- copying -------------------------------------------------------------------------------
 
     def action_copy(self, what: str) -> None:
@@ -193,7 +211,7 @@ class MonitorScreen(Screen):
                            severity="error", markup=False)
                 return
         else:
-            text, name = reproduce_line(record.job_id, app.settings.region, app.endpoint_host()), "tccli command"
+            text, name = reproduce_line(record.job_id, app.settings.region, app.setup.endpoint_host()), "tccli command"
         if not text:
             app.notify(f"This job has no {name} yet.", severity="warning")
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.segment import Segment
@@ -13,13 +14,16 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 
 from tui.api.models import FAILED_STATUS_CODES, JOB_SUCCESS
-from tui.core.formatting import duration, inert, relative, timestamp
+from tui.core.formatting import byte_size, duration, inert, relative, timestamp
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
 from tui.core.states import STATE_NAMES
 from tui.core.timeline import Stretch, bar_seconds, cell_widths, stretches, total_seconds
 from tui.monitor.widgets.diff_static import DiffStatic
 from tui.monitor.widgets.state_style import StatePalette
+
+if TYPE_CHECKING:
+    from tui.core.downloads import DownloadState
 
 RAW_JSON_CHARS = 4000
 LABEL_WIDTH = 10
@@ -49,6 +53,7 @@ class DetailContext:
     endpoint_host: str | None  # the endpoint URL, only when not the default
     paused: bool
     polling: bool  # False when the engine cannot poll (no credentials)
+    download: DownloadState | None = None  # the selected job's download in this run, if any
 
 
 class Row(Text):
@@ -164,6 +169,56 @@ def _no_result(record: JobRecord) -> str:
     return "no result URL yet (it comes with JobSuccess)"
 
 
+PROGRESS_CELLS = 20  # the download's bar: 5 % a cell
+
+
+def progress_bar(received: int, total: int | None, style: Style, cells: int = PROGRESS_CELLS) -> Text:
+    """`█████░░░░░` for `received` of `total` bytes (unknown total: all shaded); then the percentage."""
+    done = 0 if not total else min(cells, received * cells // total)
+    bar = Text()
+    bar.append("█" * done, style)
+    bar.append("░" * (cells - done), DIM)
+    if total:
+        bar.append(f" {min(100, received * 100 // total):>3} %")
+    return bar
+
+
+def download_lines(record: JobRecord, state: DownloadState | None, palette: StatePalette) -> list[Text]:
+    """The result's download: a progress bar (bytes, rate, ETA) while it runs, the local path and
+    SHA-256 once saved, the error (or that the service no longer has it) when it failed; for a
+    succeeded job never downloaded, how to download it."""
+    phase = state.phase if state is not None else None
+    if phase in ("queued", "running") and state is not None:
+        if phase == "queued":
+            return [_row("Download", ("queued: waiting for a free download slot", DIM))]
+        words = Text(f"{byte_size(state.received)} of {byte_size(state.total)}")
+        if state.rate > 0:
+            words.append(f" · {byte_size(int(state.rate))}/s")
+        eta = state.eta
+        if eta is not None:
+            words.append(f" · {duration(eta)} left", DIM)
+        return [_row("Download", progress_bar(state.received, state.total, palette.style("running"))), _row("", words)]
+    if phase in ("failed", "gone") and state is not None:
+        if phase == "gone":
+            why = Text("the service no longer has this result (kept: the job's last state)", style=palette.style("failed"))
+        else:
+            why = Text(f"failed: {inert(state.error or 'unknown error', 300)}", style=palette.style("error"))
+        why.append(" · D tries again", DIM)
+        return [_row("Download", why)]
+    path = state.path if phase == "done" and state is not None and state.path else record.saved_path
+    if path:
+        sha256 = (state.sha256 if phase == "done" and state is not None and state.sha256 else record.saved_sha256) or "—"
+        size = state.received if phase == "done" and state is not None else record.saved_bytes
+        saved = Text(f"{palette.symbol('success')} ", palette.style("success"))
+        saved.append(inert(path, 1000))
+        if size is not None:
+            saved.append(f"  ({byte_size(size)})", DIM)
+        return [_row("Saved", saved), _row("SHA-256", (sha256, ""))]
+    if record.status_code == JOB_SUCCESS and record.result_video_url and record.url_problem is None:
+        return [_row("Saved", ("not yet: D downloads the video", DIM))]
+    return []
+
+
 def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
     p = ctx.palette
     now = ctx.now
@@ -204,6 +259,7 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
         lines.append(_row("", (record.result_video_url, "underline")))
     else:
         lines.append(_row("Result", (_no_result(record), DIM)))
+    lines.extend(download_lines(record, ctx.download, p))
     lines.append(_row("RequestId", (record.last_request_id or "—", "" if record.last_request_id else DIM)))
 
     # the last error

@@ -107,6 +107,7 @@ class RowContext:
 
 
 SUSPECT_MARK = "⚠"  # beside the state of a job whose result URL is suspect (see the detail pane)
+SAVED_MARK = "⤓"  # beside the state of a job whose video was downloaded (the path is in the detail pane)
 
 
 def _cut(text: str, width: int, style: Style | str = "") -> Text:
@@ -143,11 +144,14 @@ def render_cells(record: JobRecord, layout: Iterable[tuple[str, int]], ctx: RowC
         elif key == "label":
             cell = _cut(record.label, width)
         elif key == "state":
-            if record.url_problem is None:
-                cell = ctx.palette.state_text(record, state, width)
-            else:  # a suspect result URL: marked where it cannot be cut off
+            if record.url_problem is not None:  # a suspect result URL: marked where it cannot be cut off
                 cell = ctx.palette.state_text(record, state, max(1, width - 2))
                 cell.append(" " + SUSPECT_MARK, ctx.palette.style("error"))
+            elif record.saved_path:  # saved: marked the same way, a glyph of its own (it reads without colour)
+                cell = ctx.palette.state_text(record, state, max(1, width - 2))
+                cell.append(" " + SAVED_MARK, ctx.palette.style("success"))
+            else:
+                cell = ctx.palette.state_text(record, state, width)
         elif key == "message":
             cell = _cut(record.status_msg, width)
         elif key == "in_state":

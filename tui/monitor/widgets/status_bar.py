@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
 
 from tui.api.models import QUOTA_PER_SECOND
-from tui.core.formatting import inert
+from tui.core.formatting import byte_size, inert
 from tui.core.states import STATE_ORDER
 from tui.monitor.widgets.diff_static import DiffStatic
 from tui.monitor.widgets.state_style import StatePalette
+
+if TYPE_CHECKING:
+    from tui.core.downloads import DownloadTotals
 
 DIM = Style(dim=True)
 SEP = (" │ ", DIM)
@@ -33,6 +37,7 @@ class StatusInfo:
     region: str = ""
     endpoint: str = ""
     credentials: str = ""
+    downloads: DownloadTotals | None = None
 
 
 @dataclass
@@ -98,6 +103,7 @@ def _activity(info: StatusInfo, palette: StatePalette) -> list[Part]:
             parts.append(Part([_text((f" ▼cut to {info.pace:.1f}", style)), _text((f" ▼{info.pace:.1f}", style))], 7))
         if info.paused:
             parts.append(Part([_text((" ⏸ PAUSED", Style(bold=True, reverse=True)))]))
+    parts.extend(_downloads(info.downloads, palette))
     parts.append(Part([_text(SEP, f"sort:{info.sort}")]))
     if info.hide_finished:
         parts.append(Part([_text(" · finished hidden"), _text(" · hiding done"), _text()], 3))
@@ -107,6 +113,23 @@ def _activity(info: StatusInfo, palette: StatePalette) -> list[Part]:
         forms += [_text(" · filter:", (_cut(Text(shown), n).plain, Style(bold=True))) for n in (12, 6) if len(shown) > n]
         parts.append(Part(forms + [_text()], 4))  # the filter bar shows it too
     return parts
+
+
+def _downloads(totals: DownloadTotals | None, palette: StatePalette) -> list[Part]:
+    """While downloads run: `│ ⇣ 2 · 14.3 MB/s · 61 %` (running, rate, share of the bytes known),
+    shortened to `│ ⇣2 61%` on a narrow line; nothing once they are done."""
+    if totals is None or not (totals.active or totals.queued):
+        return []
+    style = palette.style("running")
+    percent = f"{min(100, totals.received * 100 // totals.total)} %" if totals.total else ""
+    rate = f" · {byte_size(int(totals.rate))}/s"
+    tail = f" · {percent}" if percent else ""
+    queued = (f" (+{totals.queued} queued)", DIM) if totals.queued else ""
+    forms = [_text(SEP, (f"⇣ {totals.active}", style), queued, rate, tail),
+             _text(SEP, (f"⇣ {totals.active}", style), rate, tail),
+             _text(SEP, (f"⇣ {totals.active}", style), tail),
+             _text(SEP, (f"⇣{totals.active}", style), f" {percent.replace(' ', '')}" if percent else "")]
+    return [Part(forms, 6)]
 
 
 def _whereabouts(info: StatusInfo) -> list[Part]:
