@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from pathlib import Path
 
 import pytest
 from rich.text import Text
@@ -217,6 +218,17 @@ async def test_auto_download_saves_a_job_as_it_reaches_JobSuccess(clock, files_s
         assert hashlib.sha256((downloads / f"{job}.mp4").read_bytes()).hexdigest() == sha256_of(files_sim, job)
 
 
+async def test_auto_download_without_download_dir_saves_nothing_and_says_so(clock, files_sim, watchlist, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = sim_app(clock, files_sim, watchlist, auto_download=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await succeeded(app, files_sim, pilot)
+        await pilot.pause()
+        assert any("auto_download is on but no download_dir is set" in t for t in toasts(app))
+        assert not list(tmp_path.glob("*.mp4*"))
+
+
 async def test_progress_is_drawn_at_most_every_quarter_second_and_at_each_phase_change(clock, watchlist, downloads):
     app = view_app(clock)
     async with app.run_test(size=(160, 45)) as pilot:
@@ -339,3 +351,35 @@ async def test_a_saved_job_is_still_marked_after_a_restart(clock, files_sim, wat
         record = again.poller.records[job]
         assert (record.saved_path, record.saved_sha256) == (str(downloads / f"{job}.mp4"), sha256_of(files_sim, job))
         assert cell_text(again, job, "state").endswith(" " + SAVED_MARK)
+
+
+async def test_an_expired_url_is_refreshed_once_through_the_engine_and_the_download_completes(clock, files_sim, watchlist,
+                                                                                               downloads):
+    app = sim_app(clock, files_sim, watchlist, download_dir=downloads)
+    async with app.run_test(size=SIZE) as pilot:
+        job = await succeeded(app, files_sim, pilot)
+        old_url = app.poller.records[job].result_video_url
+        clock.advance(25 * 3600)  # the URL's 24 hours are over
+        polls = app.poller.records[job].poll_count
+        await pilot.press("D")
+        await until(pilot, lambda: app.poller.records[job].saved_path, "the download")
+        record = app.poller.records[job]
+        assert record.result_video_url != old_url and record.poll_count == polls + 1  # one fresh DescribeVideoStylizationJob
+        assert hashlib.sha256(Path(record.saved_path).read_bytes()).hexdigest() == sha256_of(files_sim, job)
+
+
+async def test_a_result_the_service_no_longer_has_is_said_and_the_job_keeps_its_state(clock, files_sim, watchlist,
+                                                                                      downloads):
+    app = sim_app(clock, files_sim, watchlist, download_dir=downloads)
+    async with app.run_test(size=(160, 45)) as pilot:
+        job = await succeeded(app, files_sim, pilot, "lost")
+        clock.advance(25 * 3600)
+        del files_sim.jobs[job]  # the service has forgotten the job: no fresh URL to be had
+        await pilot.press("D")
+        await until(pilot, lambda: (app.downloads.state(job) or DownloadState(job, "queued")).phase == "gone", "gone")
+        await drawn(pilot)
+        assert "the service no longer has this result" in detail_text(app)
+        assert app.poller.records[job].status_code == "JobSuccess"
+        assert cell_text(app, job, "state").endswith("JobSuccess")  # (marked as failing to be queried, as the poll was)
+        assert any("Download failed: lost: the service no longer has this result" in t for t in toasts(app))
+        assert not list(downloads.glob("*.mp4"))

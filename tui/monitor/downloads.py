@@ -71,6 +71,7 @@ class DownloadController:
         self.directory = directory
         self.chosen = chosen
         self.auto = auto and chosen
+        self.auto_ignored = auto and not chosen  # said once the App is up
         self.clock = clock
         self.manager = DownloadManager(directory, fresh_url=poller.fresh_url, concurrency=concurrency, clock=clock,
                                        transport=transport, on_saved=self._saved, recorded=self._recorded)
@@ -92,6 +93,9 @@ class DownloadController:
         self._touched, self._changed, self._notice = touched, changed, notice
         self._kept = kept or self._kept
         self._unsubscribe.append(self.manager.subscribe(self.on_state))
+        if self.auto_ignored:
+            notice("auto_download is on but no download_dir is set: nothing is saved automatically "
+                   "(D still saves to the current directory).", title=TITLE, severity="warning")
         if self.auto:
             self._unsubscribe.append(self.poller.subscribe(self._on_event))
             self._catch_up(self.records.values())
