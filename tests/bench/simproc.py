@@ -20,6 +20,7 @@ from typing import Any
 
 from tui.api.models import JOB_SUCCESS
 from tui.simulator.faults import Faults
+from tui.simulator.results import ResultFaults
 from tui.simulator.server import serve
 from tui.simulator.service import Simulator
 
@@ -67,6 +68,8 @@ async def _main(args: argparse.Namespace) -> None:
     sim = LoggingSimulator(
         seed=args.seed, quota=args.quota, quota_window=args.window, keep_log=not args.no_log,
         faults=Faults(latency=args.latency, jitter=args.jitter),
+        result_sizes=(args.result_size, args.result_size),
+        result_faults=ResultFaults(bytes_per_second=args.result_rate),
     )
     ids: dict[str, list[str]] = {"running": [], "finishing": [], "finished": []}
     for _ in range(args.running):
@@ -91,7 +94,7 @@ async def _main(args: argparse.Namespace) -> None:
                 break
         loop.call_soon_threadsafe(done.set)
 
-    async with serve(sim, "127.0.0.1", 0) as server:
+    async with serve(sim, "127.0.0.1", 0, serve_results=args.results) as server:
         print(json.dumps({"url": server.base_url, **ids}), flush=True)
         threading.Thread(target=read_commands, daemon=True).start()
         await done.wait()
@@ -114,6 +117,9 @@ def main() -> None:
     parser.add_argument("--finishing-span", type=float, default=10.0)
     parser.add_argument("--finished", type=int, default=0, help="jobs already JobSuccess")
     parser.add_argument("--no-log", action="store_true", help="keep no per-request log (CPU runs)")
+    parser.add_argument("--results", action="store_true", help="serve the result files (downloads)")
+    parser.add_argument("--result-size", type=int, default=64 * 1024, help="bytes of every result file")
+    parser.add_argument("--result-rate", type=float, default=None, help="bytes/s each file is sent at, at most")
     asyncio.run(_main(parser.parse_args()))
 
 

@@ -51,7 +51,7 @@ MAX_RESULT_BYTES = 1 << 40  # an announced size past 1 TiB is a broken or hostil
 MAX_STALLS = 5  # attempts in a row that bring no new byte before the download fails
 MAX_RESTARTS = 3  # times the bytes kept may be dropped (the file changed) before the download fails
 RETRY_BACKOFF = Backoff(1.0, 30.0)
-WRITE_BUFFER = 1 << 20  # bytes buffered before a write(): a few syscalls per MB, memory bounded
+WRITE_BUFFER = 512 * 1024  # bytes gathered before a write (in a thread): memory bounded, few hand-offs
 HASH_BLOCK = 1 << 20
 ERROR_BODY_KEPT = 4096  # bytes of a refusal's body read to say why
 PUBLISH_EVERY = 0.25  # seconds between two progress reports of one download (phase changes: at once)
@@ -319,6 +319,13 @@ def _hash_file(path: Path, limit: int | None = None) -> Any:
             if left is not None:
                 left -= len(block)
     return digest
+
+
+def _write_and_hash(fd: int, data: bytes, hasher: Any) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    hasher.update(data)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -769,6 +776,8 @@ class Transfer:
         await self._stream(response, info, start)
 
     async def _stream(self, response: httpx.Response, info: PartInfo, start: int) -> None:
+        """The body into the part from `start`: gathered in the loop, written and hashed by a thread
+        (a write can wait on the disk for a long time: the event loop, and polling, never do)."""
         import httpx
 
         part = self.directory / (info.name + ".part")
@@ -779,45 +788,60 @@ class Transfer:
         fd = os.open(part, flags, 0o644)
         received, total = start, info.total
         self.received, self.total = received, total
-        hasher = self.hasher
         self.report(self.job_id, phase="running", received=received, total=total, path=str(part), error="",
-                  resumes=self.resumes, restarts=self.restarts)
+                    resumes=self.resumes, restarts=self.restarts)
         began = received
+        pending = bytearray()
         try:
             os.ftruncate(fd, start)
             os.lseek(fd, start, os.SEEK_SET)
-            with os.fdopen(fd, "wb", buffering=WRITE_BUFFER, closefd=True) as out:
-                fd = -1
-                try:
-                    async for chunk in response.aiter_raw():
-                        if total is not None and received + len(chunk) > total:
-                            raise DownloadFailed(f"the server sent more than the {total} bytes it announced")
-                        out.write(chunk)
-                        hasher.update(chunk)
-                        received += len(chunk)
-                        self.received = self.hashed = received
-                        self.on_bytes(self.job_id, received)
-                except httpx.TransportError as error:
-                    out.flush()
-                    if received > began:
-                        self.stalls = 0
-                    what = _plain(str(error)) or type(error).__name__
-                    raise _Retry(f"connection lost after {received} bytes: {what}") from None
-                except BaseException:
-                    # (a cancel, a failure: what arrived is kept, and stays a prefix of the file)
-                    with contextlib.suppress(OSError):
-                        out.flush()
-                    raise
-                out.flush()
-                if total is not None and received < total:
-                    if received > began:
-                        self.stalls = 0
-                    raise _Retry(f"the answer ended at {received} of {total} bytes")
-                await asyncio.to_thread(os.fsync, out.fileno())
+            try:
+                async for chunk in response.aiter_raw():
+                    if total is not None and received + len(chunk) > total:
+                        raise DownloadFailed(f"the server sent more than the {total} bytes it announced")
+                    pending += chunk
+                    received += len(chunk)
+                    self.received = received
+                    if len(pending) >= WRITE_BUFFER:
+                        await self._write(fd, pending)
+                    self.on_bytes(self.job_id, received)
+            except httpx.TransportError as error:
+                await self._write(fd, pending)
+                if received > began:
+                    self.stalls = 0
+                what = _plain(str(error)) or type(error).__name__
+                raise _Retry(f"connection lost after {received} bytes: {what}") from None
+            except BaseException:
+                # (a cancel, a failure: what arrived is kept, and stays a prefix of the file)
+                if pending:
+                    with contextlib.suppress(BaseException):
+                        await self._write(fd, pending)
+                raise
+            await self._write(fd, pending)
+            if total is not None and received < total:
+                if received > began:
+                    self.stalls = 0
+                raise _Retry(f"the answer ended at {received} of {total} bytes")
+            await asyncio.to_thread(os.fsync, fd)
         finally:
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
         await self._finish(replace(info, total=received), received)
+
+    async def _write(self, fd: int, pending: bytearray) -> None:
+        """Write and hash what is gathered, in a thread; a cancel waits for the write to end (the
+        part stays a prefix of the file, and its descriptor is not closed under the thread)."""
+        if not pending:
+            return
+        data = bytes(pending)
+        pending.clear()
+        writing = asyncio.ensure_future(asyncio.to_thread(_write_and_hash, fd, data, self.hasher))
+        try:
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            await writing
+            self.hashed += len(data)
+            raise
+        self.hashed += len(data)
 
     async def _finish(self, info: PartInfo, size: int) -> None:
         """The part holds every byte: checked, hashed, renamed into place, recorded."""
