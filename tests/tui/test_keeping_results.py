@@ -383,3 +383,21 @@ async def test_a_result_the_service_no_longer_has_is_said_and_the_job_keeps_its_
         assert cell_text(app, job, "state").endswith("JobSuccess")  # (marked as failing to be queried, as the poll was)
         assert any("Download failed: lost: the service no longer has this result" in t for t in toasts(app))
         assert not list(downloads.glob("*.mp4"))
+
+
+@pytest.mark.parametrize("hours_later", [1, 25])
+async def test_auto_download_at_start_saves_finished_jobs_whose_url_is_still_valid(clock, files_sim, watchlist, downloads,
+                                                                                    hours_later):
+    app = sim_app(clock, files_sim, watchlist, download_dir=downloads)
+    async with app.run_test(size=SIZE) as pilot:
+        job = await succeeded(app, files_sim, pilot)  # finished, not downloaded
+        await pilot.press("q")
+    clock.advance(hours_later * 3600)
+    again = sim_app(clock, files_sim, watchlist, download_dir=downloads, auto_download=True)
+    async with again.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: job in again.poller.records, "the watchlist to load")
+        if hours_later < 24:
+            await until(pilot, lambda: again.poller.records[job].saved_path, "the download at start")
+        else:  # its URL expired: not worth a query to learn whether the video is still there
+            await drawn(pilot)
+            assert again.downloads.state(job) is None and again.poller.records[job].poll_count == 1
