@@ -14,6 +14,7 @@ from tuikit import IDS, START, cell_text, drawn, ready, sample_records, sim_app,
 from tui.api.clock import FakeClock
 from tui.core.downloads import DownloadState, DownloadTotals
 from tui.core.formatting import byte_size
+from tui.core.watchlist import WatchlistStore
 from tui.monitor.commands import monitor_commands
 from tui.monitor.downloads import REDRAW_SECONDS
 from tui.monitor.keys import KEYS, PALETTE_ONLY
@@ -337,12 +338,15 @@ async def test_the_demo_serves_its_results_and_saves_them_under_its_data_dir(iso
     assert list(app.downloads.directory.glob(f"{done}*")) and not list(tmp_path.iterdir())  # never the cwd
 
 
-async def test_a_saved_job_is_still_marked_after_a_restart(clock, files_sim, watchlist, downloads):
+async def test_a_saved_file_is_recorded_in_the_job_database_at_once_and_marked_after_a_restart(clock, files_sim, watchlist, downloads):
     app = sim_app(clock, files_sim, watchlist, download_dir=downloads)
     async with app.run_test(size=SIZE) as pilot:
         job = await succeeded(app, files_sim, pilot)
         await pilot.press("D")
         await until(pilot, lambda: app.poller.records[job].saved_path, "the download")
+        app.save_now()  # what the writer thread has by now: in the job database, even if killed here
+        [stored] = [r for r in WatchlistStore(watchlist).load() if r.job_id == job]
+        assert stored.saved_path == app.poller.records[job].saved_path
         await pilot.press("q")
     again = sim_app(clock, files_sim, watchlist, download_dir=downloads)
     async with again.run_test(size=SIZE) as pilot:
