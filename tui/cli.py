@@ -25,7 +25,8 @@ exit status of `check`:
   1  at least one job is JobFailed or JobModerationFailed
   2  usage or configuration error: malformed id, no credentials, rate over 20, bad option
      (a near-miss id read with '-' is skipped and reported, the others checked, and the status is 2)
-  3  at least one job could not be queried (API or transport error after retries), none failed
+  3  at least one job could not be queried (API or transport error after retries), or with
+     --download its video could not be saved; none failed
   4  at least one job still pending at exit (no --wait, or the timeout ran out), none failed or unqueryable
 """
 

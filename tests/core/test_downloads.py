@@ -106,6 +106,29 @@ def test_downloads_go_to_https_or_loopback_and_redirects_keep_to_that(url, came_
     assert (download_url_problem(url, came_from=came_from) is None) == allowed
 
 
+URL_PARTS = st.sampled_from(["https://", "http://", "ftp://", "file://", "HTTPS://", "", "//", "javascript:"])
+HOSTS = st.sampled_from(["cos.example.com", "127.0.0.1", "localhost", "[::1]", "10.0.0.1", "user:pw@cos.example.com",
+                         "cos.example.com@127.0.0.1", "", "127.0.0.1.nip.io", "0x7f000001", "::1"])
+
+
+@given(URL_PARTS, HOSTS, st.text(max_size=30), st.one_of(st.none(), URL_PARTS.flatmap(
+    lambda scheme: HOSTS.map(lambda host: f"{scheme}{host}/"))))
+@settings(max_examples=400, deadline=None)
+def test_any_url_a_download_may_go_to_is_https_or_loopback_http_with_no_user_in_it(scheme, host, path, came_from):
+    from urllib.parse import urlsplit
+
+    from tui.api.urls import is_loopback_host
+
+    url = f"{scheme}{host}/{path}"
+    if download_url_problem(url, came_from=came_from) is not None:
+        return
+    parts = urlsplit(url)
+    assert parts.hostname and parts.username is None and "@" not in parts.netloc
+    assert parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
+    if came_from is not None and is_loopback_host(parts.hostname):
+        assert is_loopback_host(urlsplit(came_from).hostname or "")
+
+
 # -- sizes ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("value", "size"), [
@@ -604,3 +627,23 @@ async def test_progress_gives_the_rate_lately_and_the_time_left_on_the_injected_
     times = [s.received for s in rig.states if s.phase == "running"]
     assert len(times) <= 10 / 0.25 + 5  # reported a few times a second, not at every chunk
     assert rig.states[-1].eta is None
+
+
+async def test_the_file_s_bytes_are_written_off_the_event_loop_s_thread(tmp_path, monkeypatch):
+    # (a write can wait on a busy disk for a long time: the loop, and polling, must not)
+    import threading
+
+    rig = Rig(tmp_path)
+    job_id, url = await rig.finished_job(3_000_000)
+    loop_thread = threading.get_ident()
+    writers: list[int] = []
+    real_writev = os.writev
+
+    def recording_writev(fd, buffers):
+        writers.append(threading.get_ident())
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", recording_writev)
+    await rig.download((job_id, url))
+    assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
+    assert writers and loop_thread not in writers

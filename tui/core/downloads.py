@@ -51,7 +51,7 @@ MAX_RESULT_BYTES = 1 << 40  # an announced size past 1 TiB is a broken or hostil
 MAX_STALLS = 5  # attempts in a row that bring no new byte before the download fails
 MAX_RESTARTS = 3  # times the bytes kept may be dropped (the file changed) before the download fails
 RETRY_BACKOFF = Backoff(1.0, 30.0)
-WRITE_BUFFER = 512 * 1024  # bytes gathered before a write (in a thread): memory bounded, few hand-offs
+WRITE_BUFFER = 1 << 20  # bytes gathered before a write (in a thread; one writing, one gathering)
 HASH_BLOCK = 1 << 20
 ERROR_BODY_KEPT = 4096  # bytes of a refusal's body read to say why
 PUBLISH_EVERY = 0.25  # seconds between two progress reports of one download (phase changes: at once)
@@ -321,11 +321,19 @@ def _hash_file(path: Path, limit: int | None = None) -> Any:
     return digest
 
 
-def _write_and_hash(fd: int, data: bytes, hasher: Any) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    hasher.update(data)
+def _write_and_hash(fd: int, chunks: list[bytes], hasher: Any) -> None:
+    """(In a thread: writev and SHA-256 let the GIL go.) All of `chunks`, in order."""
+    left = sum(map(len, chunks))
+    views = [memoryview(chunk) for chunk in chunks]
+    while left:
+        written = os.writev(fd, views[:1024])  # (IOV_MAX)
+        left -= written
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
+    for chunk in chunks:
+        hasher.update(chunk)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -586,9 +594,7 @@ class DownloadManager:
             samples.popleft()
         last = self._published_at.get(job_id)
         if last is not None and now - last < PUBLISH_EVERY:
-            state = self._states[job_id]
-            self._states[job_id] = replace(state, received=received)  # (seen by totals(), not announced)
-            return
+            return  # (states, and totals(), are brought up to date a few times a second)
         first_at, first_bytes = samples[0]
         rate = (received - first_bytes) / (now - first_at) if now > first_at else self._states[job_id].rate
         self._set(job_id, received=received, rate=rate)
@@ -620,6 +626,8 @@ class Transfer:
         self.hasher: Any = None  # the SHA-256 of the part's bytes so far, kept across tries
         self.hashed = 0
         self.sha256 = ""
+        self._writing: asyncio.Future[None] | None = None  # the write in a thread, if one is under way
+        self._writing_bytes = 0
 
     async def run(self) -> None:
         while True:
@@ -791,7 +799,8 @@ class Transfer:
         self.report(self.job_id, phase="running", received=received, total=total, path=str(part), error="",
                     resumes=self.resumes, restarts=self.restarts)
         began = received
-        pending = bytearray()
+        pending: list[bytes] = []  # the chunks gathered since the last write
+        gathered = 0
         try:
             os.ftruncate(fd, start)
             os.lseek(fd, start, os.SEEK_SET)
@@ -799,11 +808,13 @@ class Transfer:
                 async for chunk in response.aiter_raw():
                     if total is not None and received + len(chunk) > total:
                         raise DownloadFailed(f"the server sent more than the {total} bytes it announced")
-                    pending += chunk
+                    pending.append(chunk)
+                    gathered += len(chunk)
                     received += len(chunk)
                     self.received = received
-                    if len(pending) >= WRITE_BUFFER:
-                        await self._write(fd, pending)
+                    if gathered >= WRITE_BUFFER:
+                        await self._write(fd, pending, wait=False)  # (written while more comes)
+                        gathered = 0
                     self.on_bytes(self.job_id, received)
             except httpx.TransportError as error:
                 await self._write(fd, pending)
@@ -812,10 +823,10 @@ class Transfer:
                 what = _plain(str(error)) or type(error).__name__
                 raise _Retry(f"connection lost after {received} bytes: {what}") from None
             except BaseException:
-                # (a cancel, a failure: what arrived is kept, and stays a prefix of the file)
-                if pending:
-                    with contextlib.suppress(BaseException):
-                        await self._write(fd, pending)
+                # (a cancel, a failure: what arrived is kept, and stays a prefix of the file; the
+                # write under way ends before the descriptor is closed)
+                with contextlib.suppress(BaseException):
+                    await self._write(fd, pending)
                 raise
             await self._write(fd, pending)
             if total is not None and received < total:
@@ -827,21 +838,35 @@ class Transfer:
             os.close(fd)
         await self._finish(replace(info, total=received), received)
 
-    async def _write(self, fd: int, pending: bytearray) -> None:
-        """Write and hash what is gathered, in a thread; a cancel waits for the write to end (the
-        part stays a prefix of the file, and its descriptor is not closed under the thread)."""
-        if not pending:
+    async def _write(self, fd: int, pending: list[bytes], *, wait: bool = True) -> None:
+        """Write and hash what is gathered, in a thread, after the write before it (one at a time,
+        in order). With `wait` False it goes on in the background while more bytes come; a cancel
+        waits for the write in hand to end (the part stays a prefix of the file, and its descriptor
+        is not closed under the thread)."""
+        await self._settle_write()
+        if pending:
+            chunks = list(pending)
+            pending.clear()
+            self._writing = asyncio.ensure_future(asyncio.to_thread(_write_and_hash, fd, chunks, self.hasher))
+            self._writing_bytes = sum(map(len, chunks))
+        if wait:
+            await self._settle_write()
+
+    async def _settle_write(self) -> None:
+        writing = self._writing
+        if writing is None:
             return
-        data = bytes(pending)
-        pending.clear()
-        writing = asyncio.ensure_future(asyncio.to_thread(_write_and_hash, fd, data, self.hasher))
         try:
             await asyncio.shield(writing)
         except asyncio.CancelledError:
             await writing
-            self.hashed += len(data)
             raise
-        self.hashed += len(data)
+        finally:
+            if writing.done() and not writing.cancelled() and writing.exception() is None:
+                self.hashed += self._writing_bytes
+            self._writing = None
+            if writing.done() and not writing.cancelled() and writing.exception() is not None:
+                raise writing.exception()  # type: ignore[misc]
 
     async def _finish(self, info: PartInfo, size: int) -> None:
         """The part holds every byte: checked, hashed, renamed into place, recorded."""
