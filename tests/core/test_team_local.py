@@ -242,3 +242,15 @@ async def test_a_fresh_answer_is_handed_out_even_after_its_member_left_and_only_
     assert refused.retry_at == pytest.approx(clock.time() + 0.5)
     clock.advance(0.5)
     assert (await second.claim("job-1", 2.0)).granted
+
+
+async def test_a_start_moved_later_keeps_the_team_s_window_closed_that_much_longer(tmp_path):
+    clock = FakeClock()
+    team = local_team(tmp_path / "team.sqlite3", clock, "a")
+    first = clock.monotonic()
+    for _ in range(20):
+        while (wait := await team.try_start(1.05, 20, 20.0)) > 0:
+            clock.advance(wait)
+    assert await team.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.05 - clock.monotonic())
+    team.moved(first + 0.0001, 0.02)  # (the limiter's go-ahead comes a moment after the gate's record)
+    assert await team.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.07 - clock.monotonic())

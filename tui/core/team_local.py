@@ -189,6 +189,14 @@ class LocalTeam:
         wait = self._run(work, None)
         return self._alone(rate) if wait is None else wait
 
+    def moved(self, at: float, later: float) -> None:
+        """The start this process recorded at `at` may have reached the server `later` s late:
+        it counts that much later in the window (the latest start at or before `at`)."""
+        self._run(lambda db, _now: db.execute(
+            "UPDATE starts SET at = at + ? WHERE rowid = "
+            "(SELECT rowid FROM starts WHERE account = ? AND at <= ? ORDER BY at DESC LIMIT 1)",
+            (later, self.account, at)), None)
+
     def _alone(self, rate: float) -> float:
         """In fallback: this process keeps to its share of `rate` (its own pacing grid)."""
         share = self._share = rate / max(1, self._members)
