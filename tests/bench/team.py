@@ -103,10 +103,18 @@ def run_mode(mode: str, *, seconds: float, settle: float, jobs: int, monitors: i
     run = (max(e[0] for e in log) - min(e[0] for e in log)) if log else 0.0
     sources = Counter(str(row.get("Source")) for rows in check_rows for row in rows if "Event" not in row)
     check_errors = Counter(row["Error"]["Code"] for rows in check_rows for row in rows if "Event" not in row and row.get("Error"))
+    arrivals = sorted(e[0] for e in log)
+    busiest_gaps: list[float] = []
+    for i in range(len(arrivals) - QUOTA):  # the gaps between the arrivals of a second with more than the quota
+        if arrivals[i + QUOTA] - arrivals[i] < 1.0:
+            busiest_gaps = [round((b - a) * 1000) for a, b in zip(arrivals[i:i + QUOTA + 1], arrivals[i + 1:i + QUOTA + 1])]
+            busiest_gaps.insert(0, round(arrivals[i] - t0, 2))
+            break
     times = sorted(e[0] for e in late)
     gaps = [b - a for a, b in zip(times, times[1:])]
     return {
         "long_gaps": [round(g * 1000) for g in gaps if g > 0.08],
+        "over_quota_second": busiest_gaps,  # (when it began, from the start; then the gaps in ms)
         "mode": mode + (f" ({shown_url(shared)})" if shared and mode != "solo" else ""),
         "combined": len(late_ok) / (t_end - t0 - settle),
         "refused": sum(1 for e in log if is_rate_limited(e[2])),
