@@ -130,6 +130,7 @@ def run_mode(mode: str, *, seconds: float, settle: float, jobs: int, monitors: i
         "monitors": [m.get("team") for m in monitors_out],
         "exits": [(kind, code) for kind, code, _o, _e in outputs],
         "stderr": [err.strip()[-300:] for _k, _c, _o, err in outputs if err.strip()],
+        "fallbacks": sum(err.count("unusable") for _k, _c, _o, err in outputs),
     }
 
 

@@ -35,7 +35,7 @@ from tui.core.team import Claim, SharedAnswer, TeamStatus
 log = logging.getLogger(__name__)
 
 FILE_NAME = "team.sqlite3"
-BUSY_TIMEOUT = 1.0  # seconds one operation waits for another process's transaction
+BUSY_TIMEOUT = 2.0  # seconds one operation waits for another process's transaction (then: fallback)
 LISTEN_EVERY = 0.25  # seconds between two looks for answers from other members (and heartbeats)
 MEMBER_SEEN_SECONDS = 3.0  # a member not heard from for this long is no longer counted
 RATE_SPAN = 5.0  # seconds combined_rate is measured over
@@ -321,6 +321,9 @@ class LocalTeam:
             db.execute("DELETE FROM leases WHERE until <= ?", (now - 60.0,))
             db.execute("DELETE FROM members WHERE seen <= ?", (now - 60.0,))
             db.execute("DELETE FROM answers WHERE at <= ?", (now - ANSWER_KEEP_SECONDS,))
+        # (kept up to date for the share a fallback keeps to, whether or not anyone asks for the status)
+        self._members = max(1, db.execute("SELECT COUNT(*) FROM members WHERE account = ? AND seen > ?",
+                                          (self.account, now - MEMBER_SEEN_SECONDS)).fetchone()[0])
         row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM answers WHERE account = ?", (self.account,)).fetchone()
         return int(row[0])
 
