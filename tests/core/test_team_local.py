@@ -267,3 +267,15 @@ async def test_a_start_moved_later_keeps_the_team_s_window_closed_that_much_long
     team.moved(first + 0.0001, 0.02)  # (the limiter's go-ahead comes a moment after the gate's record)
     other = local_team(tmp_path / "team.sqlite3", clock, "b")
     assert await other.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.07 - clock.monotonic())
+
+
+async def test_a_member_with_a_wider_margin_keeps_its_starts_in_the_window_that_much_longer_for_all(tmp_path):
+    # a's round trips vary more (its span is 1.20 s), b's less (1.05 s): a's starts may arrive up to
+    # 0.20 s late, so the 21st start, b's, waits until the first of a's has surely left the second
+    clock = FakeClock()
+    a, b = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b"))
+    first = clock.monotonic()
+    for _ in range(20):
+        while (wait := await a.try_start(1.20, 20, 20.0)) > 0:
+            clock.advance(wait)
+    assert await b.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.20 - clock.monotonic())

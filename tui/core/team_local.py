@@ -44,8 +44,10 @@ ANSWER_KEEP_SECONDS = 3600.0  # answers older than this are pruned
 PRUNE_EVERY = 5.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS starts (account TEXT NOT NULL, at REAL NOT NULL, member TEXT NOT NULL, booked INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS starts (
+    account TEXT NOT NULL, at REAL NOT NULL, until REAL NOT NULL, member TEXT NOT NULL, booked INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS starts_by_account ON starts (account, at);
+CREATE INDEX IF NOT EXISTS starts_by_until ON starts (account, until);
 CREATE TABLE IF NOT EXISTS pace (account TEXT PRIMARY KEY, slot REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     account TEXT NOT NULL, job_id TEXT NOT NULL, member TEXT NOT NULL, since REAL NOT NULL, until REAL NOT NULL,
@@ -58,7 +60,7 @@ CREATE TABLE IF NOT EXISTS members (
     account TEXT NOT NULL, member TEXT NOT NULL, seen REAL NOT NULL, PRIMARY KEY (account, member)) WITHOUT ROWID;
 """
 _TABLES = ("starts", "pace", "leases", "answers", "members")
-SCHEMA_VERSION = 1  # (PRAGMA user_version) a file of another version is emptied: what it holds lasts seconds
+SCHEMA_VERSION = 2  # (PRAGMA user_version) a file of another version is emptied: what it holds lasts seconds
 
 
 def boot_id() -> str:
@@ -175,29 +177,36 @@ class LocalTeam:
         """As the QuotaGate asks; and fair between members: a member told to wait is booked the
         team's next free place on the pacing grid (counted in the window from then on), and
         takes it when it asks again. Without that, the member whose timer fires first would
-        take every place, and the others starve."""
+        take every place, and the others starve.
+
+        Each start is kept with the time it leaves the window, `until` (its time plus the span
+        its member asked with: the member's margin for how late its requests may arrive). A
+        start may go when fewer than `ceiling` starts have not left yet: members that see
+        different jitter (hence different spans) still never put more than `ceiling` in one
+        window at the server."""
         def work(db: sqlite3.Connection, now: float) -> float:
             booked = db.execute("SELECT rowid, at FROM starts WHERE account = ? AND member = ? AND booked = 1",
                                 (self.account, self.member)).fetchone()
             if booked is not None:
                 if booked[1] > now + 0.0005:
                     return float(booked[1] - now)
-                db.execute("UPDATE starts SET at = ?, booked = 0 WHERE rowid = ?", (max(now, booked[1]), booked[0]))
+                at = max(now, booked[1])
+                db.execute("UPDATE starts SET at = ?, until = ?, booked = 0 WHERE rowid = ?", (at, at + span, booked[0]))
                 return 0.0
-            recent = db.execute("SELECT at FROM starts WHERE account = ? ORDER BY at DESC LIMIT ?",
-                                (self.account, ceiling)).fetchall()
+            leaving = db.execute("SELECT until FROM starts WHERE account = ? ORDER BY until DESC LIMIT ?",
+                                 (self.account, ceiling)).fetchall()
             row = db.execute("SELECT slot FROM pace WHERE account = ?", (self.account,)).fetchone()
             paced = row[0] + 1.0 / rate if row is not None else now
             due = max(now, paced)
-            if len(recent) >= ceiling:  # the ceiling-th latest start must leave the window first
-                due = max(due, recent[-1][0] + span)
+            if len(leaving) >= ceiling:  # the ceiling-th start still in the window must leave it first
+                due = max(due, leaving[-1][0])
             if due <= now:
                 # on the team's pacing grid: a start a little late does not push every later one back
                 slot = paced if 0 <= now - paced < 2.0 / rate else now
-                db.execute("INSERT INTO starts VALUES (?, ?, ?, 0)", (self.account, now, self.member))
+                db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 0)", (self.account, now, now + span, self.member))
                 db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, slot))
                 return 0.0
-            db.execute("INSERT INTO starts VALUES (?, ?, ?, 1)", (self.account, due, self.member))
+            db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 1)", (self.account, due, due + span, self.member))
             db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, due))
             return due - now
 
@@ -208,9 +217,9 @@ class LocalTeam:
 
     def moved(self, at: float, later: float) -> None:
         """The start this process recorded at `at` may have reached the server `later` s late:
-        it counts that much later in the window (the latest start at or before `at`)."""
+        it leaves the window that much later (the latest start at or before `at`)."""
         self._run(lambda db, _now: db.execute(
-            "UPDATE starts SET at = at + ? WHERE rowid = "
+            "UPDATE starts SET until = until + ? WHERE rowid = "
             "(SELECT rowid FROM starts WHERE account = ? AND at <= ? ORDER BY at DESC LIMIT 1)",
             (later, self.account, at)), None)
 
@@ -317,7 +326,7 @@ class LocalTeam:
         self._beat(db, now)
         if now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
-            db.execute("DELETE FROM starts WHERE at <= ?", (now - RATE_SPAN - 5.0,))
+            db.execute("DELETE FROM starts WHERE at <= ? AND until <= ?", (now - RATE_SPAN - 5.0, now))
             db.execute("DELETE FROM leases WHERE until <= ?", (now - 60.0,))
             db.execute("DELETE FROM members WHERE seen <= ?", (now - 60.0,))
             db.execute("DELETE FROM answers WHERE at <= ?", (now - ANSWER_KEEP_SECONDS,))
