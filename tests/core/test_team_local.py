@@ -300,3 +300,31 @@ async def test_a_member_s_first_start_stays_longer_in_the_window(tmp_path):
     # the 21st start waits for the second of a's to leave (first + 0.05 + 1.05), not the first of
     # them (first + 1.05: that one stays until first + 1.05 + FIRST_START_SLACK)
     assert await b.try_start(1.05, 20, 20.0) == pytest.approx(first + 0.05 + 1.05 - clock.monotonic())
+
+
+class BrokenTeam(LocalTeam):
+    """A team whose every call fails (as a buggy back end might): polling must go on."""
+
+    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        raise RuntimeError("gate down")
+
+    async def claim(self, job_id: str, min_interval: float):
+        raise RuntimeError("claims down")
+
+    async def start(self, wake) -> None:
+        raise RuntimeError("cannot join")
+
+
+async def test_a_team_whose_calls_fail_never_stops_polling(tmp_path):
+    clock = FakeClock()
+    sim = make_sim(clock)
+    jobs = [sim.create_job(init_seconds=0.0, run_seconds=3600.0) for _ in range(3)]
+    team = BrokenTeam(tmp_path / "team.sqlite3", ACCOUNT, clock=clock, member="a")
+    client = make_client(sim, clock)
+    poller = Poller(client, clock=clock, team=team)
+    for job in jobs:
+        poller.add(job)
+    async with client:
+        await poller.run(deadline=clock.monotonic() + 3.0)
+    await team.close()
+    assert all(record.status_code == "JobRunning" for record in poller.records.values())
