@@ -90,7 +90,7 @@ def view_app(clock: FakeClock, records: list[JobRecord] | None = None, *, theme:
 
 def sim_app(clock: FakeClock, simulator, watchlist: Path, *, start_engine: bool = False,
             theme_dirs: list[Path | None] | None = None, bell: bool = False, ticking: bool = True,
-            download_dir: Path | None = None, auto_download: bool = False) -> VclmWatchApp:
+            download_dir: Path | None = None, auto_download: bool = False, team=None) -> VclmWatchApp:
     """The monitor on the in-process simulator and a watchlist file (behaviour tests); result files
     come from the simulator too (when made with a `result_base`)."""
     from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
@@ -102,7 +102,7 @@ def sim_app(clock: FakeClock, simulator, watchlist: Path, *, start_engine: bool 
     return create_app(settings, clock=clock, credentials=credentials, download_dir=download_dir,
                       transport=SimulatorTransport(simulator), store=WatchlistStore(watchlist),
                       start_engine=start_engine, cursor_blink=False, ticking=ticking,
-                      theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir()], bell=bell)
+                      theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir()], bell=bell, team=team)
 
 
 def visible_ids(app: VclmWatchApp) -> list[str]:

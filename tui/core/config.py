@@ -36,6 +36,8 @@ class Config:
     download_dir: str | None = None  # where finished jobs' videos are saved (downloads.py)
     auto_download: bool = False  # save every job as it reaches JobSuccess (needs download_dir)
     download_concurrency: int = 3  # downloads at once, 1 to 16
+    shared: str | None = None  # team mode through this Redis/Valkey URL (None: the processes of this machine)
+    solo: bool = False  # team mode off: this process counts the quota alone
     path: Path | None = None  # where it was read from (not a key of the file)
 
 
@@ -58,6 +60,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "download_dir": (str,),
     "auto_download": (bool,),
     "download_concurrency": (int,),
+    "shared": (str,),
+    "solo": (bool,),
 }
 
 
@@ -97,6 +101,13 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError(f"{source}: download_concurrency must be 1 to 16, not {config.download_concurrency}")
     if config.download_dir is not None and (not config.download_dir.strip() or "\0" in config.download_dir):
         raise ConfigError(f"{source}: download_dir must be the path of a directory")
+    if config.shared is not None:
+        from tui.core.team import check_shared_url
+
+        try:
+            check_shared_url(config.shared)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: shared: {exc}") from None
     bad = [c for c in config.columns if c not in ALL_COLUMNS]
     if bad or not all(isinstance(c, str) for c in config.columns):
         raise ConfigError(f"{source}: unknown column(s) {bad!r}; columns are {', '.join(ALL_COLUMNS)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from tui.core.settings import Settings
 from tui.core.watchlist import WatchlistStore
 from tui.monitor.downloads import DownloadController
 from tui.monitor.themes import DEFAULT_THEME
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,3 +49,13 @@ class MonitorSetup:
         """The endpoint URL to name in a reproduce line: only one that is not the default."""
         endpoint = self.settings.endpoint
         return None if endpoint.host == DEFAULT_HOST or self.endpoint_label else str(endpoint)
+
+    async def close(self) -> None:
+        """Leave the team and close the HTTP client (never raises: the exit goes on)."""
+        if self.poller.team is not None:
+            await self.poller.team.close()
+        if self.client is not None:
+            try:
+                await self.client.aclose()
+            except Exception:  # noqa: BLE001 - closing must not fail the exit
+                log.exception("closing the HTTP client failed")
