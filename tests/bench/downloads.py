@@ -212,7 +212,9 @@ def polling_alongside(seconds: float, jobs: int = 1000, downloads: int = 20, set
             "window_s": round(end - together, 1), "poll_rate_alone": round(rate_in(alone, started), 2),
             "poll_rate_with_downloads": round(together_rate, 2), "quota": QUOTA,
             "of_quota": round(together_rate / QUOTA, 3), "refused_alone": refused_in(alone, started),
-            "refused_with_downloads": refused_in(together, end), "goal": 0.95, "ok": together_rate >= 0.95 * QUOTA}
+            "refused_with_downloads": refused_in(together, end), "goal": 0.95,
+            # (one poll of slack: a window's edges fall between two polls paced at exactly 19 a second)
+            "ok": together_rate >= 0.95 * QUOTA - 1 / (end - together)}
 
 
 async def _sleeper(lateness: list[tuple[float, float]], every: float = 0.01) -> None:

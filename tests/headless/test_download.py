@@ -202,3 +202,17 @@ def test_the_live_line_gives_the_downloads_saved_running_bytes_and_rate():
     tally = WaitTally(["a" * 32], clock=FakeClock())
     tally.downloads = lambda: totals_of(states)
     assert tally.live_text().endswith("; downloads 1 saved, 1 running, 1 queued, 1 failed, 1.5 MB at 250.0 kB/s")
+
+
+def test_a_download_cut_by_the_timeout_is_not_completed_and_its_part_is_left_to_resume(files_sim, shell, tmp_path):
+    job = files_sim.job(JOB_SUCCESS)
+    files_sim.simulator.results.set_size(job, 1_000_000)
+    files_sim.simulator.results.faults.trickle(job, 100_000)  # 10 s: the 2 s deadline comes first
+    result = shell("check", "--endpoint", files_sim.url, "--wait", "--timeout", "2", "--download", str(tmp_path),
+                   "--json", job)
+    assert result.code == 3
+    row = json_rows(result.stdout)[job]
+    assert row["File"] is None and "the run ended first" in row["DownloadError"]
+    assert "ran out with 0 job(s) unfinished and 1 download(s) not done (resumed by the next run)" in result.stderr
+    part = tmp_path / f"{job}.mp4.part"
+    assert 0 < part.stat().st_size < 1_000_000 and not (tmp_path / f"{job}.mp4").exists()

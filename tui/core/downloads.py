@@ -321,8 +321,8 @@ def _hash_file(path: Path, limit: int | None = None) -> Any:
     return digest
 
 
-def _write_and_hash(fd: int, chunks: list[bytes], hasher: Any) -> None:
-    """(In a thread: writev and SHA-256 let the GIL go.) All of `chunks`, in order."""
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """(In a thread: writev lets the GIL go while the disk takes its time.) All of `chunks`, in order."""
     left = sum(map(len, chunks))
     views = [memoryview(chunk) for chunk in chunks]
     while left:
@@ -332,8 +332,6 @@ def _write_and_hash(fd: int, chunks: list[bytes], hasher: Any) -> None:
             written -= len(views.pop(0))
         if written:
             views[0] = views[0][written:]
-    for chunk in chunks:
-        hasher.update(chunk)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -627,7 +625,6 @@ class Transfer:
         self.hashed = 0
         self.sha256 = ""
         self._writing: asyncio.Future[None] | None = None  # the write in a thread, if one is under way
-        self._writing_bytes = 0
 
     async def run(self) -> None:
         while True:
@@ -784,7 +781,7 @@ class Transfer:
         await self._stream(response, info, start)
 
     async def _stream(self, response: httpx.Response, info: PartInfo, start: int) -> None:
-        """The body into the part from `start`: gathered in the loop, written and hashed by a thread
+        """The body into the part from `start`: hashed as it comes, gathered, and written by a thread
         (a write can wait on the disk for a long time: the event loop, and polling, never do)."""
         import httpx
 
@@ -799,6 +796,7 @@ class Transfer:
         self.report(self.job_id, phase="running", received=received, total=total, path=str(part), error="",
                     resumes=self.resumes, restarts=self.restarts)
         began = received
+        hasher = self.hasher
         pending: list[bytes] = []  # the chunks gathered since the last write
         gathered = 0
         try:
@@ -809,9 +807,10 @@ class Transfer:
                     if total is not None and received + len(chunk) > total:
                         raise DownloadFailed(f"the server sent more than the {total} bytes it announced")
                     pending.append(chunk)
+                    hasher.update(chunk)  # (here, as it comes: a thread would fight the loop for the GIL per chunk)
                     gathered += len(chunk)
                     received += len(chunk)
-                    self.received = received
+                    self.received = self.hashed = received
                     if gathered >= WRITE_BUFFER:
                         await self._write(fd, pending, wait=False)  # (written while more comes)
                         gathered = 0
@@ -839,7 +838,7 @@ class Transfer:
         await self._finish(replace(info, total=received), received)
 
     async def _write(self, fd: int, pending: list[bytes], *, wait: bool = True) -> None:
-        """Write and hash what is gathered, in a thread, after the write before it (one at a time,
+        """Write what is gathered, in a thread, after the write before it (one at a time,
         in order). With `wait` False it goes on in the background while more bytes come; a cancel
         waits for the write in hand to end (the part stays a prefix of the file, and its descriptor
         is not closed under the thread)."""
@@ -847,8 +846,7 @@ class Transfer:
         if pending:
             chunks = list(pending)
             pending.clear()
-            self._writing = asyncio.ensure_future(asyncio.to_thread(_write_and_hash, fd, chunks, self.hasher))
-            self._writing_bytes = sum(map(len, chunks))
+            self._writing = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunks))
         if wait:
             await self._settle_write()
 
@@ -857,16 +855,19 @@ class Transfer:
         if writing is None:
             return
         try:
-            await asyncio.shield(writing)
-        except asyncio.CancelledError:
-            await writing
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await writing
+                if not writing.done() or writing.cancelled() or writing.exception() is not None:
+                    self.hashed = -1
+                raise
+        except Exception:  # (the disk refused: the part is shorter than what was hashed; hashed again if resumed)
+            self.hashed = -1
             raise
         finally:
-            if writing.done() and not writing.cancelled() and writing.exception() is None:
-                self.hashed += self._writing_bytes
             self._writing = None
-            if writing.done() and not writing.cancelled() and writing.exception() is not None:
-                raise writing.exception()  # type: ignore[misc]
 
     async def _finish(self, info: PartInfo, size: int) -> None:
         """The part holds every byte: checked, hashed, renamed into place, recorded."""

@@ -325,7 +325,9 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
         streams.note("hint", f"{code}: {hint}")
     if result.aborted_by is None and result.timed_out:
         unfinished = sum(1 for r in result.records if not r.terminal and r.job_id not in result.permanent)
-        streams.note("", f"--timeout {args.timeout:g} s ran out with {unfinished} job(s) unfinished")
+        downloading = sum(1 for s in result.downloads.values() if s.phase in ("queued", "running"))
+        streams.note("", f"--timeout {args.timeout:g} s ran out with {unfinished} job(s) unfinished"
+                         + (f" and {downloading} download(s) not done (resumed by the next run)" if downloading else ""))
     if given.near_misses:
         # As a malformed id in the arguments would: a script must not read "all done" from a
         # run that left one of its ids unchecked.
