@@ -321,8 +321,12 @@ def _hash_file(path: Path, limit: int | None = None) -> Any:
     return digest
 
 
-def _write_all(fd: int, chunks: list[bytes]) -> None:
-    """(In a thread: writev lets the GIL go while the disk takes its time.) All of `chunks`, in order."""
+def _write_all(fd: int, chunks: list[bytes], hasher: Any) -> None:
+    """(In a thread: hashlib and writev let the GIL go, so the bytes are hashed on the other core
+    while the loop receives more, and the disk takes its time.) All of `chunks`, in order, hashed
+    then written."""
+    for chunk in chunks:
+        hasher.update(chunk)
     left = sum(map(len, chunks))
     views = [memoryview(chunk) for chunk in chunks]
     while left:
@@ -625,6 +629,7 @@ class Transfer:
         self.hashed = 0
         self.sha256 = ""
         self._writing: asyncio.Future[None] | None = None  # the write in a thread, if one is under way
+        self._written_to = 0  # where the part (and the hash) will end once that write is done
 
     async def run(self) -> None:
         while True:
@@ -781,8 +786,9 @@ class Transfer:
         await self._stream(response, info, start)
 
     async def _stream(self, response: httpx.Response, info: PartInfo, start: int) -> None:
-        """The body into the part from `start`: hashed as it comes, gathered, and written by a thread
-        (a write can wait on the disk for a long time: the event loop, and polling, never do)."""
+        """The body into the part from `start`: gathered, then hashed and written by a thread (a write
+        can wait on the disk for a long time, and hashing costs a core: the event loop, and polling,
+        never wait on either; `hashed` moves on as each write ends)."""
         import httpx
 
         part = self.directory / (info.name + ".part")
@@ -796,7 +802,6 @@ class Transfer:
         self.report(self.job_id, phase="running", received=received, total=total, path=str(part), error="",
                     resumes=self.resumes, restarts=self.restarts)
         began = received
-        hasher = self.hasher
         pending: list[bytes] = []  # the chunks gathered since the last write
         gathered = 0
         try:
@@ -807,10 +812,9 @@ class Transfer:
                     if total is not None and received + len(chunk) > total:
                         raise DownloadFailed(f"the server sent more than the {total} bytes it announced")
                     pending.append(chunk)
-                    hasher.update(chunk)  # (here, as it comes: a thread would fight the loop for the GIL per chunk)
                     gathered += len(chunk)
                     received += len(chunk)
-                    self.received = self.hashed = received
+                    self.received = received
                     if gathered >= WRITE_BUFFER:
                         await self._write(fd, pending, wait=False)  # (written while more comes)
                         gathered = 0
@@ -846,7 +850,8 @@ class Transfer:
         if pending:
             chunks = list(pending)
             pending.clear()
-            self._writing = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunks))
+            self._written_to = self.hashed + sum(map(len, chunks))
+            self._writing = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunks, self.hasher))
         if wait:
             await self._settle_write()
 
@@ -862,10 +867,15 @@ class Transfer:
                     await writing
                 if not writing.done() or writing.cancelled() or writing.exception() is not None:
                     self.hashed = -1
+                elif self.hashed >= 0:
+                    self.hashed = self._written_to
                 raise
         except Exception:  # (the disk refused: the part is shorter than what was hashed; hashed again if resumed)
             self.hashed = -1
             raise
+        else:
+            if self.hashed >= 0:
+                self.hashed = self._written_to
         finally:
             self._writing = None
 
