@@ -88,7 +88,7 @@ async def test_unknown_job_backs_off_from_thirty_seconds_doubling_to_ten_minutes
         for _ in range(7):
             await poller.poll_job(missing)
             _, due = poller.next_due(clock.monotonic())
-            entry_due = poller._entries[missing][1]
+            entry_due = poller._queue.entries[missing][1]
             delays.append(round(entry_due - clock.monotonic()))
         record = poller.records[missing]
         # the failing job does not hold up the others

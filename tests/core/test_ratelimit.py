@@ -121,3 +121,30 @@ def test_rate_out_of_range_is_a_config_error(bad):
 
 def test_rate_of_twenty_is_allowed():
     assert validate_rate("20") == 20.0
+
+
+class CountingGate:
+    """A team's window as the limiter sees it: asked before each start, may say how long to wait."""
+
+    def __init__(self, clock: FakeClock, waits: list[float]) -> None:
+        self.clock, self.waits, self.asked = clock, waits, []
+
+    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        self.asked.append((self.clock.monotonic(), span, ceiling, rate))
+        return self.waits.pop(0) if self.waits else 0.0
+
+
+@pytest.mark.anyio
+async def test_a_gate_is_asked_when_the_limiter_allows_a_start_and_its_wait_is_kept():
+    clock = FakeClock()
+    gate = CountingGate(clock, [0.3, 0.2])
+    limiter = RateLimiter(19.0, clock=clock, gate=gate)
+    start = clock.monotonic()
+    first = await limiter.acquire()
+    assert first == pytest.approx(start + 0.5)  # waited what the gate said, twice, then started
+    assert [round(at - start, 6) for at, *_ in gate.asked] == [0.0, 0.3, 0.5]
+    _, span, ceiling, rate = gate.asked[0]
+    assert (span, ceiling, rate) == (pytest.approx(1.0 + limiter.window_margin()), 20, 19.0)
+    second = await limiter.acquire()
+    assert second - first == pytest.approx(1 / 19)  # the limiter's own pace still holds
+    assert len(gate.asked) == 4

@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.errors import ConfigError
@@ -70,6 +71,17 @@ def validate_rate(rate: float) -> float:
     return value
 
 
+class QuotaGate(Protocol):
+    """The account's request window, counted over every process of a team (`tui.core.team`):
+    asked by the limiter each time its own pacing and window let a request go."""
+
+    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        """Record a start now if the team's window allows one (fewer than `ceiling` starts in the
+        last `span` seconds, and at least 1/`rate` s since the team's last start): returns 0.0.
+        Otherwise records nothing and returns how many seconds to wait before asking again."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RateSnapshot:
     rate: float  # the pace in force now
@@ -88,7 +100,9 @@ class RateLimiter:
         hold: float = HOLD_SECONDS,
         clock: Clock = SYSTEM_CLOCK,
         min_margin: float = MIN_WINDOW_MARGIN,
+        gate: QuotaGate | None = None,
     ) -> None:
+        self.gate = gate  # team mode: the window every process on the account counts in
         self.target = validate_rate(target)
         self.min_margin = min_margin
         self.ceiling = ceiling
@@ -244,12 +258,22 @@ class RateLimiter:
     # -- the async face -------------------------------------------------------------------
 
     async def acquire(self) -> float:
-        """Wait for a slot; returns the (monotonic) time the request may start."""
+        """Wait for a slot; returns the (monotonic) time the request may start.
+
+        With a `gate`, a start this limiter allows is asked of the team's window too (same
+        span, ceiling and pace), and waits as long as the gate says before asking again."""
         async with self._lock:  # FIFO: waiters are served in arrival order
             while True:
                 now = self.clock.monotonic()
                 due = self._due(now)
                 if due <= now:
+                    if self.gate is not None:
+                        wait = await self.gate.try_start(self.window + self.window_margin(), self.ceiling,
+                                                         self.rate_at(now))
+                        if wait > 0:
+                            await self.clock.sleep(wait)
+                            continue
+                        now = self.clock.monotonic()  # (the gate's answer may take a moment)
                     self.record_start(now, slot=due)
                     return now
                 await self.clock.sleep(due - now)

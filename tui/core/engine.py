@@ -35,7 +35,9 @@ from tui.core.events import (
     RateChanged,
     StateChanged,
 )
-from tui.core.jobstate import MAX_HISTORY, JobRecord, Transition, last_error_of
+from tui.core.jobstate import JobRecord, apply_answer, last_error_of
+from tui.core.team import SharedAnswer, Team
+from tui.core.teamwork import TeamLink
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,74 @@ def problem_detail(error: VclmError) -> str:
     return str(error)
 
 
+Entry = tuple[int, float, int, str]  # (class, due (monotonic), sequence, job id): the heap's order
+
+
+class DueQueue:
+    """The jobs waiting to be polled: urgent before routine, then by due time, then first queued.
+
+    A heap with lazy deletion: `entries` holds each job's one valid entry; a job queued again
+    leaves its old entry in the heap, skipped when it comes up. A job queued while its poll is
+    out (`in_flight`, the Poller's set) is held aside when it comes up, and queued again when
+    that poll ends (`requeue`)."""
+
+    def __init__(self, in_flight: set[str]) -> None:
+        self.entries: dict[str, Entry] = {}
+        self._heap: list[Entry] = []
+        self._deferred: dict[str, Entry] = {}  # due while an earlier poll was out
+        self._seq = itertools.count()
+        self._in_flight = in_flight
+
+    def __contains__(self, job_id: str) -> bool:
+        return job_id in self.entries
+
+    def push(self, job_id: str, cls: int, due: float) -> None:
+        self.entries[job_id] = entry = (cls, due, next(self._seq), job_id)
+        heapq.heappush(self._heap, entry)
+
+    def push_many(self, job_ids: list[str], cls: int, due: float) -> None:
+        seq = self._seq
+        new = [(cls, due, next(seq), job_id) for job_id in job_ids]
+        self.entries.update(zip(job_ids, new, strict=True))
+        if len(new) < 64:  # a few: pushed; many (100,000 at a big watchlist's start): one heapify beats a push each
+            for entry in new:
+                heapq.heappush(self._heap, entry)
+        else:
+            self._heap.extend(new)
+            heapq.heapify(self._heap)
+
+    def peek(self) -> Entry | None:
+        """The first entry whose job is not being polled (None: nothing queued)."""
+        while self._heap:
+            top = self._heap[0]
+            valid = self.entries.get(top[3]) is top
+            if valid and top[3] not in self._in_flight:
+                return top
+            heapq.heappop(self._heap)
+            if valid:
+                # asked for again while an earlier poll of it is out (removed and added back,
+                # say): kept aside, and queued again when that poll ends
+                self._deferred[top[3]] = top
+        return None
+
+    def take(self, job_id: str) -> None:
+        """The job's poll begins: out of the queue."""
+        entry = self.entries.pop(job_id, None)
+        if entry is not None and self._heap and self._heap[0] is entry:
+            heapq.heappop(self._heap)
+
+    def discard(self, job_id: str, *, deferred: bool = False) -> None:
+        self.entries.pop(job_id, None)
+        if deferred:
+            self._deferred.pop(job_id, None)
+
+    def requeue(self, job_id: str) -> None:
+        """The job's poll ended: an entry held aside meanwhile is queued again."""
+        deferred = self._deferred.pop(job_id, None)
+        if deferred is not None and self.entries.get(job_id) is deferred:
+            heapq.heappush(self._heap, deferred)
+
+
 class Poller:
     """The watched jobs (`records`) and the loop that polls them through one client.
 
@@ -91,8 +161,10 @@ class Poller:
     def __init__(self, client: DescribeClient | None, *, clock: Clock = SYSTEM_CLOCK, min_interval: float = 2.0,
                  max_in_flight: int = 32, not_found_backoff: Backoff = Backoff(30.0, 600.0),
                  error_backoff: Backoff = Backoff(2.0, 120.0), probe_backoff: Backoff = Backoff(2.0, 60.0),
-                 network_failures_for_outage: int = 3) -> None:
+                 network_failures_for_outage: int = 3, team: Team | None = None, lease: float | None = None) -> None:
         self.client = client
+        # team mode: a job is claimed before it is polled (for `lease` s); the limiter asks the team's window
+        self.team = None if team is None else TeamLink(team, lease or min_interval, clock, client.limiter if client else None)
         self.clock = clock
         self.min_interval = min_interval
         self.max_in_flight = max_in_flight
@@ -103,13 +175,10 @@ class Poller:
 
         self.records: dict[str, JobRecord] = {}
         self._subscribers: list[Callable[[EngineEvent], None]] = []
-        self._heap: list[tuple[int, float, int, str]] = []
-        self._entries: dict[str, tuple[int, float, int, str]] = {}
-        self._deferred: dict[str, tuple[int, float, int, str]] = {}  # due while an earlier poll was out
         self._forced: list[str] = []  # jobs refreshed one by one while paused: polled anyway
-        self._seq = itertools.count()
         self._error_streak: dict[str, int] = {}
         self._in_flight: set[str] = set()
+        self._queue = DueQueue(self._in_flight)
         self._tasks: dict[asyncio.Task, str] = {}  # polls dispatched by run(), to the job each asks about
         self._wakeup = asyncio.Event()
         self._slots: asyncio.Semaphore | None = None
@@ -162,30 +231,22 @@ class Poller:
         return added
 
     def _watch(self, records: list[JobRecord], event: EngineEvent) -> None:
-        due, wall = self.clock.monotonic(), self.clock.time()
-        entries = []
-        watched, scheduled, seq = self.records, self._entries, self._seq
-        for record in records:  # (100,000 at a big watchlist's start: no property or call per job but `next`)
+        queued = []
+        watched, wall = self.records, self.clock.time()
+        for record in records:  # (100,000 at a big watchlist's start: no property or call per job)
             watched[job_id := record.job_id] = record
             # a finished job whose last query failed (in an earlier run, perhaps) is asked
             # again: the error must not outlive an answer the service would give now
             if record.status_code not in TERMINAL_STATUS_CODES or record.last_error is not None:
-                scheduled[job_id] = entry = (URGENT, due, next(seq), job_id)
-                entries.append(entry)
+                queued.append(job_id)
                 record.next_poll_at = wall
-        if len(entries) < 64:  # a few: pushed; many: one heapify beats a push each
-            for entry in entries:
-                heapq.heappush(self._heap, entry)
-        else:
-            self._heap.extend(entries)
-            heapq.heapify(self._heap)
+        self._queue.push_many(queued, URGENT, self.clock.monotonic())
         self._publish(event)
         self._wake()
 
     def remove(self, job_id: str, *, from_file: bool = False) -> JobRecord | None:
         record = self.records.pop(job_id, None)
-        self._entries.pop(job_id, None)
-        self._deferred.pop(job_id, None)
+        self._queue.discard(job_id, deferred=True)
         self._error_streak.pop(job_id, None)
         if job_id in self._forced:
             self._forced.remove(job_id)
@@ -202,39 +263,19 @@ class Poller:
     # -- scheduling --------------------------------------------------------------------------
 
     def _schedule(self, job_id: str, cls: int, due: float) -> None:
-        entry = (cls, due, next(self._seq), job_id)
-        self._entries[job_id] = entry
-        heapq.heappush(self._heap, entry)
+        self._queue.push(job_id, cls, due)
         record = self.records.get(job_id)
         if record is not None:
             record.next_poll_at = self.clock.time() + max(0.0, due - self.clock.monotonic())
 
-    def _peek(self) -> tuple[int, float, int, str] | None:
-        while self._heap:
-            top = self._heap[0]
-            valid = self._entries.get(top[3]) is top
-            if valid and top[3] not in self._in_flight:
-                return top
-            heapq.heappop(self._heap)
-            if valid:
-                # asked for again while an earlier poll of it is out (removed and added back,
-                # say): kept aside, and queued again when that poll ends
-                self._deferred[top[3]] = top
-        return None
-
     def next_due(self, now: float) -> tuple[str | None, float | None]:
         """(job to poll now or None, monotonic time something becomes due or None)."""
-        top = self._peek()
+        top = self._queue.peek()
         if top is None:
             return None, None
         if top[1] <= now:
             return top[3], top[1]
         return None, top[1]
-
-    def _take(self, job_id: str) -> None:
-        entry = self._entries.pop(job_id, None)
-        if entry is not None and self._heap and self._heap[0] is entry:
-            heapq.heappop(self._heap)
 
     def refresh(self, job_id: str | None = None) -> int:
         """Poll now: one job (even a finished one, for a fresh URL; even while paused) or every
@@ -269,35 +310,32 @@ class Poller:
     # -- results -----------------------------------------------------------------------------
 
     def _on_status(self, record: JobRecord, status: JobStatus) -> None:
-        now = self.clock.time()
-        previous = record.status_code
         record.poll_count += 1
-        record.last_polled = now
-        record.last_latency = status.latency
-        record.last_request_id = status.request_id or record.last_request_id
-        record.last_response = dict(status.raw)
-        record.last_error = None
-        record.stale = False
-        record.status_msg = status.status_msg
-        if status.result_video_url and status.result_video_url != record.result_video_url:
-            record.url_received_at = now
-        record.result_video_url = status.result_video_url
+        record.shared_from = None
+        self._on_answer(record, status, self.clock.time(), self.clock.monotonic() + self.min_interval, ours=True)
+
+    def _on_shared(self, record: JobRecord, answer: SharedAnswer, status: JobStatus, not_before: float = 0.0) -> None:
+        """An answer another member of the team fetched: recorded as of when it came (not a poll of
+        ours), and the job due again `min_interval` after it (not before `not_before`, wall time)."""
+        record.shared_from = answer.by or "another process"
+        wall, now = self.clock.time(), self.clock.monotonic()
+        due = now + max(0.0, max(not_before, answer.polled_at + self.min_interval) - wall)
+        self._on_answer(record, status, answer.polled_at, due, ours=False)
+
+    def _on_answer(self, record: JobRecord, status: JobStatus, at: float, due: float, *, ours: bool) -> None:
+        previous = record.status_code
+        changed = apply_answer(record, status, at)
         self._error_streak.pop(record.job_id, None)
-        changed = status.status_code != previous
-        if changed:
-            record.status_code = status.status_code
-            record.state_since = now
-            record.last_change = now
-            record.history.append(Transition(now, previous, status.status_code))
-            del record.history[:-MAX_HISTORY]
         if is_terminal(status.status_code):
             record.next_poll_at = None
+            self._queue.discard(record.job_id)
         else:
-            self._schedule(record.job_id, ROUTINE, self.clock.monotonic() + self.min_interval)
-        self._clear_problem()
+            self._schedule(record.job_id, ROUTINE, due)
+        if ours:  # (another member's answer says nothing of this process's connection)
+            self._clear_problem()
         self._publish(JobUpdated(record))
         if changed:
-            self._publish(StateChanged(record, previous, status.status_code, now))
+            self._publish(StateChanged(record, previous, status.status_code, at))
 
     def _on_error(self, record: JobRecord, error: VclmError) -> None:
         now = self.clock.time()
@@ -375,7 +413,7 @@ class Poller:
         if record is None:
             return
         self._in_flight.add(job_id)
-        self._take(job_id)
+        self._queue.take(job_id)
         try:
             if self.client is None:
                 raise ConfigError("no credentials: nothing can be polled")
@@ -390,11 +428,11 @@ class Poller:
         else:
             if self.records.get(job_id) is record:
                 self._on_status(record, status)
+            if self.team is not None:
+                await self.team.fetched(status, self.clock.time())
         finally:
             self._in_flight.discard(job_id)
-            deferred = self._deferred.pop(job_id, None)
-            if deferred is not None and self._entries.get(job_id) is deferred:
-                heapq.heappush(self._heap, deferred)
+            self._queue.requeue(job_id)
             self._publish_rate()
             self._wake()
 
@@ -418,6 +456,8 @@ class Poller:
         client = self.client
         self._stopping = False
         self._slots = asyncio.Semaphore(self.max_in_flight)
+        if self.team is not None:
+            await self.team.start(self._wake)
 
         def remaining(seconds: float | None) -> float | None:
             if deadline is None:
@@ -430,6 +470,8 @@ class Poller:
                 now = self.clock.monotonic()
                 if (until is not None and until()) or (deadline is not None and now >= deadline):
                     break
+                if self.team is not None:
+                    self._take_shared(self.team)
                 if self.paused:
                     forced = self._next_forced()
                     if forced is None:
@@ -438,7 +480,7 @@ class Poller:
                     # refreshed by hand while paused: polled now, still through the limiter
                     await self._slots.acquire()
                     granted = await client.limiter.acquire()
-                    if self._stopping or forced not in self._entries or forced in self._in_flight:
+                    if self._stopping or forced not in self._queue or forced in self._in_flight:
                         self._slots.release()
                         continue
                     self._dispatch(forced, granted)
@@ -452,9 +494,15 @@ class Poller:
                 if job_id is None:
                     await self._idle(remaining(None if due is None else due - now))
                     continue
+                if self.team is not None and not await self._claimed(self.team, job_id):
+                    continue  # another member has it: its answer was taken, or will be
                 await self._slots.acquire()
                 granted = await client.limiter.acquire()
-                job_id, _ = self.next_due(self.clock.monotonic())  # the best job now, not before the wait
+                if self.team is None:
+                    job_id, _ = self.next_due(self.clock.monotonic())  # the best job now, not before the wait
+                elif job_id not in self._queue or job_id in self._in_flight or self.paused or self._stopping:
+                    await self.team.release(job_id)  # claimed, not used: removed, polled by hand, or stopping
+                    job_id = None
                 if job_id is None or self.paused or self._stopping:
                     self._slots.release()
                     continue
@@ -469,18 +517,40 @@ class Poller:
                 if task.cancelled():
                     # cut short by the stop (perhaps before it began): asked first when polling resumes
                     self._in_flight.discard(job_id)
-                    if job_id in self.records and job_id not in self._entries:
+                    if job_id in self.records and job_id not in self._queue:
                         self._schedule(job_id, URGENT, self.clock.monotonic())
             if self._probe is not None:  # a probe cancelled before it began
                 self._probe = None
                 if self._hold_until == float("inf"):
                     self._hold_until = 0.0
 
+    async def _claimed(self, team: TeamLink, job_id: str) -> bool:
+        """Team mode: whether this process polls `job_id` now. If another member has it, its answer
+        is taken (when newer than ours) and the job waits for that member's lease to end."""
+        claim = await team.claim(job_id)
+        record = self.records.get(job_id)
+        if claim.granted or record is None or job_id in self._in_flight:
+            return claim.granted
+        taken = team.taken(claim)
+        if taken is not None and taken[0].polled_at > (record.last_polled or 0.0):
+            self._on_shared(record, *taken, not_before=claim.retry_at or 0.0)
+        else:  # asked again when the lease ends (the answer it waits for comes through drain() sooner)
+            entry, wait = self._queue.entries.get(job_id), (claim.retry_at or 0.0) - self.clock.time()
+            self._schedule(job_id, entry[0] if entry else ROUTINE, self.clock.monotonic() + max(0.0, wait))
+        return False
+
+    def _take_shared(self, team: TeamLink) -> None:
+        """The answers other members fetched since the last look, for the watched jobs they are news for."""
+        for answer, status in team.answers():
+            record = self.records.get(answer.job_id)
+            if record is not None and answer.job_id not in self._in_flight and answer.polled_at > (record.last_polled or 0):
+                self._on_shared(record, answer, status)
+
     def _next_forced(self) -> str | None:
         """The next job refreshed by hand while paused that is still waiting to be polled."""
         while self._forced:
             job_id = self._forced[0]
-            if job_id in self._entries and job_id not in self._in_flight:
+            if job_id in self._queue and job_id not in self._in_flight:
                 return job_id
             self._forced.pop(0)
         return None
@@ -494,7 +564,7 @@ class Poller:
             self._hold_until = float("inf")
             self._probe = job_id
         self._in_flight.add(job_id)
-        self._take(job_id)
+        self._queue.take(job_id)
         task = asyncio.create_task(self._run_one(job_id, granted))
         self._tasks[task] = job_id
         task.add_done_callback(lambda done: self._tasks.pop(done, None))

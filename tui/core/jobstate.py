@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from tui.api.errors import TransportError, VclmError, http_status_text, with_what_was_said
-from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, is_terminal
+from tui.api.models import KNOWN_STATUS_CODES, RESULT_URL_VALIDITY_SECONDS, JobStatus, is_terminal
 from tui.api.urls import result_url_problem
 
 MAX_HISTORY = 50  # transitions kept per job, in memory and on disk: a job that flaps for days must not grow
@@ -86,6 +86,7 @@ class JobRecord:
     next_poll_at: float | None = None  # wall time; None when not scheduled
     last_response: dict[str, Any] | None = None
     stale: bool = False  # loaded from disk and not refreshed yet in this run
+    shared_from: str | None = None  # team mode: the member whose answer this is (None: fetched here)
 
     @property
     def terminal(self) -> bool:
@@ -111,3 +112,29 @@ class JobRecord:
         if not self.result_video_url or self.url_received_at is None:
             return None
         return self.url_received_at + RESULT_URL_VALIDITY_SECONDS - now
+
+
+def apply_answer(record: JobRecord, status: JobStatus, at: float) -> bool:
+    """Record a successful answer that arrived at `at` (wall time) on the job: its state, message,
+    URL, RequestId and latency; the last error is cleared. True when the answer changes the state
+    (a transition is added to the history). The poll count, and who fetched it (`shared_from`),
+    are the caller's."""
+    previous = record.status_code
+    record.last_polled = at
+    record.last_latency = status.latency
+    record.last_request_id = status.request_id or record.last_request_id
+    record.last_response = dict(status.raw)
+    record.last_error = None
+    record.stale = False
+    record.status_msg = status.status_msg
+    if status.result_video_url and status.result_video_url != record.result_video_url:
+        record.url_received_at = at
+    record.result_video_url = status.result_video_url
+    if status.status_code == previous:
+        return False
+    record.status_code = status.status_code
+    record.state_since = at
+    record.last_change = at
+    record.history.append(Transition(at, previous, status.status_code))
+    del record.history[:-MAX_HISTORY]
+    return True

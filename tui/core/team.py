@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from tui.api.ratelimit import QuotaGate  # (defined beside the limiter that asks it: api imports no core)
+
 TeamMode = Literal["solo", "local", "shared", "fallback"]
 
 
@@ -71,17 +73,6 @@ class TeamStatus:
     share: float | None = None  # in fallback: the req/s this process keeps to
     problem: str | None = None  # why it is in fallback (the banner's text), None when all is well
     taken: int = 0  # answers this process took from other members (instead of a request)
-
-
-class QuotaGate(Protocol):
-    """The account's request window, counted over every member: asked by the limiter each
-    time its own pacing lets a request go."""
-
-    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
-        """Record a start now if the team's window allows one (fewer than `ceiling` starts in the
-        last `span` seconds, and at least 1/`rate` s since the team's last start): returns 0.0.
-        Otherwise records nothing and returns how many seconds to wait before asking again."""
-        ...
 
 
 class Team(Protocol):

@@ -166,6 +166,7 @@ class SimStats:
     faults: Counter = field(default_factory=Counter)  # fault kind served
     rate_limited: int = 0  # RequestLimitExceeded answered, quota and storms alike
     quota_rejections: int = 0  # of which because the quota was really exceeded
+    asked: Counter = field(default_factory=Counter)  # Describe requests answered about each job (by id)
 
     def max_in_window(self, window: float = 1.0, secret_id: str | None = None) -> int:
         """Most arrivals of one SecretId in any sliding `window` (half-open: (t - window, t])."""
@@ -561,6 +562,7 @@ class Simulator:
         job = self.jobs.get(job_id.strip().lower())
         if job is None or (job.owner is not None and (job.owner != secret_id or job.region != region)):
             raise Refusal(TASK_NOT_EXIST, "")
+        self.stats.asked[job_id.strip().lower()] += 1
         if job.inner_errors_left > 0:
             job.inner_errors_left -= 1
             raise Refusal("FailedOperation.InnerError", "")

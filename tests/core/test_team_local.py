@@ -1,0 +1,228 @@
+"""Team mode on one machine: pollers sharing one SQLite team file share the quota, the polls and the answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from simkit import SIM_CREDENTIALS, make_client, make_sim
+
+from tui.api.clock import FakeClock
+from tui.api.ratelimit import RateLimiter
+from tui.core.engine import Poller
+from tui.core.team import account_key
+from tui.core.team_local import MEMBER_SEEN_SECONDS, RETRY_SECONDS, LocalTeam
+from tui.simulator.transport import SimulatorTransport
+
+pytestmark = pytest.mark.anyio
+
+ACCOUNT = account_key("http://127.0.0.1:9", SIM_CREDENTIALS.secret_id)
+
+
+class AskLog(httpx.AsyncBaseTransport):
+    """The simulator transport, noting when each Describe request reached it and about which job."""
+
+    def __init__(self, sim, clock: FakeClock) -> None:
+        self.inner, self.clock = SimulatorTransport(sim), clock
+        self.asks: list[tuple[float, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content or b"{}")
+        if "JobId" in body:
+            self.asks.append((self.clock.monotonic(), body["JobId"]))
+        return await self.inner.handle_async_request(request)
+
+
+def local_team(path, clock, member: str, account: str = ACCOUNT) -> LocalTeam:
+    return LocalTeam(path, account, clock=clock, member=member)
+
+
+async def run_together(pollers: list[Poller], clock: FakeClock, seconds: float) -> None:
+    deadline = clock.monotonic() + seconds
+    await asyncio.gather(*(poller.run(deadline=deadline) for poller in pollers))
+
+
+async def test_two_pollers_on_one_team_file_poll_each_job_once_per_min_interval_and_both_show_it(tmp_path):
+    clock = FakeClock()
+    sim = make_sim(clock)
+    jobs = [sim.create_job(init_seconds=0.0, run_seconds=3600.0) for _ in range(6)]
+    log = AskLog(sim, clock)
+    teams = [local_team(tmp_path / "team.sqlite3", clock, member) for member in ("a", "b")]
+    clients = [make_client(sim, clock, transport=log) for _ in teams]
+    pollers = [Poller(client, clock=clock, min_interval=2.0, team=team) for client, team in zip(clients, teams, strict=True)]
+    for poller in pollers:
+        for job in jobs:
+            poller.add(job)
+    async with clients[0], clients[1]:
+        start = clock.monotonic()
+        await run_together(pollers, clock, 20.0)
+        run = clock.monotonic() - start
+    for team in teams:
+        await team.close()
+    for job in jobs:
+        asked = sum(1 for _at, asked_about in log.asks if asked_about == job)
+        assert 1 <= asked <= run / 2.0 + 1, (job, asked, run)
+    # every job's state is known to both, each answer fetched by one of them and taken by the other
+    assert all(poller.records[job].status_code == "JobRunning" for poller in pollers for job in jobs)
+    taken = [record for poller in pollers for record in poller.records.values() if record.shared_from is not None]
+    assert taken
+    assert {record.shared_from for record in pollers[0].records.values()} <= {"b", None}
+    assert {record.shared_from for record in pollers[1].records.values()} <= {"a", None}
+    assert sum(p.records[j].poll_count for p in pollers for j in jobs) == len(log.asks)
+    assert sim.stats.max_in_window(1.0) <= 20
+
+
+async def test_without_a_team_the_same_two_pollers_each_poll_every_job():
+    # (the baseline the test above is measured against: twice the requests for the same states)
+    clock = FakeClock()
+    sim = make_sim(clock)
+    jobs = [sim.create_job(init_seconds=0.0, run_seconds=3600.0) for _ in range(6)]
+    log = AskLog(sim, clock)
+    clients = [make_client(sim, clock, transport=log) for _ in range(2)]
+    pollers = [Poller(client, clock=clock, min_interval=2.0) for client in clients]
+    for poller in pollers:
+        for job in jobs:
+            poller.add(job)
+    async with clients[0], clients[1]:
+        await run_together(pollers, clock, 20.0)
+    assert all(record.shared_from is None for poller in pollers for record in poller.records.values())
+    assert all(poller.records[job].poll_count >= 5 for poller in pollers for job in jobs)
+
+
+async def test_an_answer_another_member_fetched_is_taken_without_a_request(tmp_path):
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(init_seconds=0.0, run_seconds=3600.0)
+    log = AskLog(sim, clock)
+    team_a, team_b = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b"))
+    client_a, client_b = make_client(sim, clock, transport=log), make_client(sim, clock, transport=log)
+    poller_a = Poller(client_a, clock=clock, team=team_a)
+    poller_b = Poller(client_b, clock=clock, team=team_b)
+    poller_a.add(job)
+    record = poller_b.add(job)
+    async with client_a, client_b:
+        await poller_a.poll_job(job)  # fetched by a, published
+        fetched_at = poller_a.records[job].last_polled
+        clock.advance(0.5)
+        await poller_b.run(deadline=clock.monotonic() + 0.1)
+    assert len(log.asks) == 1
+    assert record.status_code == "JobRunning"
+    assert (record.shared_from, record.poll_count, record.last_polled) == ("a", 0, fetched_at)
+    assert record.next_poll_at == pytest.approx(fetched_at + 2.0)  # due min_interval after the answer, not after taking it
+    assert team_b.status().taken == 1
+
+
+async def test_the_combined_window_of_two_limiters_on_one_team_never_exceeds_the_quota(tmp_path):
+    clock = FakeClock()
+    teams = [local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b")]
+    limiters = [RateLimiter(19.0, clock=clock, gate=team.gate) for team in teams]
+    starts: list[float] = []
+
+    async def take(limiter: RateLimiter, count: int) -> None:
+        for _ in range(count):
+            starts.append(await limiter.acquire())
+
+    await asyncio.gather(*(take(limiter, 200) for limiter in limiters))
+    starts.sort()
+    worst = max(sum(1 for t in starts if s - 1.0 < t <= s) for s in starts)
+    assert worst <= 20
+    assert len(starts) / (starts[-1] - starts[0]) == pytest.approx(19.0, rel=0.03)  # the two together keep to one pace
+    assert teams[0].status().combined_rate == pytest.approx(19.0, rel=0.05)
+
+
+async def test_a_crashed_member_s_lease_ends_by_itself_and_it_stops_being_counted(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    crashed, alive = local_team(path, clock, "crashed"), local_team(path, clock, "alive")
+    assert (await crashed.claim("job-1", 2.0)).granted
+    assert alive.status().members == 2
+    refused = await alive.claim("job-1", 2.0)
+    assert not refused.granted and refused.answer is None
+    assert refused.retry_at == pytest.approx(clock.time() + 2.0)
+    # the crashed one never says goodbye (no close(), no more heartbeats)
+    clock.advance(2.0)
+    assert (await alive.claim("job-1", 2.0)).granted
+    clock.advance(MEMBER_SEEN_SECONDS)
+    alive._status_at = None  # (the status is cached for half a second of the clock)
+    assert (await alive.claim("job-2", 2.0)).granted
+    assert alive.status().members == 1
+
+
+async def test_a_member_that_leaves_releases_its_leases_at_once(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    leaving, staying = local_team(path, clock, "leaving"), local_team(path, clock, "staying")
+    assert (await leaving.claim("job-1", 2.0)).granted
+    await leaving.close()
+    assert (await staying.claim("job-1", 2.0)).granted
+
+
+@pytest.mark.parametrize("breakage", ["a directory", "not a database", "in a file, not a directory"])
+async def test_a_broken_team_file_never_stops_polling_it_goes_on_alone_and_says_why(tmp_path, breakage):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    if breakage == "a directory":
+        path.mkdir()
+    elif breakage == "not a database":
+        path.write_bytes(b"this is not SQLite" * 300)
+    else:
+        (tmp_path / "data").write_text("a file where the data directory should be")
+        path = tmp_path / "data" / "team.sqlite3"
+    sim = make_sim(clock)
+    jobs = [sim.create_job(init_seconds=0.0, run_seconds=3600.0) for _ in range(3)]
+    team = local_team(path, clock, "a")
+    client = make_client(sim, clock)
+    poller = Poller(client, clock=clock, team=team)
+    for job in jobs:
+        poller.add(job)
+    async with client:
+        await poller.run(deadline=clock.monotonic() + 5.0)
+    await team.close()
+    assert all(record.status_code == "JobRunning" and record.poll_count >= 2 for record in poller.records.values())
+    status = team.status()
+    assert status.mode == "fallback"
+    assert str(path) in (status.problem or "") and "polling alone" in (status.problem or "")
+    assert status.share == pytest.approx(19.0)  # alone as far as it knows: its own pace
+
+
+async def test_a_team_file_that_comes_back_is_joined_again(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    path.mkdir()
+    team = local_team(path, clock, "a")
+    assert team.status().mode == "fallback"
+    path.rmdir()
+    clock.advance(RETRY_SECONDS)
+    assert (await team.claim("job-1", 2.0)).granted
+    assert team.status().mode == "local" and team.status().problem is None
+
+
+async def test_two_accounts_on_one_file_share_nothing(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    mine = local_team(path, clock, "a", account=account_key("http://127.0.0.1:9", "AKIDmine"))
+    theirs = local_team(path, clock, "b", account=account_key("http://127.0.0.1:9", "AKIDtheirs"))
+    assert (await mine.claim("job-1", 2.0)).granted
+    assert (await theirs.claim("job-1", 2.0)).granted
+    assert mine.status().members == 1
+
+
+async def test_no_secret_goes_into_the_team_file(tmp_path):
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(init_seconds=0.0, run_seconds=3600.0)
+    path = tmp_path / "team.sqlite3"
+    team = local_team(path, clock, "a")
+    client = make_client(sim, clock)
+    poller = Poller(client, clock=clock, team=team)
+    poller.add(job)
+    async with client:
+        await poller.run(deadline=clock.monotonic() + 3.0)
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("team.sqlite3"))
+    assert job.encode() in stored  # (the file does hold the answers)
+    assert SIM_CREDENTIALS.secret_key.encode() not in stored
+    assert SIM_CREDENTIALS.secret_id.encode() not in stored
+    await team.close()
+    assert (path.stat().st_mode & 0o777) == 0o600

@@ -1,0 +1,345 @@
+"""Team mode on one machine: every vclm-watch process of the user shares the account's quota,
+job leases and answers through one small SQLite file in the data directory (`team.sqlite3`).
+
+Rows are keyed by the account key (`team.account_key`), so two accounts never mix. Times that
+schedule (the request window, leases, heartbeats) are `clock.monotonic()`: CLOCK_MONOTONIC,
+the same for every process on a Linux machine; the file remembers the boot it was written in
+(`/proc/sys/kernel/random/boot_id`) and forgets those times after a reboot. Each operation is
+one short transaction (`BEGIN IMMEDIATE`: the window's check and its record are atomic across
+processes); WAL lets readers go on while one writes. A crashed member leaves nothing that
+lasts: its leases end by themselves `min_interval` after they were taken, its heartbeat stops
+counting after MEMBER_SEEN_SECONDS.
+
+Nothing secret goes into the file: the account key, job ids, Describe answers, times and the
+members' random ids. A file that cannot be opened or written never stops polling: the process
+goes on alone (`fallback`, with the reason as its status problem) at a share of the rate, and
+tries the file again every RETRY_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tui.api.clock import Clock
+from tui.core.team import Claim, SharedAnswer, TeamStatus
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "team.sqlite3"
+BUSY_TIMEOUT = 1.0  # seconds one operation waits for another process's transaction
+LISTEN_EVERY = 0.25  # seconds between two looks for answers from other members (and heartbeats)
+MEMBER_SEEN_SECONDS = 3.0  # a member not heard from for this long is no longer counted
+RATE_SPAN = 5.0  # seconds combined_rate is measured over
+RETRY_SECONDS = 5.0  # in fallback: how often the file is tried again
+ANSWER_KEEP_SECONDS = 3600.0  # answers older than this are pruned
+PRUNE_EVERY = 5.0
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS starts (account TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS starts_by_account ON starts (account, at);
+CREATE TABLE IF NOT EXISTS pace (account TEXT PRIMARY KEY, slot REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    account TEXT NOT NULL, job_id TEXT NOT NULL, member TEXT NOT NULL, since REAL NOT NULL, until REAL NOT NULL,
+    PRIMARY KEY (account, job_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS answers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, job_id TEXT NOT NULL, member TEXT NOT NULL,
+    polled_at REAL NOT NULL, at REAL NOT NULL, latency REAL NOT NULL, response TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS answers_by_job ON answers (account, job_id);
+CREATE TABLE IF NOT EXISTS members (
+    account TEXT NOT NULL, member TEXT NOT NULL, seen REAL NOT NULL, PRIMARY KEY (account, member)) WITHOUT ROWID;
+"""
+_TABLES = ("starts", "pace", "leases", "answers", "members")
+
+
+def boot_id() -> str:
+    """This boot's id (Linux): monotonic times written in another boot mean nothing in this one."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+class LocalTeam:
+    """Membership of the account's team on this machine, through the SQLite file at `path`.
+
+    Implements `tui.core.team.Team`, and is its own `QuotaGate`."""
+
+    def __init__(self, path: Path, account: str, *, clock: Clock, member: str | None = None,
+                 listen_every: float = LISTEN_EVERY) -> None:
+        self.path = Path(path)
+        self.account = account
+        self.clock = clock
+        self.member = member or secrets.token_hex(6)
+        self.listen_every = listen_every
+        self._db: sqlite3.Connection | None = None
+        self.problem: str | None = None  # why the file is not used (fallback), None when it is
+        self._retry_at = 0.0
+        self._seq = 0  # the last answer seen (drain)
+        self._members = 1
+        self._rate: float | None = None
+        self._status_at: float | None = None
+        self._share_slot: float | None = None  # fallback: this process's own pacing
+        self._share: float | None = None  # ...and the rate it keeps to
+        self._pruned_at = float("-inf")
+        self._taken = 0
+        self._task: asyncio.Task[None] | None = None
+        self._connect()
+
+    # -- the file -----------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection | None:
+        """The open database, opened (again) if need be; None in fallback until RETRY_SECONDS pass."""
+        if self._db is not None:
+            return self._db
+        now = self.clock.monotonic()
+        if self.problem is not None and now < self._retry_at:
+            return None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))  # (created private, as the job database)
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")  # what it holds is worth seconds: no fsync per write
+                with _transaction(db):
+                    for statement in SCHEMA.split(";"):  # (executescript would commit first)
+                        if statement.strip():
+                            db.execute(statement)
+                    row = db.execute("SELECT value FROM meta WHERE key = 'boot'").fetchone()
+                    boot = boot_id()
+                    if row is None or row[0] != boot:  # another boot's monotonic times: forgotten
+                        for table in _TABLES:
+                            db.execute(f"DELETE FROM {table}")  # noqa: S608 - a fixed table name
+                        db.execute("INSERT OR REPLACE INTO meta VALUES ('boot', ?)", (boot,))
+                    self._seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM answers").fetchone()[0]
+                    self._beat(db, now)
+            except BaseException:
+                db.close()
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(exc)
+            return None
+        if self.problem is not None:
+            log.info("team file %s usable again", self.path)
+        self._db, self.problem = db, None
+        return db
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        problem = f"team file {self.path} unusable ({reason}): polling alone"
+        if problem != self.problem:
+            log.warning("%s", problem)
+        self.problem = problem
+        self._retry_at = self.clock.monotonic() + RETRY_SECONDS
+
+    def _run(self, work: Callable[[sqlite3.Connection, float], Any], default: Any) -> Any:
+        """`work(db, now)` in one write transaction; `default` when the file cannot be used."""
+        db = self._connect()
+        if db is None:
+            return default
+        try:
+            with _transaction(db):
+                return work(db, self.clock.monotonic())
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return default
+
+    def _beat(self, db: sqlite3.Connection, now: float) -> None:
+        db.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (self.account, self.member, now))
+
+    # -- the quota window (QuotaGate) -------------------------------------------------------
+
+    @property
+    def gate(self) -> LocalTeam:
+        return self
+
+    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        def work(db: sqlite3.Connection, now: float) -> float:
+            wait = 0.0
+            recent = db.execute("SELECT at FROM starts WHERE account = ? AND at > ? ORDER BY at DESC LIMIT ?",
+                                (self.account, now - span, ceiling)).fetchall()
+            if len(recent) >= ceiling:  # the ceiling-th latest start must leave the window first
+                wait = recent[-1][0] + span - now
+            row = db.execute("SELECT slot FROM pace WHERE account = ?", (self.account,)).fetchone()
+            due = row[0] + 1.0 / rate if row is not None else now
+            wait = max(wait, due - now)
+            if wait > 0:
+                return wait
+            # on the team's pacing grid: a start a little late does not push every later one back
+            slot = due if 0 <= now - due < 2.0 / rate else now
+            db.execute("INSERT INTO starts VALUES (?, ?)", (self.account, now))
+            db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, slot))
+            return 0.0
+
+        if self._connect() is None:
+            return self._alone(rate)
+        wait = self._run(work, None)
+        return self._alone(rate) if wait is None else wait
+
+    def _alone(self, rate: float) -> float:
+        """In fallback: this process keeps to its share of `rate` (its own pacing grid)."""
+        share = self._share = rate / max(1, self._members)
+        now = self.clock.monotonic()
+        due = now if self._share_slot is None else self._share_slot + 1.0 / share
+        if due > now:
+            return due - now
+        self._share_slot = due if now - due < 2.0 / share else now
+        return 0.0
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    async def claim(self, job_id: str, min_interval: float) -> Claim:
+        def work(db: sqlite3.Connection, now: float) -> Claim:
+            self._beat(db, now)
+            lease = db.execute("SELECT member, until FROM leases WHERE account = ? AND job_id = ?",
+                               (self.account, job_id)).fetchone()
+            if lease is not None and lease[0] != self.member and lease[1] > now:
+                row = db.execute("SELECT member, polled_at, latency, response FROM answers "
+                                 "WHERE account = ? AND job_id = ? AND at > ?",
+                                 (self.account, job_id, now - min_interval)).fetchone()
+                answer = None if row is None else self._answer(job_id, *row)
+                return Claim(False, answer, self.clock.time() + lease[1] - now)
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
+                       (self.account, job_id, self.member, now, now + min_interval))
+            return Claim(True)
+
+        await asyncio.sleep(0)  # a run of refusals (no request between them) still lets the loop breathe
+        claim: Claim = self._run(work, Claim(True))
+        if claim.answer is not None:
+            self._taken += 1
+        return claim
+
+    async def release(self, job_id: str) -> None:
+        self._run(lambda db, _now: db.execute("DELETE FROM leases WHERE account = ? AND job_id = ? AND member = ?",
+                                              (self.account, job_id, self.member)), None)
+
+    async def publish(self, answer: SharedAnswer) -> None:
+        try:
+            response = json.dumps(answer.response, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return
+        self._run(lambda db, now: db.execute(
+            "INSERT OR REPLACE INTO answers (account, job_id, member, polled_at, at, latency, response) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.account, answer.job_id, self.member, answer.polled_at, now, answer.latency, response)), None)
+
+    def drain(self) -> list[SharedAnswer]:
+        db = self._connect()
+        if db is None:
+            return []
+        try:
+            rows = db.execute("SELECT seq, job_id, member, polled_at, latency, response FROM answers "
+                              "WHERE seq > ? AND account = ? ORDER BY seq", (self._seq, self.account)).fetchall()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return []
+        if rows:
+            self._seq = rows[-1][0]
+        answers = [self._answer(job_id, by, polled_at, latency, response)
+                   for _seq, job_id, by, polled_at, latency, response in rows if by != self.member]
+        found = [answer for answer in answers if answer is not None]
+        self._taken += len(found)
+        return found
+
+    def _answer(self, job_id: str, by: str, polled_at: float, latency: float, response: str) -> SharedAnswer | None:
+        try:
+            parsed = json.loads(response)
+        except ValueError:
+            return None
+        if not isinstance(parsed, dict):
+            return None
+        return SharedAnswer(job_id, parsed, polled_at, latency, by)
+
+    # -- membership ---------------------------------------------------------------------------------
+
+    async def start(self, wake: Callable[[], None]) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(wake))
+
+    async def _listen(self, wake: Callable[[], None]) -> None:
+        """Every `listen_every` seconds: a heartbeat, a look for new answers (waking the engine), and
+        now and then a prune of what is no longer needed. (Real time: it paces a look at the file,
+        nothing that is measured.)"""
+        while True:
+            try:
+                await asyncio.sleep(self.listen_every)
+                newest = self._run(self._tick, None)
+                if newest is not None and newest > self._seq:
+                    wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the listener must never die
+                log.exception("team listener")
+
+    def _tick(self, db: sqlite3.Connection, now: float) -> int:
+        self._beat(db, now)
+        if now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = now
+            db.execute("DELETE FROM starts WHERE at <= ?", (now - RATE_SPAN - 5.0,))
+            db.execute("DELETE FROM leases WHERE until <= ?", (now - 60.0,))
+            db.execute("DELETE FROM members WHERE seen <= ?", (now - 60.0,))
+            db.execute("DELETE FROM answers WHERE at <= ?", (now - ANSWER_KEEP_SECONDS,))
+        row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM answers WHERE account = ?", (self.account,)).fetchone()
+        return int(row[0])
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self._db is not None:
+            def leave(db: sqlite3.Connection, _now: float) -> None:
+                db.execute("DELETE FROM leases WHERE account = ? AND member = ?", (self.account, self.member))
+                db.execute("DELETE FROM members WHERE account = ? AND member = ?", (self.account, self.member))
+
+            self._run(leave, None)
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+                self._db = None
+
+    def status(self) -> TeamStatus:
+        now = self.clock.monotonic()
+        if self._status_at is None or now - self._status_at >= 0.5:
+            self._status_at = now
+
+            def look(db: sqlite3.Connection, now: float) -> tuple[int, float]:
+                members = db.execute("SELECT COUNT(*) FROM members WHERE account = ? AND seen > ?",
+                                     (self.account, now - MEMBER_SEEN_SECONDS)).fetchone()[0]
+                starts = db.execute("SELECT COUNT(*) FROM starts WHERE account = ? AND at > ?",
+                                    (self.account, now - RATE_SPAN)).fetchone()[0]
+                return max(1, members), starts / RATE_SPAN
+
+            found = self._run(look, None)
+            if found is not None:
+                self._members, self._rate = found
+        if self.problem is not None:
+            return TeamStatus("fallback", members=self._members, problem=self.problem, taken=self._taken,
+                              share=self._share)
+        return TeamStatus("local", members=self._members, combined_rate=self._rate, taken=self._taken)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -1,0 +1,90 @@
+"""The engine's side of team mode: a claim before each poll, the answer published after it, and
+the answers other members fetched, read back as job states. No scheduling here (the Poller's)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from tui.api.clock import Clock
+from tui.api.errors import VclmError
+from tui.api.models import JobStatus
+from tui.api.ratelimit import RateLimiter
+from tui.core.team import Claim, SharedAnswer, Team, TeamStatus
+
+log = logging.getLogger(__name__)
+
+
+class TeamLink:
+    """One Poller's link to its team. `lease`: how long a claimed job is this process's
+    (the config's min_interval, also for a `check` that asks each job once). The `limiter`
+    given (the Poller's client's) asks the team's quota gate from then on."""
+
+    def __init__(self, team: Team, lease: float, clock: Clock, limiter: RateLimiter | None = None) -> None:
+        self.team = team
+        if limiter is not None and team.gate is not None:
+            limiter.gate = team.gate
+        self.lease = lease
+        self.clock = clock
+        self._started = False
+
+    async def start(self, wake: Callable[[], None]) -> None:
+        if not self._started:
+            self._started = True
+            await self.team.start(wake)
+
+    async def claim(self, job_id: str) -> Claim:
+        try:
+            return await self.team.claim(job_id, self.lease)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a team that fails must not stop polling: the job is polled
+            log.exception("team claim of %s", job_id)
+            return Claim(True)
+
+    async def release(self, job_id: str) -> None:
+        try:
+            await self.team.release(job_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("team release of %s", job_id)
+
+    async def fetched(self, status: JobStatus, polled_at: float) -> None:
+        """An answer this process fetched: for the others."""
+        answer = SharedAnswer(status.job_id, dict(status.raw), polled_at, status.latency, self.team.member)
+        try:
+            await self.team.publish(answer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - publish never raises by contract; a broken one costs nothing here
+            log.exception("team publish of %s", status.job_id)
+
+    def answers(self) -> list[tuple[SharedAnswer, JobStatus]]:
+        """Answers other members published since the last call, each with the state it gives."""
+        try:
+            drained = self.team.drain()
+        except Exception:  # noqa: BLE001
+            log.exception("team drain")
+            return []
+        return [(answer, status) for answer in drained if (status := status_of(answer)) is not None]
+
+    def taken(self, claim: Claim) -> tuple[SharedAnswer, JobStatus] | None:
+        """The answer a refused claim came with, and the state it gives (None: none, or none usable)."""
+        status = status_of(claim.answer) if claim.answer is not None else None
+        return None if status is None or claim.answer is None else (claim.answer, status)
+
+    def status(self) -> TeamStatus:
+        return self.team.status()
+
+
+def status_of(answer: SharedAnswer) -> JobStatus | None:
+    """The state an answer from another member gives (checked as the client checks its own;
+    None when it gives none)."""
+    from tui.api.client import job_status_from_response  # (here: `ls` and `add` import the engine, not httpx)
+
+    try:
+        return job_status_from_response(answer.response, answer.latency, answer.job_id)
+    except VclmError:
+        return None
