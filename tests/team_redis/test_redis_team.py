@@ -86,6 +86,15 @@ async def test_a_published_answer_reaches_the_other_member_and_wakes_it(valkey):
         assert got.job_id == "vclm-job-1" and got.response == RUNNING and got.by == a.member
         assert b.drain() == []
         assert a.drain() == []  # its own answers are not handed back to it
+        assert b.status().taken == 1
+
+
+async def test_a_members_own_fresh_answer_does_not_refuse_its_claim(valkey):
+    async with members(valkey.url) as ((a, b), _):
+        await a.claim("vclm-job-1", 30.0)
+        await a.publish(answer())
+        assert (await a.claim("vclm-job-1", 30.0)).granted
+        assert not (await b.claim("vclm-job-1", 30.0)).granted
 
 
 async def test_a_claim_takes_the_fresh_answer_instead_of_a_poll(valkey):

@@ -126,18 +126,18 @@ return {epoch, created, members, recent}
 """
 
 # KEYS: lease, answer.  ARGV: member, min_interval µs.
-# Returns {1, answer, age µs}: a fresh answer; {2, '', lease ms left}: another member's poll is out;
-# {0, '', 0}: leased to the caller.
+# Returns {1, answer, age µs}: a fresh answer another member fetched; {2, '', lease ms left}: another
+# member's poll is out; {0, '', 0}: leased to the caller (its own fresh answer is no reason not to).
 CLAIM = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[2])
 local stored = redis.call('GET', KEYS[2])
 if stored then
-  local stamp = string.match(stored, '^(%d+) ')
+  local stamp, by, message = string.match(stored, '^(%d+) (%S+) (.*)$')
   local at = tonumber(stamp)
-  if at and now - at < interval then
-    return {1, string.sub(stored, string.len(stamp) + 2), now - at}
+  if at and by ~= ARGV[1] and now - at < interval then
+    return {1, message, now - at}
   end
 end
 local holder = redis.call('GET', KEYS[1])
@@ -148,11 +148,11 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, math.floor(interval / 1000
 return {0, '', 0}
 """
 
-# KEYS: answer.  ARGV: message, ttl ms, channel.
+# KEYS: answer.  ARGV: message, ttl ms, channel, member.  Stored as "<server µs> <member> <message>".
 PUBLISH = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('SET', KEYS[1], string.format('%d', now) .. ' ' .. ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], string.format('%d', now) .. ' ' .. ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 """
@@ -216,7 +216,7 @@ class RedisTeam:
         self.url = url
         self.account = account
         self.clock = clock
-        self.member = member or secrets.token_hex(8)
+        self.member = "".join((member or secrets.token_hex(8)).split())  # (no blanks: stored answers are split on them)
         self.timeout = timeout
         self.probe_interval = probe_interval
         self.grace = grace
@@ -352,7 +352,7 @@ class RedisTeam:
             await self._call(
                 self._scripts["publish"](
                     keys=[self._key("answer:" + answer.job_id)],
-                    args=[message, int(ANSWER_TTL * 1000), self._channel],
+                    args=[message, int(ANSWER_TTL * 1000), self._channel, self.member],
                 )
             )
         except Exception as exc:
@@ -361,6 +361,7 @@ class RedisTeam:
     def drain(self) -> list[SharedAnswer]:
         answers = list(self._inbox.values())
         self._inbox.clear()
+        self._taken += len(answers)
         return answers
 
     def status(self) -> TeamStatus:
