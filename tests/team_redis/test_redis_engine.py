@@ -12,10 +12,11 @@ import json
 import httpx
 import pytest
 from simkit import SIM_CREDENTIALS, make_client, make_sim
-from teamkit import members
+from teamkit import busiest, members
 
 from tui.api.clock import SYSTEM_CLOCK
 from tui.api.credentials import Credentials
+from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
 from tui.core.team import account_key
 from tui.simulator.auth import Account
@@ -137,3 +138,22 @@ async def test_no_secret_key_token_or_password_reaches_the_server(valkey_with_pa
     assert sum(1 for line in seen if line.startswith("vclm:") and '"response"' in line) >= 1
     for secret in (secret_key, token, password, secret_id):
         assert secret not in text
+
+
+async def test_two_limiters_asking_one_servers_window_keep_one_quota(valkey):
+    async with members(valkey.url, account=ACCOUNT) as (teams, _):
+        limiters = [RateLimiter(19.0, clock=SYSTEM_CLOCK, gate=team.gate) for team in teams]
+        stop = SYSTEM_CLOCK.monotonic() + 3.0
+        counts = [0, 0]
+
+        async def take(index: int) -> None:
+            while SYSTEM_CLOCK.monotonic() < stop:
+                await limiters[index].acquire()
+                counts[index] += 1
+
+        await asyncio.gather(take(0), take(1))
+        at_server = sorted(s for team in teams for s in team.server_starts)
+    assert counts[0] > 5 and counts[1] > 5
+    assert len(at_server) == sum(counts)
+    assert busiest(at_server, window=1_000_000) <= 20
+    assert (at_server[-1] - at_server[0]) / 1e6 >= (len(at_server) - 1) / 19.0 - 0.01  # one pace for the two

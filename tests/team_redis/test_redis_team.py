@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from teamkit import busiest, drive, members
+from valkeykit import TlsFront
 
 from tui.api.clock import FakeClock
 from tui.core.team import SharedAnswer
@@ -196,3 +197,25 @@ async def test_a_wrong_password_is_a_fallback_that_names_no_password(valkey_with
 )
 def test_the_url_is_shown_without_its_password(url, shown):
     assert mask_url(url) == shown
+
+
+async def test_a_rediss_url_speaks_tls_to_the_server(valkey, tmp_path):
+    try:
+        front = TlsFront(tmp_path / "tls", valkey.port)
+    except FileNotFoundError:
+        pytest.skip("no openssl command to make a certificate with")
+    with front:
+        async with members(front.url(), 2) as ((a, b), (_, b_woken)):
+            assert [a.status().mode, b.status().mode] == ["shared", "shared"]
+            assert a.status().members == 2
+            await a.publish(answer())
+            await asyncio.wait_for(b_woken.wait(), 5)
+            assert [got.job_id for got in b.drain()] == ["vclm-job-1"]
+        # the same front refuses a client that does not trust its certificate: a fallback, not a crash
+        untrusting = RedisTeam(f"rediss://127.0.0.1:{front.port}/0", "0123456789abcdef", clock=FakeClock())
+        await untrusting.start(lambda: None)
+        try:
+            assert untrusting.status().mode == "fallback"
+            assert "rediss://127.0.0.1" in untrusting.status().problem
+        finally:
+            await untrusting.close()
