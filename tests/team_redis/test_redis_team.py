@@ -10,7 +10,7 @@ from valkeykit import TlsFront
 
 from tui.api.clock import FakeClock
 from tui.core.team import SharedAnswer
-from tui.core.team_redis import RedisTeam, mask_url
+from tui.core.team_redis import WARMUP_LATENESS, WARMUP_STARTS, RedisTeam, mask_url
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,8 @@ async def test_the_window_counts_every_members_starts(valkey):
         # 3 per 60 s, a pace of a microsecond: the third start, by either member, fills the window
         waits = [await team.gate.try_start(60.0, 3, 1e6) for team in (a, b, a, b)]
         assert waits[:3] == [0.0, 0.0, 0.0]
-        assert 59.0 < waits[3] <= 60.0  # until the first start leaves the window
+        # until the first start leaves the window (counted a little late: a's first start)
+        assert 59.0 < waits[3] <= 60.0 + WARMUP_LATENESS
         assert await a.gate.try_start(60.0, 3, 1e6) > 59.0
 
 
@@ -35,6 +36,30 @@ async def test_the_team_is_paced_at_the_rate_whoever_asks(valkey):
         assert await a.gate.try_start(60.0, 100, 0.1) == 0.0
         wait = await b.gate.try_start(60.0, 100, 0.1)
         assert 9.0 < wait <= 10.0  # 1/rate after a's start
+
+
+async def test_the_team_is_paced_on_a_grid_a_late_start_does_not_push_the_next_back(valkey):
+    async with members(valkey.url) as ((a, b), _):
+        assert await a.gate.try_start(60.0, 100, 1.0) == 0.0
+        await asyncio.sleep(1.3)  # b asks 0.3 s after its slot (1 s after a's start)
+        assert await b.gate.try_start(60.0, 100, 1.0) == 0.0
+        first, second = a.server_starts[0], b.server_starts[0]
+        assert 1_000_000 < second - first < 2_000_000
+        wait = await a.gate.try_start(60.0, 100, 1.0)
+        assert 0 < wait * 1e6 <= first + 2_000_000 - second  # due 2 s after the first start, not 1 s after the second
+
+
+async def test_a_members_first_starts_count_a_little_later_in_the_window(valkey):
+    async with members(valkey.url, 1) as ((a,), _):
+        for _ in range(WARMUP_STARTS + 3):
+            assert await a.gate.try_start(60.0, 100, 1e6) == 0.0
+            await asyncio.sleep(0.001)
+        with valkey.client() as admin:
+            (window,) = [key for key in admin.scan_iter("*") if key.endswith(":window")]
+            entries = admin.zrange(window, 0, -1, withscores=True)
+    scores = [int(score) for _, score in sorted(entries, key=lambda entry: int(entry[0].rsplit(":", 1)[1]))]  # in the order given
+    lateness = [score - start for score, start in zip(scores, a.server_starts)]
+    assert lateness == [int(WARMUP_LATENESS * 1e6)] * WARMUP_STARTS + [0, 0, 0]
 
 
 async def test_two_members_never_put_more_than_20_in_a_second_at_the_servers_clock(valkey):

@@ -59,19 +59,29 @@ REJOIN_GRACE = 2.0  # after a rejoin, keep to the local share this long (> probe
 RECORD_SPAN = 2.0  # own starts this recent are written into the server's window on a rejoin
 RATE_SPAN = 5.0  # combined_rate is counted over this many seconds
 ANSWER_TTL = 120.0  # a stored answer is kept this long (claims hand it back only while fresh)
-INBOX_LIMIT = 10_000  # answers waiting for drain(): the latest per job, at most this many jobs
+INBOX_LIMIT = 10_000
+# A process's first requests reach the API later than its steady ones (lazy imports, a new
+# connection, a loop busy loading): counted this much later in the team's window, so that the
+# limiter's margin is not spent on them (the limiter corrects its own window from round trips,
+# which the first requests have none of yet to judge by).
+WARMUP_STARTS = 10
+WARMUP_LATENESS = 0.1  # answers waiting for drain(): the latest per job, at most this many jobs
 
 _US = 1_000_000
 
-# KEYS: window, epoch.  ARGV: epoch, span µs, ceiling, interval µs, start id, keep µs, expire ms.
-# Returns {-1, 0}: the epoch is not ours (restarted, flushed); {0, now}: recorded at server time
-# `now` (µs); {1, wait}: refused, ask again in `wait` µs.
+# KEYS: window, epoch, grid.  ARGV: epoch, span µs, ceiling, interval µs, start id, keep µs, expire ms,
+# lateness µs. Returns {-1, 0}: the epoch is not ours (restarted, flushed); {0, now}: recorded at
+# server time `now` (µs); {1, wait}: refused, ask again in `wait` µs.
+# The team is paced on a grid (`grid` holds the slot of the last start): a start let through a
+# little late does not push every later one back, as in the process's own limiter. A start is
+# counted in the window `lateness` after `now`: how much later than usual it may reach the API.
 GATE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {-1, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local span = tonumber(ARGV[2])
 local ceiling = tonumber(ARGV[3])
+local interval = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[6]))
 local inside = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - span), '+inf', 'WITHSCORES')
 local n = #inside / 2
@@ -79,12 +89,15 @@ local wait = 0
 if n >= ceiling then
   wait = tonumber(inside[(n - ceiling) * 2 + 2]) + span - now
 end
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if #last == 2 then
-  wait = math.max(wait, tonumber(last[2]) + tonumber(ARGV[4]) - now)
+local slot = tonumber(redis.call('GET', KEYS[3]) or '')
+if slot then
+  wait = math.max(wait, slot + interval - now)
 end
 if wait > 0 then return {1, math.ceil(wait)} end
-redis.call('ZADD', KEYS[1], now, ARGV[5])
+local due = now
+if slot and now - (slot + interval) < interval then due = slot + interval end
+redis.call('SET', KEYS[3], string.format('%d', due), 'PX', ARGV[7])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[8]), ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return {0, now}
 """
@@ -225,8 +238,9 @@ class RedisTeam:
         self._redis: Any = None
         self._scripts: dict[str, Any] = {}
         self._wake: Callable[[], None] = lambda: None
-        self._mode: TeamMode = "fallback"
-        self._problem: str | None = "not started"
+        self._mode: TeamMode = "fallback"  # (until start() has joined: nothing is shared yet)
+        self._problem: str | None = None
+        self._started = False
         self._epoch: str | None = None
         self._members = 1
         self._share_members = 1  # the member count the local share is divided by (max(2, ·))
@@ -237,6 +251,7 @@ class RedisTeam:
         self._grace_until = float("-inf")  # monotonic: keep to the local share until then
         self._own: deque[float] = deque()  # monotonic times of this process's recent starts
         self._seq = 0
+        self._granted = 0  # starts the server granted this process
         self._leases: set[str] = set()  # granted, not yet answered or released
         self._inbox: dict[str, SharedAnswer] = {}
         self._taken = 0
@@ -245,6 +260,7 @@ class RedisTeam:
         self._pubsub: Any = None
         self._stop = asyncio.Event()
         self._rejoin_lock = asyncio.Lock()
+        self.heard = 0  # messages read from the channel (every member's, this one's too)
         self.server_starts: deque[int] = deque(maxlen=10_000)  # server times (µs) of the starts it granted us
 
     # -- Team ----------------------------------------------------------------------------
@@ -255,6 +271,7 @@ class RedisTeam:
 
     async def start(self, wake: Callable[[], None]) -> None:
         self._wake = wake
+        self._started = True
         try:
             import redis.asyncio as aioredis
             from redis.asyncio.retry import Retry
@@ -365,6 +382,8 @@ class RedisTeam:
         return answers
 
     def status(self) -> TeamStatus:
+        if not self._started:
+            return TeamStatus("shared")  # not joined yet: nothing to report, nothing wrong
         fallback = self._mode == "fallback"
         return TeamStatus(
             self._mode,
@@ -392,7 +411,7 @@ class RedisTeam:
             try:
                 kind, value = await self._call(
                     self._scripts["gate"](
-                        keys=[self._key("window"), self._key("epoch")],
+                        keys=[self._key("window"), self._key("epoch"), self._key("grid")],
                         args=[
                             self._epoch or "",
                             int(span * _US),
@@ -401,6 +420,7 @@ class RedisTeam:
                             f"{self.member}:{self._seq}",
                             int(max(span, RATE_SPAN, RECORD_SPAN) * _US),
                             int(max(span, RATE_SPAN, RECORD_SPAN) * 1000) + 1000,
+                            int(WARMUP_LATENESS * _US) if self._granted < WARMUP_STARTS else 0,
                         ],
                     )
                 )
@@ -408,6 +428,7 @@ class RedisTeam:
                 self._fall(exc)
                 return max(self._local_wait(self.clock.monotonic(), span, ceiling, rate), 1e-3)
             if int(kind) == 0:
+                self._granted += 1
                 self.server_starts.append(int(value))
                 self._record_own(self.clock.monotonic())
                 return 0.0
@@ -563,6 +584,7 @@ class RedisTeam:
                 return
             if not message or message.get("type") != "message":
                 continue
+            self.heard += 1
             answer = self._answer_from(message.get("data"), polled_at=self.clock.time())
             if answer is None or answer.by == self.member:
                 continue
