@@ -191,3 +191,15 @@ async def test_a_slow_server_is_a_fallback_not_a_hang(valkey):
             admin.execute_command("CLIENT", "UNPAUSE")
         await a.check_now()
         assert a.status().mode == "shared"
+
+
+async def test_one_probe_rejoins_however_many_connections_died_with_the_server(valkey):
+    async with members(valkey.url, 1) as ((a,), _):
+        # claims at once: the client's pool holds several connections, all dead after the kill
+        await asyncio.gather(*(a.claim(f"vclm-job-{i}", 30.0) for i in range(8)))
+        valkey.kill()
+        await a.check_now()
+        assert a.status().mode == "fallback"
+        valkey.start()
+        await a.check_now()
+        assert a.status().mode == "shared"
