@@ -10,7 +10,7 @@ import typing
 from collections.abc import Callable, Sequence
 
 from tui import __version__
-from tui.core.options import add_common_options
+from tui.core.options import add_common_options, add_team_options
 
 if typing.TYPE_CHECKING:
     from tui.core.watchlist import WatchlistStore
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--export-dir", metavar="DIR",
                         help="where e saves the screen as SVG and text (default: config export_dir, else here)")
     add_common_options(parser)
+    add_team_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("simulate", help="serve the embedded VCLM simulator over HTTP on loopback", fill=_options("simulate"))
     sub.add_parser("check", help="query jobs once (or --wait) and exit with their verdict",

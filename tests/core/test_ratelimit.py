@@ -8,7 +8,7 @@ import pytest
 
 from tui.api.clock import FakeClock
 from tui.api.errors import ConfigError
-from tui.api.ratelimit import RateLimiter, validate_rate
+from tui.api.ratelimit import MIN_WINDOW_MARGIN, RateLimiter, validate_rate
 
 
 def max_in_any_window(starts: list[float], window: float = 1.0) -> int:
@@ -148,3 +148,18 @@ async def test_a_gate_is_asked_when_the_limiter_allows_a_start_and_its_wait_is_k
     second = await limiter.acquire()
     assert second - first == pytest.approx(1 / 19)  # the limiter's own pace still holds
     assert len(gate.asked) == 4
+
+
+@pytest.mark.anyio
+async def test_a_late_round_trip_moves_the_start_in_the_gate_s_window_too():
+    clock = FakeClock()
+    gate = CountingGate(clock, [])
+    gate.moves = []
+    gate.moved = lambda at, later: gate.moves.append((at, later))
+    limiter = RateLimiter(19.0, clock=clock, gate=gate)
+    for _ in range(30):  # quick, steady round trips: the margin is the minimum
+        limiter.observe_round_trip(await limiter.acquire(), 0.010, granted=True)
+    assert gate.moves == []
+    late_one = await limiter.acquire()
+    limiter.observe_round_trip(late_one, 0.310, granted=True)  # 300 ms slower than the quickest
+    assert gate.moves == [(late_one, pytest.approx(0.300 - MIN_WINDOW_MARGIN))]  # (beyond what the margin covered)

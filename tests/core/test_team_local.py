@@ -12,7 +12,7 @@ from simkit import SIM_CREDENTIALS, make_client, make_sim
 from tui.api.clock import FakeClock
 from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
-from tui.core.team import account_key
+from tui.core.team import SharedAnswer, account_key
 from tui.core.team_local import MEMBER_SEEN_SECONDS, RETRY_SECONDS, LocalTeam
 from tui.simulator.transport import SimulatorTransport
 
@@ -226,3 +226,31 @@ async def test_no_secret_goes_into_the_team_file(tmp_path):
     assert SIM_CREDENTIALS.secret_id.encode() not in stored
     await team.close()
     assert (path.stat().st_mode & 0o777) == 0o600
+
+
+async def test_a_fresh_answer_is_handed_out_even_after_its_member_left_and_only_until_min_interval(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    first, second = local_team(path, clock, "first"), local_team(path, clock, "second")
+    assert (await first.claim("job-1", 2.0)).granted
+    await first.publish(SharedAnswer("job-1", {"JobId": "job-1", "StatusCode": "JobRunning"}, clock.time(), 0.05, "first"))
+    await first.close()  # (its lease goes; the answer stays)
+    clock.advance(1.5)
+    refused = await second.claim("job-1", 2.0)
+    assert not refused.granted and refused.answer is not None
+    assert (refused.answer.by, refused.answer.response["StatusCode"]) == ("first", "JobRunning")
+    assert refused.retry_at == pytest.approx(clock.time() + 0.5)
+    clock.advance(0.5)
+    assert (await second.claim("job-1", 2.0)).granted
+
+
+async def test_a_start_moved_later_keeps_the_team_s_window_closed_that_much_longer(tmp_path):
+    clock = FakeClock()
+    team = local_team(tmp_path / "team.sqlite3", clock, "a")
+    first = clock.monotonic()
+    for _ in range(20):
+        while (wait := await team.try_start(1.05, 20, 20.0)) > 0:
+            clock.advance(wait)
+    assert await team.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.05 - clock.monotonic())
+    team.moved(first + 0.0001, 0.02)  # (the limiter's go-ahead comes a moment after the gate's record)
+    assert await team.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.07 - clock.monotonic())

@@ -11,7 +11,7 @@ from clikit import wait_for
 from tui.api.models import JOB_FAILED, JOB_MODERATION_FAILED, JOB_SUCCESS
 from tui.simulator.service import DEFAULT_SECRET_KEY
 
-ROW_KEYS = ["JobId", "StatusCode", "StatusMsg", "ResultVideoUrl", "RequestId", "Error", "PolledAt"]
+ROW_KEYS = ["JobId", "StatusCode", "StatusMsg", "ResultVideoUrl", "RequestId", "Error", "PolledAt", "Source", "AgeSeconds"]
 MALFORMED = "not-a-job-id"
 
 

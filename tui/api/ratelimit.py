@@ -78,7 +78,11 @@ class QuotaGate(Protocol):
     async def try_start(self, span: float, ceiling: int, rate: float) -> float:
         """Record a start now if the team's window allows one (fewer than `ceiling` starts in the
         last `span` seconds, and at least 1/`rate` s since the team's last start): returns 0.0.
-        Otherwise records nothing and returns how many seconds to wait before asking again."""
+        Otherwise records nothing and returns how many seconds to wait before asking again.
+
+        A gate may also have `moved(at, later)` (plain, never raising): the start it recorded for
+        a go-ahead given at `at` may have reached the server `later` seconds after the window's
+        margin allows, and is counted that much later (see `observe_round_trip`)."""
         ...
 
 
@@ -178,6 +182,9 @@ class RateLimiter:
         del starts[index]
         bisect.insort(starts, at + late)
         self._starts = deque(starts)
+        moved = getattr(self.gate, "moved", None)
+        if granted and moved is not None:  # the team's window learns it too (the gate's own start at `at`)
+            moved(at, late)
 
     def jitter_allowance(self) -> float:
         """How much wider than `window` the sender's window is: the spread of recent round trips.

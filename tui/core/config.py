@@ -33,6 +33,8 @@ class Config:
     watchlist: str | None = None
     history_days: float = 30.0  # jobs no longer watched keep their states and history this long
     export_dir: str | None = None  # where the monitor's `e` saves the screen (None: the current directory)
+    shared: str | None = None  # team mode through this Redis/Valkey URL (None: the processes of this machine)
+    solo: bool = False  # team mode off: this process counts the quota alone
     path: Path | None = None  # where it was read from (not a key of the file)
 
 
@@ -52,6 +54,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "watchlist": (str,),
     "history_days": (int, float),
     "export_dir": (str,),
+    "shared": (str,),
+    "solo": (bool,),
 }
 
 
@@ -87,6 +91,13 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
             raise ConfigError(f"{source}: {key} must be above 0")
         if not _finite(getattr(config, key)):  # inf, or an integer past any float: no clock can add it
             raise ConfigError(f"{source}: {key} must be a finite number of seconds")
+    if config.shared is not None:
+        from tui.core.team import check_shared_url
+
+        try:
+            check_shared_url(config.shared)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: shared: {exc}") from None
     bad = [c for c in config.columns if c not in ALL_COLUMNS]
     if bad or not all(isinstance(c, str) for c in config.columns):
         raise ConfigError(f"{source}: unknown column(s) {bad!r}; columns are {', '.join(ALL_COLUMNS)}")

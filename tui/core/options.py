@@ -12,6 +12,19 @@ LOCK_TIMEOUT_ENV = "VCLM_WATCH_LOCK_TIMEOUT"
 DEFAULT_LOCK_WAIT = 10.0  # seconds a shell command waits for another vclm-watch's lock on the watchlist
 
 
+def add_team_options(parser: argparse.ArgumentParser) -> None:
+    """--shared and --solo: who this process shares the account's quota and answers with (the
+    monitor and `check`). Neither: every vclm-watch of this user on this machine (team mode)."""
+    group = parser.add_argument_group("team mode (one quota and one poll per job for every vclm-watch on the account)")
+    team = group.add_mutually_exclusive_group()
+    # (not given: the config's; SUPPRESS, so that `vclm-watch --solo check` keeps what came before the command)
+    team.add_argument("--shared", metavar="URL", default=argparse.SUPPRESS,
+                      help="share through a Redis or Valkey server with every process pointed at it, on any machine "
+                           "(redis://[:PASSWORD@]HOST[:PORT][/DB], rediss:// for TLS; default: config `shared`)")
+    team.add_argument("--solo", action="store_true", default=argparse.SUPPRESS,
+                      help="share nothing: this process counts the quota alone (default: config `solo`, false)")
+
+
 def add_common_options(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
     """The options every command takes.
 

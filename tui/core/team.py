@@ -138,3 +138,38 @@ class SoloTeam:
 
     def status(self) -> TeamStatus:
         return TeamStatus("solo")
+
+
+SHARED_SCHEMES = ("redis", "rediss", "unix")
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may be printed: a password (and a user name with it) replaced by `***`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:
+        return "(a URL that does not parse)"
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "&".join("password=***" if item.lower().startswith("password=") else item for item in parts.query.split("&")) \
+        if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def check_shared_url(url: str) -> str:
+    """A Redis/Valkey URL as `--shared` takes it (ConfigError otherwise, the password masked)."""
+    from urllib.parse import urlsplit
+
+    from tui.api.errors import ConfigError
+
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in SHARED_SCHEMES:
+        raise ConfigError(f"{shown_url(url)!r} is not a Redis or Valkey URL: redis://[:PASSWORD@]HOST[:PORT][/DB], "
+                          "rediss://... for TLS, or unix:///path/to/socket")
+    return url

@@ -189,6 +189,14 @@ class LocalTeam:
         wait = self._run(work, None)
         return self._alone(rate) if wait is None else wait
 
+    def moved(self, at: float, later: float) -> None:
+        """The start this process recorded at `at` may have reached the server `later` s late:
+        it counts that much later in the window (the latest start at or before `at`)."""
+        self._run(lambda db, _now: db.execute(
+            "UPDATE starts SET at = at + ? WHERE rowid = "
+            "(SELECT rowid FROM starts WHERE account = ? AND at <= ? ORDER BY at DESC LIMIT 1)",
+            (later, self.account, at)), None)
+
     def _alone(self, rate: float) -> float:
         """In fallback: this process keeps to its share of `rate` (its own pacing grid)."""
         share = self._share = rate / max(1, self._members)
@@ -202,19 +210,23 @@ class LocalTeam:
     # -- jobs -------------------------------------------------------------------------------------
 
     async def claim(self, job_id: str, min_interval: float) -> Claim:
+        """Granted unless another member holds a lease on the job, or fetched it less than
+        `min_interval` ago (then its answer, if any, comes with the refusal)."""
         def work(db: sqlite3.Connection, now: float) -> Claim:
             self._beat(db, now)
-            lease = db.execute("SELECT member, until FROM leases WHERE account = ? AND job_id = ?",
-                               (self.account, job_id)).fetchone()
-            if lease is not None and lease[0] != self.member and lease[1] > now:
-                row = db.execute("SELECT member, polled_at, latency, response FROM answers "
-                                 "WHERE account = ? AND job_id = ? AND at > ?",
-                                 (self.account, job_id, now - min_interval)).fetchone()
-                answer = None if row is None else self._answer(job_id, *row)
-                return Claim(False, answer, self.clock.time() + lease[1] - now)
-            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
-                       (self.account, job_id, self.member, now, now + min_interval))
-            return Claim(True)
+            lease = db.execute("SELECT until FROM leases WHERE account = ? AND job_id = ? AND member != ? AND until > ?",
+                               (self.account, job_id, self.member, now)).fetchone()
+            row = db.execute("SELECT member, polled_at, latency, response, at FROM answers "
+                             "WHERE account = ? AND job_id = ? AND at > ?", (self.account, job_id, now - min_interval)).fetchone()
+            if row is not None and row[0] == self.member:
+                row = None  # (our own answer: our own schedule says when to ask again)
+            if lease is None and row is None:
+                db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
+                           (self.account, job_id, self.member, now, now + min_interval))
+                return Claim(True)
+            until = max(lease[0] if lease else now, row[4] + min_interval if row else now)
+            answer = None if row is None else self._answer(job_id, *row[:4])
+            return Claim(False, answer, self.clock.time() + until - now)
 
         await asyncio.sleep(0)  # a run of refusals (no request between them) still lets the loop breathe
         claim: Claim = self._run(work, Claim(True))

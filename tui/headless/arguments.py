@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from tui.api.models import STYLE_IDS, STYLE_STRENGTHS
-from tui.core.options import DEFAULT_LOCK_WAIT, LOCK_TIMEOUT_ENV
+from tui.core.options import DEFAULT_LOCK_WAIT, LOCK_TIMEOUT_ENV, add_team_options
 
 COLOR_CHOICES = ("auto", "always", "never")
 
@@ -58,8 +58,9 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID", help=IDS_HELP)
     parser.add_argument("--json", action="store_true",
                         help="print JSON Lines: one object per job with the API's field names (JobId, StatusCode, "
-                             "StatusMsg, ResultVideoUrl, RequestId) plus Error (null or {Code, Message, RequestId}) "
-                             "and PolledAt (ISO 8601 UTC)")
+                             "StatusMsg, ResultVideoUrl, RequestId) plus Error (null or {Code, Message, RequestId}), "
+                             "PolledAt (ISO 8601 UTC), Source (\"fetched\" by this process, or \"shared\": taken from "
+                             "another vclm-watch on the account, see --shared) and AgeSeconds (how old the answer is)")
     parser.add_argument("--wait", action="store_true",
                         help="keep polling unfinished jobs until every one is finished (or refused for good, e.g. "
                              "an id still unknown after --not-found-grace) or --timeout SECONDS runs out, printing "
@@ -71,6 +72,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                              "as a just-submitted one can briefly be) is asked again, with backoff, before it counts "
                              "as unqueryable (default: the config's not_found_grace, 60; 0 gives up at once)")
     _add_table_arguments(parser, "RequestId")
+    add_team_options(parser)
     parser.description = textwrap.fill(
         "Query each job once through the same engine as the monitor (same rate limit and retries) and print "
         "one row per job: a table on a terminal, plain aligned text when piped, or JSON Lines with --json. "

@@ -20,6 +20,7 @@ from tui.core.engine import DescribeClient, Poller
 from tui.core.events import EngineEvent, HealthChanged, JobUpdated, PollFailed, StateChanged
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord, last_error_of
+from tui.core.team import Team
 from tui.headless.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -64,12 +65,15 @@ def overall_verdict(records: Iterable[JobRecord]) -> Verdict:
     return Verdict.SUCCESS
 
 
-def build_check_poller(client: DescribeClient, *, wait: bool, min_interval: float, clock: Clock = SYSTEM_CLOCK) -> Poller:
+def build_check_poller(client: DescribeClient, *, wait: bool, min_interval: float, clock: Clock = SYSTEM_CLOCK,
+                       team: Team | None = None) -> Poller:
     if wait:
-        return Poller(client, clock=clock, min_interval=min_interval, not_found_backoff=WAIT_NOT_FOUND_BACKOFF)
-    # One logical query per job: whatever the answer, the job is not due again.
+        return Poller(client, clock=clock, min_interval=min_interval, not_found_backoff=WAIT_NOT_FOUND_BACKOFF, team=team)
+    # One logical query per job: whatever the answer, the job is not due again. (In a team, an
+    # answer another process fetched less than min_interval ago is taken instead of a query.)
     never = Backoff(NEVER, NEVER)
-    return Poller(client, clock=clock, min_interval=NEVER, error_backoff=never, not_found_backoff=never)
+    return Poller(client, clock=clock, min_interval=NEVER, error_backoff=never, not_found_backoff=never,
+                  team=team, lease=min_interval)
 
 
 async def check_jobs(
@@ -85,6 +89,7 @@ async def check_jobs(
     on_answer: Callable[[JobRecord], None] | None = None,
     on_update: Callable[[JobRecord], None] | None = None,
     tally: WaitTally | None = None,
+    team: Team | None = None,
 ) -> CheckResult:
     """Ask about every job (once, or until settled with `wait`) and return what is known.
 
@@ -94,8 +99,11 @@ async def check_jobs(
     failed): its row is final then, and can be printed at once. `on_update(record)` is called
     after every query of a job, with or without `wait` (what is recorded in the job database).
     A `tally` is kept up to date with every answer and state change (`check --wait`'s progress).
+    With a `team`, an answer another process fetched within `min_interval` counts as this one's
+    (the record says so: `shared_from`).
     """
-    poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock)
+    poller = build_check_poller(client, wait=wait, min_interval=min_interval, clock=clock, team=team)
+    answered: set[str] = set()  # (without --wait: the jobs whose row went out)
     started = clock.monotonic()
     result = CheckResult(records=[])
     last_failure: dict[str, VclmError] = {}
@@ -106,8 +114,10 @@ async def check_jobs(
             tally.seen(event.record, settled=settled(event.record))
         if isinstance(event, JobUpdated) and on_update is not None:
             on_update(event.record)
-        if isinstance(event, JobUpdated) and on_answer is not None and not wait and event.record.poll_count == 1:
-            on_answer(event.record)
+        if isinstance(event, JobUpdated) and not wait and event.record.job_id not in answered:
+            answered.add(event.record.job_id)  # its first answer, fetched or taken from the team
+            if on_answer is not None:
+                on_answer(event.record)
         elif isinstance(event, PollFailed):
             last_failure[event.record.job_id] = event.error
             if tally is not None:  # (JobUpdated came first, before the failure was known here)
@@ -141,7 +151,7 @@ async def check_jobs(
             return True
         if wait:
             return all(settled(r) for r in poller.records.values())
-        return all(r.poll_count > 0 for r in poller.records.values())
+        return answered.issuperset(poller.records)
 
     unsubscribe = poller.subscribe(listen)
     try:
@@ -182,5 +192,5 @@ def _mark_not_queried(records: list[JobRecord], error: VclmError, now: float) ->
     RequestId: no request was answered for them)."""
     message = getattr(error, "message", "") or str(error)
     for record in records:
-        if record.poll_count == 0 and record.last_error is None:
+        if record.last_polled is None and record.last_error is None:
             record.last_error = replace(last_error_of(error, now), message=message, request_id=None)

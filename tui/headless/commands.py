@@ -201,7 +201,7 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
 
     from tui.api.clock import SYSTEM_CLOCK
     from tui.core.jobdb import ObservationWriter, database_path
-    from tui.core.settings import build_client, load_credentials
+    from tui.core.settings import build_client, build_team, load_credentials
     from tui.headless.check import check_jobs, error_hints
     from tui.headless.output import CheckRows, Printer, terminal_width, transition_row
     from tui.headless.progress import LiveLine, WaitTally, live_line_wanted
@@ -218,6 +218,7 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
     credentials = load_credentials(settings, streams.env)
     for warning in credentials.warnings:  # a secret readable by others: said, as ssh and tccli do
         streams.note("warning", warning)
+    team = build_team(settings, credentials)  # (--solo, --shared URL, or this machine's vclm-watch processes)
     printer = Printer(streams.stdout, color=args.color, env=streams.env, wide=args.wide)
     rows = CheckRows(printer, given.ids, json_lines=args.json)
     # Every answer goes to the job database too (from a thread), so a monitor on this watchlist
@@ -273,9 +274,10 @@ def _check(args: argparse.Namespace, streams: Streams) -> int:
                     client, given.ids, wait=args.wait, timeout=args.timeout if args.wait else None,
                     min_interval=settings.config.min_interval, on_transition=on_transition if args.wait else None,
                     on_answer=lambda record: guarded(lambda: rows.answered(record)), not_found_grace=grace,
-                    on_update=states.put, tally=tally,
+                    on_update=states.put, tally=tally, team=team,
                 )
         finally:
+            await team.close()  # (never raises) its leases go at once, not when they run out
             if ticker is not None:
                 ticker.cancel()
             loop.remove_signal_handler(signal.SIGTERM)

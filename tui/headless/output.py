@@ -88,9 +88,12 @@ def error_text(error: LastError | None) -> str:
     return f"{error.code}: {detail}" if detail else error.code
 
 
-def check_row(record: JobRecord) -> dict[str, Any]:
-    """One job as `check --json` prints it: the API's fields, then Error and PolledAt."""
+def check_row(record: JobRecord, now: float | None = None) -> dict[str, Any]:
+    """One job as `check --json` prints it: the API's fields, then Error and PolledAt; Source
+    (`fetched` by this process, or `shared`: taken from another vclm-watch of the team) and
+    AgeSeconds (how old the answer is at `now`, wall time), both null before any answer."""
     answered = record.status_code is not None
+    age = None if record.last_polled is None else round(max(0.0, (time.time() if now is None else now) - record.last_polled), 3)
     return {
         "JobId": record.job_id,
         "StatusCode": record.status_code,
@@ -99,6 +102,8 @@ def check_row(record: JobRecord) -> dict[str, Any]:
         "RequestId": record.last_request_id,
         "Error": error_object(record.last_error),
         "PolledAt": iso_utc(record.last_polled),
+        "Source": None if record.last_polled is None else "shared" if record.shared_from else "fetched",
+        "AgeSeconds": age,
     }
 
 
