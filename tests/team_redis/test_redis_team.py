@@ -244,3 +244,23 @@ async def test_a_rediss_url_speaks_tls_to_the_server(valkey, tmp_path):
             assert "rediss://127.0.0.1" in untrusting.status().problem
         finally:
             await untrusting.close()
+
+
+async def test_a_start_the_limiter_says_came_late_counts_that_much_later_in_the_window(valkey):
+    clock = FakeClock()
+    async with members(valkey.url, 1, clock=clock) as ((a,), _):
+        for _ in range(WARMUP_STARTS):  # (past the first starts, which count late anyway)
+            await a.gate.try_start(60.0, 100, 1e6)
+            clock.advance(0.01)
+        assert await a.gate.try_start(60.0, 100, 1e6) == 0.0
+        at = clock.monotonic()
+        clock.advance(0.01)
+        assert await a.gate.try_start(60.0, 100, 1e6) == 0.0
+        a.moved(at, 0.25)
+        await asyncio.sleep(0.05)
+        with valkey.client() as admin:
+            (window,) = [key for key in admin.scan_iter("*") if key.endswith(":window")]
+            scores = dict(admin.zrange(window, 0, -1, withscores=True))
+    moved, after = scores[f"m0:{WARMUP_STARTS + 1}"], scores[f"m0:{WARMUP_STARTS + 2}"]
+    assert moved - a.server_starts[WARMUP_STARTS] == 250_000
+    assert after == a.server_starts[WARMUP_STARTS + 1]  # the next start stays where it was

@@ -252,6 +252,8 @@ class RedisTeam:
         self._own: deque[float] = deque()  # monotonic times of this process's recent starts
         self._seq = 0
         self._granted = 0  # starts the server granted this process
+        self._grants: deque[tuple[float, str]] = deque(maxlen=256)  # (monotonic, start id) of recent ones
+        self._moves: set[asyncio.Task[None]] = set()
         self._leases: set[str] = set()  # granted, not yet answered or released
         self._inbox: dict[str, SharedAnswer] = {}
         self._taken = 0
@@ -305,7 +307,7 @@ class RedisTeam:
 
     async def close(self) -> None:
         self._stop.set()
-        for task in (self._keeper, self._listener):
+        for task in (self._keeper, self._listener, *self._moves):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(BaseException):
@@ -430,12 +432,36 @@ class RedisTeam:
             if int(kind) == 0:
                 self._granted += 1
                 self.server_starts.append(int(value))
-                self._record_own(self.clock.monotonic())
+                now = self.clock.monotonic()
+                self._record_own(now)
+                self._grants.append((now, f"{self.member}:{self._seq}"))
                 return 0.0
             if int(kind) == 1:
                 return int(value) / _US
             await self._rejoin()  # the epoch is gone: the server restarted empty, or was flushed
         return 1.0 / rate
+
+    def moved(self, at: float, later: float) -> None:
+        """The limiter's word that the start it was given at `at` (monotonic) may have reached the
+        API `later` seconds after its window's margin allows: that start counts as much later in the
+        team's window (ZADD XX INCR: one already trimmed is not written back). Never raises."""
+        if later <= 0 or self._mode != "shared" or self._redis is None:
+            return
+        start = next((sid for mono, sid in reversed(self._grants) if mono <= at + 1e-3), None)
+        if start is None:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._move(start, int(later * _US)))
+        except RuntimeError:  # no loop running: nothing to tell
+            return
+        self._moves.add(task)
+        task.add_done_callback(self._moves.discard)
+
+    async def _move(self, start: str, later_us: int) -> None:
+        try:
+            await self._call(self._redis.zadd(self._key("window"), {start: later_us}, xx=True, incr=True))
+        except Exception as exc:
+            self._fall(exc)
 
     # -- public hooks ----------------------------------------------------------------------
 
