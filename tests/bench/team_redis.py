@@ -59,9 +59,12 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     ids = json.loads(Path(args.ids).read_text())
     team = None
     if args.shared:
+        from tui.api.client import resolve_endpoint
         from tui.core.team_redis import RedisTeam
 
-        team = RedisTeam(args.shared, account_key(args.url, DEFAULT_SECRET_ID), clock=SYSTEM_CLOCK)
+        # keyed as settings.build_team keys it (the endpoint as the settings resolve it)
+        account = account_key(resolve_endpoint(args.url, DEFAULT_REGION).url, DEFAULT_SECRET_ID)
+        team = RedisTeam(args.shared, account, clock=SYSTEM_CLOCK)
     limiter = RateLimiter(19.0)
     modes: list[tuple[float, str, bool]] = []
     updates = 0
@@ -117,23 +120,54 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(sim: SimProcess, ids_file: str, seconds: float, shared: str | None, tmp: Path, *, fault=None) -> dict[str, Any]:
-    start = time.monotonic() + 3.0  # every process imports and loads, then all start together
-    procs = []
+    """Two monitors' engines (workers of this module) and two real `vclm-watch check --wait`, each
+    with a HOME of its own; all four start together."""
+    from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
+
+    start = time.monotonic() + 3.0  # the workers import and load, then all start together
+    procs: list[tuple[str, subprocess.Popen[str]]] = []
     for i, role in enumerate(("monitor", "monitor", "check", "check")):
         home = tmp / f"machine{i}"
         home.mkdir()
         env = _env()
-        env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"))
-        argv = [sys.executable, "-m", "tests.bench.team_redis", "worker", "--role", role, "--url", sim.url,
-                "--ids", ids_file, "--seconds", str(seconds), "--start", str(start)]  # fmt: skip
-        if shared:
-            argv += ["--shared", shared]
-        procs.append(subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env.update(
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_DATA_HOME=str(home / ".local/share"),
+            TENCENTCLOUD_SECRET_ID=DEFAULT_SECRET_ID,
+            TENCENTCLOUD_SECRET_KEY=DEFAULT_SECRET_KEY,
+        )
+        team = ["--shared", shared] if shared else ["--solo"]
+        if role == "monitor":
+            argv = [sys.executable, "-m", "tests.bench.team_redis", "worker", "--role", role, "--url", sim.url,
+                    "--ids", ids_file, "--seconds", str(seconds), "--start", str(start)]  # fmt: skip
+            if shared:
+                argv += ["--shared", shared]
+        else:
+            time.sleep(max(0.0, start - 0.4 - time.monotonic()))  # (its own start-up: about 0.4 s)
+            argv = [sys.executable, "-m", "tui", "check", "--wait", "--json", "--endpoint", sim.url,
+                    "--timeout", str(seconds), *team, "-"]  # fmt: skip
+        ids_text = Path(ids_file).with_suffix(".txt")
+        ids_text.write_text("\n".join(json.loads(Path(ids_file).read_text())) + "\n")
+        with open(ids_text) as stdin:  # (check reads the ids from stdin: `-`)
+            proc = subprocess.Popen(argv, cwd=REPO, env=env, stdin=stdin if role == "check" else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        procs.append((role, proc))
     events = fault(start) if fault else {}
     results = []
-    for proc in procs:
+    for role, proc in procs:
         out, err = proc.communicate()
-        results.append({"exit": proc.returncode, "stderr": err[-2000:], **(json.loads(out) if out.strip() else {})})
+        if role == "monitor":
+            results.append({"exit": proc.returncode, "stderr": err[-2000:], **(json.loads(out) if out.strip() else {})})
+        else:
+            lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            rows = [line for line in lines if "Event" not in line]
+            changes = [line for line in lines if line.get("Event") == "StateChanged"]
+            results.append({
+                "role": "check", "exit": proc.returncode, "stderr": err[-2000:], "rows": len(rows),
+                "shared_rows": sum(1 for row in rows if row.get("Source") == "shared"), "changes": len(changes),
+                "updates": len(rows) + len(changes),
+            })  # fmt: skip
     return {"results": results, "stats": sim.stats(), "start": start, "events": events}
 
 
@@ -144,7 +178,8 @@ def figures(outcome: dict[str, Any], seconds: float) -> dict[str, Any]:
     accepted_late = [e for e in late if not is_rate_limited(e[2])]
     per_job = Counter(e[1] for e in log if e[1])
     return {
-        "crashes": sum(1 for r in outcome["results"] if r["exit"] != 0),
+        # a monitor's worker exits 0; check --wait 4 (jobs still running at its timeout)
+        "crashes": sum(1 for r in outcome["results"] if r["exit"] != (0 if r["role"] == "monitor" else 4)),
         "combined": len(accepted_late) / (seconds - SETTLE),
         "limit_exceeded": sum(1 for e in log if is_rate_limited(e[2])),
         "limit_exceeded_at": [round(e[0] - t0, 2) for e in log if is_rate_limited(e[2])],
