@@ -77,12 +77,16 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             if event.record.last_error is not None:
                 errors[event.record.last_error.code] += 1
 
+    sent: list[tuple[float, int]] = []  # (time, requests sent so far), every 0.5 s
+
     async def watch_mode() -> None:
-        while team is not None:
-            mode = team.status().mode
-            grace = team.in_grace()
-            if not modes or modes[-1][1:] != (mode, grace):
-                modes.append((time.monotonic(), mode, grace))
+        while True:
+            if team is not None:
+                mode, grace = team.status().mode, team.in_grace()
+                if not modes or tuple(modes[-1][1:3]) != (mode, grace):
+                    modes.append((time.monotonic(), mode, grace, team.status().problem))
+            if not sent or time.monotonic() - sent[-1][0] >= 0.5:
+                sent.append((time.monotonic(), client.requests_sent))
             await asyncio.sleep(0.05)
 
     async with VclmClient(credentials, DEFAULT_REGION, args.url, limiter=limiter) as client:
@@ -107,6 +111,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "requests_sent": client.requests_sent,
         "cuts": limiter.cuts,
         "modes": modes,
+        "sent": sent,
         "taken": team.status().taken if team is not None else 0,
         "status": repr(team.status()) if team is not None else None,
         "server_starts": list(team.server_starts) if team is not None else [],
@@ -178,8 +183,10 @@ def figures(outcome: dict[str, Any], seconds: float) -> dict[str, Any]:
     accepted_late = [e for e in late if not is_rate_limited(e[2])]
     per_job = Counter(e[1] for e in log if e[1])
     return {
-        # a monitor's worker exits 0; check --wait 4 (jobs still running at its timeout)
-        "crashes": sum(1 for r in outcome["results"] if r["exit"] != (0 if r["role"] == "monitor" else 4)),
+        # a crash: a traceback, or an exit status no run ends with (a monitor's worker: 0; check
+        # --wait: 4, jobs still running at its timeout, or 3, some could not be queried)
+        "crashes": sum(1 for r in outcome["results"] if "Traceback" in r["stderr"] or r["exit"] not in (0, 3, 4)),
+        "exits": [r["exit"] for r in outcome["results"]],
         "combined": len(accepted_late) / (seconds - SETTLE),
         "limit_exceeded": sum(1 for e in log if is_rate_limited(e[2])),
         "limit_exceeded_at": [round(e[0] - t0, 2) for e in log if is_rate_limited(e[2])],
@@ -207,6 +214,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--only", default="shared,solo,restart")
+    parser.add_argument("--kill-at", type=float, default=15.0, help="restart: seconds into the run the server is killed")
+    parser.add_argument("--down", type=float, default=10.0, help="restart: seconds it stays down")
     parser.add_argument("--json", help="write every figure and the raw results here")
     args = parser.parse_args()
     if args.command == "worker":
@@ -234,12 +243,21 @@ def main() -> None:
                     else:
 
                         def fault(start: float) -> dict[str, float]:
-                            time.sleep(max(0.0, start + 15.0 - time.monotonic()))
+                            time.sleep(max(0.0, start + args.kill_at - time.monotonic()))
                             valkey.kill()
                             killed = time.monotonic()
-                            time.sleep(10.0)
+                            time.sleep(args.down)
                             valkey.start()
-                            return {"killed": killed, "restarted": time.monotonic()}
+                            restarted = time.monotonic()
+                            # when each process registers again (its first heartbeat after the restart)
+                            seen: dict[str, float] = {}
+                            with valkey.client() as admin:
+                                while len(seen) < 4 and time.monotonic() < restarted + 8.0:
+                                    for key in admin.scan_iter("*:members"):
+                                        for member in admin.zrange(key, 0, -1):
+                                            seen.setdefault(member, time.monotonic() - restarted)
+                                    time.sleep(0.02)
+                            return {"killed": killed, "restarted": restarted, "rejoined": sorted(seen.values())}
 
                         outcome = run(sim, str(ids_file), args.seconds, valkey.url, runs, fault=fault)
                 result = figures(outcome, args.seconds)
@@ -260,18 +278,19 @@ def outage(outcome: dict[str, Any]) -> dict[str, Any]:
     back, full = [], []
     for r in outcome["results"]:
         modes = r.get("modes") or []
-        after = [(t, mode, grace) for t, mode, grace in modes if t >= restarted]
+        after = [(t, mode, grace) for t, mode, grace, _ in modes if t >= restarted]
         shared_at = next((t for t, mode, _ in after if mode == "shared"), None)
         full_at = next((t for t, mode, grace in after if mode == "shared" and not grace), None)
         back.append(None if shared_at is None else round(shared_at - restarted, 2))
         full.append(None if full_at is None else round(full_at - restarted, 2))
-    fell = [any(mode == "fallback" and killed <= t < restarted for t, mode, _ in r.get("modes") or []) for r in outcome["results"]]
+    fell = [any(mode == "fallback" and killed <= t < restarted for t, mode, _, _ in r["modes"]) for r in outcome["results"] if "modes" in r]
     return {
         "all_fell_back": all(fell),
         "requests_while_down": len(down),
         "jobs_polled_while_down": len({e[1] for e in down if e[1]}),
         "rate_while_down": len(down) / max(1e-9, restarted - killed - 1.5),
         "busiest_around_the_restart": max_in_window([e[0] for e in log if restarted - 2 <= e[0] <= restarted + 8]),
+        "registered_after_restart": [round(t, 2) for t in outcome["events"]["rejoined"]],
         "back_shared_after_restart": back,
         "full_window_after_restart": full,
     }

@@ -132,6 +132,10 @@ async def test_a_rejoin_writes_the_members_recent_starts_into_the_servers_window
         valkey.start()
         await a.check_now()
         assert a.status().mode == "shared"
+        # and what comes next finds no dead connection either
+        claims = await asyncio.gather(*(a.claim(f"vclm-job-{i}", 30.0) for i in range(8)))
+        assert all(claim.granted for claim in claims)
+        assert a.status().mode == "shared", a.status().problem
         with valkey.client() as admin:
             (window,) = [key for key in admin.scan_iter("*") if key.endswith(":window")]
             assert admin.zcard(window) == len(recent) > 0
@@ -203,3 +207,7 @@ async def test_one_probe_rejoins_however_many_connections_died_with_the_server(v
         valkey.start()
         await a.check_now()
         assert a.status().mode == "shared"
+        # and what comes next finds no dead connection either
+        claims = await asyncio.gather(*(a.claim(f"vclm-job-{i}", 30.0) for i in range(8)))
+        assert all(claim.granted for claim in claims)
+        assert a.status().mode == "shared", a.status().problem

@@ -586,6 +586,11 @@ class RedisTeam:
     async def _rejoin(self) -> None:
         """Join (or join again): the heartbeat adopts the server's epoch, then listen."""
         async with self._rejoin_lock:
+            if self._mode == "fallback" and self._fallen:
+                # the pool's connections from before the fault are dead (the server restarted, or
+                # dropped them): each would fail a call of its own and fall back again
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._redis.connection_pool.disconnect(), self.timeout)
             if await self._heartbeat() and self._mode == "shared" and (self._listener is None or self._listener.done()):
                 await self._listen()
 
