@@ -130,7 +130,7 @@ def run(sim: SimProcess, ids_file: str, seconds: float, shared: str | None, tmp:
     from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
     start = time.monotonic() + 3.0  # the workers import and load, then all start together
-    procs: list[tuple[str, subprocess.Popen[str]]] = []
+    procs: list[tuple[str, subprocess.Popen[str], Path, Path]] = []
     for i, role in enumerate(("monitor", "monitor", "check", "check")):
         home = tmp / f"machine{i}"
         home.mkdir()
@@ -154,14 +154,17 @@ def run(sim: SimProcess, ids_file: str, seconds: float, shared: str | None, tmp:
                     "--timeout", str(seconds), *team, "-"]  # fmt: skip
         ids_text = Path(ids_file).with_suffix(".txt")
         ids_text.write_text("\n".join(json.loads(Path(ids_file).read_text())) + "\n")
-        with open(ids_text) as stdin:  # (check reads the ids from stdin: `-`)
+        # output to files: a pipe nobody reads while the fault runs would fill and stop the process
+        out_path, err_path = home / "stdout", home / "stderr"
+        with open(ids_text) as stdin, open(out_path, "w") as out, open(err_path, "w") as err:
             proc = subprocess.Popen(argv, cwd=REPO, env=env, stdin=stdin if role == "check" else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        procs.append((role, proc))
+                                    stdout=out, stderr=err, text=True)  # fmt: skip
+        procs.append((role, proc, out_path, err_path))
     events = fault(start) if fault else {}
     results = []
-    for role, proc in procs:
-        out, err = proc.communicate()
+    for role, proc, out_path, err_path in procs:
+        proc.wait()
+        out, err = out_path.read_text(), err_path.read_text()
         if role == "monitor":
             results.append({"exit": proc.returncode, "stderr": err[-2000:], **(json.loads(out) if out.strip() else {})})
         else:
@@ -242,8 +245,13 @@ def main() -> None:
                         outcome = run(sim, str(ids_file), args.seconds, valkey.url, runs)
                     else:
 
-                        def fault(start: float) -> dict[str, float]:
-                            time.sleep(max(0.0, start + args.kill_at - time.monotonic()))
+                        def fault(start: float) -> dict[str, Any]:
+                            before: list[tuple[float, int]] = []
+                            with valkey.client() as admin:
+                                while time.monotonic() < start + args.kill_at:
+                                    count = sum(admin.zcard(key) for key in admin.scan_iter("*:members"))
+                                    before.append((round(time.monotonic() - start, 2), count))
+                                    time.sleep(0.5)
                             valkey.kill()
                             killed = time.monotonic()
                             time.sleep(args.down)
@@ -257,7 +265,7 @@ def main() -> None:
                                         for member in admin.zrange(key, 0, -1):
                                             seen.setdefault(member, time.monotonic() - restarted)
                                     time.sleep(0.02)
-                            return {"killed": killed, "restarted": restarted, "rejoined": sorted(seen.values())}
+                            return {"killed": killed, "restarted": restarted, "rejoined": sorted(seen.values()), "members_before": before}
 
                         outcome = run(sim, str(ids_file), args.seconds, valkey.url, runs, fault=fault)
                 result = figures(outcome, args.seconds)
@@ -291,6 +299,7 @@ def outage(outcome: dict[str, Any]) -> dict[str, Any]:
         "rate_while_down": len(down) / max(1e-9, restarted - killed - 1.5),
         "busiest_around_the_restart": max_in_window([e[0] for e in log if restarted - 2 <= e[0] <= restarted + 8]),
         "registered_after_restart": [round(t, 2) for t in outcome["events"]["rejoined"]],
+        "members_before_the_kill": outcome["events"]["members_before"],
         "back_shared_after_restart": back,
         "full_window_after_restart": full,
     }

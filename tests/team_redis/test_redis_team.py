@@ -10,7 +10,7 @@ from valkeykit import TlsFront
 
 from tui.api.clock import FakeClock
 from tui.core.team import SharedAnswer
-from tui.core.team_redis import WARMUP_LATENESS, WARMUP_STARTS, RedisTeam, mask_url
+from tui.core.team_redis import WARMUP_LATENESS, WARMUP_SECONDS, WARMUP_STARTS, RedisTeam, mask_url
 
 pytestmark = pytest.mark.anyio
 
@@ -50,16 +50,19 @@ async def test_the_team_is_paced_on_a_grid_a_late_start_does_not_push_the_next_b
 
 
 async def test_a_members_first_starts_count_a_little_later_in_the_window(valkey):
-    async with members(valkey.url, 1) as ((a,), _):
-        for _ in range(WARMUP_STARTS + 3):
+    clock = FakeClock()
+    async with members(valkey.url, 1, clock=clock) as ((a,), _):
+        for step in [0.001] * (WARMUP_STARTS + 2) + [WARMUP_SECONDS, 0.001, 0.001]:
             assert await a.gate.try_start(60.0, 100, 1e6) == 0.0
+            clock.advance(step)
             await asyncio.sleep(0.001)
         with valkey.client() as admin:
             (window,) = [key for key in admin.scan_iter("*") if key.endswith(":window")]
             entries = admin.zrange(window, 0, -1, withscores=True)
     scores = [int(score) for _, score in sorted(entries, key=lambda entry: int(entry[0].rsplit(":", 1)[1]))]  # in the order given
     lateness = [score - start for score, start in zip(scores, a.server_starts)]
-    assert lateness == [int(WARMUP_LATENESS * 1e6)] * WARMUP_STARTS + [0, 0, 0]
+    # the first WARMUP_STARTS, and all those of the first WARMUP_SECONDS; none after
+    assert lateness == [int(WARMUP_LATENESS * 1e6)] * (WARMUP_STARTS + 3) + [0, 0]
 
 
 async def test_two_members_never_put_more_than_20_in_a_second_at_the_servers_clock(valkey):
@@ -252,6 +255,7 @@ async def test_a_start_the_limiter_says_came_late_counts_that_much_later_in_the_
         for _ in range(WARMUP_STARTS):  # (past the first starts, which count late anyway)
             await a.gate.try_start(60.0, 100, 1e6)
             clock.advance(0.01)
+        clock.advance(WARMUP_SECONDS)
         assert await a.gate.try_start(60.0, 100, 1e6) == 0.0
         at = clock.monotonic()
         clock.advance(0.01)

@@ -64,7 +64,8 @@ INBOX_LIMIT = 10_000
 # connection, a loop busy loading): counted this much later in the team's window, so that the
 # limiter's margin is not spent on them (the limiter corrects its own window from round trips,
 # which the first requests have none of yet to judge by).
-WARMUP_STARTS = 10
+WARMUP_STARTS = 10  # ...its first this many starts,
+WARMUP_SECONDS = 3.0  # ...and those of its first this many seconds of requests
 WARMUP_LATENESS = 0.1  # answers waiting for drain(): the latest per job, at most this many jobs
 
 _US = 1_000_000
@@ -252,6 +253,7 @@ class RedisTeam:
         self._own: deque[float] = deque()  # monotonic times of this process's recent starts
         self._seq = 0
         self._granted = 0  # starts the server granted this process
+        self._first_grant: float | None = None  # monotonic: when the first was
         self._grants: deque[tuple[float, str]] = deque(maxlen=256)  # (monotonic, start id) of recent ones
         self._moves: set[asyncio.Task[None]] = set()
         self._leases: set[str] = set()  # granted, not yet answered or released
@@ -422,7 +424,7 @@ class RedisTeam:
                             f"{self.member}:{self._seq}",
                             int(max(span, RATE_SPAN, RECORD_SPAN) * _US),
                             int(max(span, RATE_SPAN, RECORD_SPAN) * 1000) + 1000,
-                            int(WARMUP_LATENESS * _US) if self._granted < WARMUP_STARTS else 0,
+                            int(WARMUP_LATENESS * _US) if self._warming(now) else 0,
                         ],
                     )
                 )
@@ -431,6 +433,8 @@ class RedisTeam:
                 return max(self._local_wait(self.clock.monotonic(), span, ceiling, rate), 1e-3)
             if int(kind) == 0:
                 self._granted += 1
+                if self._first_grant is None:
+                    self._first_grant = now
                 self.server_starts.append(int(value))
                 now = self.clock.monotonic()
                 self._record_own(now)
@@ -476,6 +480,9 @@ class RedisTeam:
     def share_rate(self) -> float:
         """The req/s this process keeps to on its own (in fallback, and for a while after a rejoin)."""
         return self._rate / max(2, self._share_members)
+
+    def _warming(self, now: float) -> bool:
+        return self._granted < WARMUP_STARTS or self._first_grant is None or now - self._first_grant < WARMUP_SECONDS
 
     # -- the local share -------------------------------------------------------------------
 
