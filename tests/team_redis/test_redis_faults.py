@@ -211,3 +211,20 @@ async def test_one_probe_rejoins_however_many_connections_died_with_the_server(v
         claims = await asyncio.gather(*(a.claim(f"vclm-job-{i}", 30.0) for i in range(8)))
         assert all(claim.granted for claim in claims)
         assert a.status().mode == "shared", a.status().problem
+
+
+async def test_the_first_member_back_keeps_its_share_until_the_others_are_back(valkey):
+    """Back first, a member finds itself alone at the server; the three still in fallback each keep
+    to a quarter of the quota, so it must too, for its grace period, not to half of it."""
+    clock = FakeClock()
+    async with members(valkey.url, 4, clock=clock, grace=REJOIN_GRACE) as (teams, _):
+        valkey.kill()
+        for team in teams:
+            await team.check_now()
+        valkey.start()
+        first = teams[0]
+        await first.check_now()
+        assert first.status().mode == "shared" and first.in_grace() and first.status().members == 1
+        assert first.status().share == pytest.approx(RATE / 4)
+        starts = await local_starts(first, clock, REJOIN_GRACE - 0.05)
+        assert busiest(starts) <= CEILING // 4

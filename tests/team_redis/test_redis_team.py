@@ -268,3 +268,9 @@ async def test_a_start_the_limiter_says_came_late_counts_that_much_later_in_the_
     moved, after = scores[f"m0:{WARMUP_STARTS + 1}"], scores[f"m0:{WARMUP_STARTS + 2}"]
     assert moved - a.server_starts[WARMUP_STARTS] == 250_000
     assert after == a.server_starts[WARMUP_STARTS + 1]  # the next start stays where it was
+
+
+def test_before_it_has_joined_a_member_reports_nothing_wrong():
+    team = RedisTeam("redis://127.0.0.1:1/0", "0123456789abcdef", clock=FakeClock())
+    status = team.status()
+    assert (status.mode, status.problem, status.members) == ("shared", None, 1)

@@ -59,14 +59,14 @@ REJOIN_GRACE = 2.0  # after a rejoin, keep to the local share this long (> probe
 RECORD_SPAN = 2.0  # own starts this recent are written into the server's window on a rejoin
 RATE_SPAN = 5.0  # combined_rate is counted over this many seconds
 ANSWER_TTL = 120.0  # a stored answer is kept this long (claims hand it back only while fresh)
-INBOX_LIMIT = 10_000
+INBOX_LIMIT = 10_000  # answers waiting for drain(): the latest per job, at most this many jobs
 # A process's first requests reach the API later than its steady ones (lazy imports, a new
 # connection, a loop busy loading): counted this much later in the team's window, so that the
 # limiter's margin is not spent on them (the limiter corrects its own window from round trips,
 # which the first requests have none of yet to judge by).
 WARMUP_STARTS = 10  # ...its first this many starts,
 WARMUP_SECONDS = 3.0  # ...and those of its first this many seconds of requests
-WARMUP_LATENESS = 0.1  # answers waiting for drain(): the latest per job, at most this many jobs
+WARMUP_LATENESS = 0.1
 
 _US = 1_000_000
 
@@ -211,6 +211,24 @@ def _password_of(url: str) -> str | None:
     return parts.password or query.get("password") or None
 
 
+def answer_from(text: Any, *, polled_at: float) -> SharedAnswer | None:
+    """An answer as published (JSON: job, by, latency, response); None if it is not one."""
+    try:
+        data = json.loads(text)
+        response = data["response"]
+        if not isinstance(response, dict):
+            return None
+        return SharedAnswer(
+            job_id=str(data["job"]),
+            response=response,
+            polled_at=polled_at,
+            latency=float(data.get("latency") or 0.0),
+            by=str(data.get("by") or ""),
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 class RedisTeam:
     """One process's membership of its account's team on a Redis or Valkey server (see the module
     docstring for what is kept there and how faults are ridden out). Implements `Team`, and its
@@ -342,7 +360,7 @@ class RedisTeam:
         now = self.clock.time()
         if int(kind) == 1:
             age = int(number) / _US
-            answer = self._answer_from(text, polled_at=now - age)
+            answer = answer_from(text, polled_at=now - age)
             if answer is not None:
                 self._taken += 1
                 return Claim(False, answer=answer, retry_at=now + max(0.0, min_interval - age))
@@ -552,10 +570,10 @@ class RedisTeam:
             return False
         self._members = max(1, int(members))
         self._combined = int(recent) / RATE_SPAN
-        if not self.in_grace():
-            self._share_members = self._members
-        else:
-            self._share_members = max(self._share_members, self._members)
+        # the share is lowered only in the steady state: a member back first after a restart finds
+        # itself alone, while the others, still in fallback, keep to the share they had
+        steady = self._mode == "shared" and epoch == self._epoch and not self.in_grace()
+        self._share_members = self._members if steady else max(self._share_members, self._members)
         if epoch != self._epoch or self._mode == "fallback":
             return await self._adopt(str(epoch), fresh=bool(int(created)))
         return True
@@ -623,7 +641,7 @@ class RedisTeam:
             if not message or message.get("type") != "message":
                 continue
             self.heard += 1
-            answer = self._answer_from(message.get("data"), polled_at=self.clock.time())
+            answer = answer_from(message.get("data"), polled_at=self.clock.time())
             if answer is None or answer.by == self.member:
                 continue
             self._inbox.pop(answer.job_id, None)
@@ -653,20 +671,3 @@ class RedisTeam:
                 raise
             except Exception as exc:  # never let the loop die: a fault is a fallback
                 self._fall(exc)
-
-    @staticmethod
-    def _answer_from(text: Any, *, polled_at: float) -> SharedAnswer | None:
-        try:
-            data = json.loads(text)
-            response = data["response"]
-            if not isinstance(response, dict):
-                return None
-            return SharedAnswer(
-                job_id=str(data["job"]),
-                response=response,
-                polled_at=polled_at,
-                latency=float(data.get("latency") or 0.0),
-                by=str(data.get("by") or ""),
-            )
-        except (ValueError, TypeError, KeyError):
-            return None
