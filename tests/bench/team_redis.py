@@ -182,7 +182,7 @@ def run(sim: SimProcess, ids_file: str, seconds: float, shared: str | None, tmp:
 def figures(outcome: dict[str, Any], seconds: float) -> dict[str, Any]:
     t0 = outcome["start"]
     log = [e for e in outcome["stats"]["log"] if t0 <= e[0] <= t0 + seconds + 1.0]
-    late = [e for e in log if e[0] >= t0 + SETTLE]
+    late = [e for e in log if t0 + SETTLE <= e[0] < t0 + seconds]
     accepted_late = [e for e in late if not is_rate_limited(e[2])]
     per_job = Counter(e[1] for e in log if e[1])
     return {

@@ -73,8 +73,9 @@ _US = 1_000_000
 # KEYS: window, epoch, grid.  ARGV: epoch, span µs, ceiling, interval µs, start id, keep µs, expire ms,
 # lateness µs. Returns {-1, 0}: the epoch is not ours (restarted, flushed); {0, now}: recorded at
 # server time `now` (µs); {1, wait}: refused, ask again in `wait` µs.
-# The team is paced on a grid (`grid` holds the slot of the last start): a start let through a
-# little late does not push every later one back, as in the process's own limiter. A start is
+# The team is paced on a grid (`grid` holds the slot of the last start): a start let through up to
+# two intervals late does not push every later one back (two back to back at most), as in the
+# process's own limiter; the window bounds every span whatever the pace does. A start is
 # counted in the window `lateness` after `now`: how much later than usual it may reach the API.
 GATE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {-1, 0} end
@@ -96,7 +97,7 @@ if slot then
 end
 if wait > 0 then return {1, math.ceil(wait)} end
 local due = now
-if slot and now - (slot + interval) < interval then due = slot + interval end
+if slot and now - (slot + interval) < 2 * interval then due = slot + interval end
 redis.call('SET', KEYS[3], string.format('%d', due), 'PX', ARGV[7])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[8]), ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
