@@ -1,14 +1,17 @@
 """The two things the benchmarks drive against a simulator: our monitor (Poller + VclmClient) and the SDK loop.
 
-`python -m tests.bench.monitor URL IDS_FILE SECONDS` runs one monitor in a process of its own
-(the sharing benchmark starts two) and prints its client-side figures as one JSON line.
+`python -m tests.bench.monitor URL IDS_FILE SECONDS [START_AT] [--team [--solo | --shared URL]]`
+runs one monitor in a process of its own (the sharing benchmark starts two, the team benchmark
+two beside two `check --wait`) and prints its client-side figures as one JSON line. With
+`--team` it joins its account's team as the monitor does (`settings.build_team`: --solo, --shared
+URL, or by default every vclm-watch of this HOME's data directory) and polls with the config's
+min_interval; without it, alone, as before team mode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from typing import Any
 
@@ -19,6 +22,7 @@ from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
 from tui.core.events import JobUpdated
 from tui.core.jobstate import JobRecord
+from tui.core.team import Team
 from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 
 CREDENTIALS = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="bench")
@@ -33,11 +37,12 @@ async def run_monitor(
     rate: float = 19.0,
     min_interval: float = 0.0,
     max_in_flight: int = 32,
+    team: Team | None = None,
 ) -> dict[str, Any]:
     """Poll `active` (plus `finished`, loaded as already JobSuccess) for `duration` seconds."""
     limiter = RateLimiter(rate)
     async with VclmClient(CREDENTIALS, DEFAULT_REGION, url, limiter=limiter) as client:
-        poller = Poller(client, min_interval=min_interval, max_in_flight=max_in_flight)
+        poller = Poller(client, min_interval=min_interval, max_in_flight=max_in_flight, team=team)
         updates = 0
         failures: dict[str, int] = {}
 
@@ -56,9 +61,17 @@ async def run_monitor(
         for job_id in active:
             poller.add(job_id)
         cpu0, t0 = time.process_time(), time.monotonic()
-        await poller.run(deadline=t0 + duration)
+        try:
+            await poller.run(deadline=t0 + duration)
+        finally:
+            if poller.team is not None:
+                status = poller.team.status()
+                await poller.team.close()
         cpu1, t1 = time.process_time(), time.monotonic()
+    shared = sum(1 for record in poller.records.values() if record.shared_from is not None)
     return {
+        "team": None if poller.team is None else {"mode": status.mode, "members": status.members, "taken": status.taken,
+                                                 "problem": status.problem, "rows_shared_at_end": shared},
         "started": t0,
         "ended": t1,
         "updates": updates,
@@ -102,16 +115,33 @@ def sdk_client(url: str):
 
 
 def main() -> None:
-    url, ids_file, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    start_at = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
-    with open(ids_file, encoding="utf-8") as handle:
+    import argparse
+
+    from tui.core.options import add_team_options
+    from tui.core.settings import build_team, load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.monitor")
+    parser.add_argument("url")
+    parser.add_argument("ids_file")
+    parser.add_argument("seconds", type=float)
+    parser.add_argument("start_at", type=float, nargs="?", default=0.0)
+    parser.add_argument("--team", action="store_true", help="join the account's team as the monitor does")
+    add_team_options(parser)
+    args = parser.parse_args()
+    with open(args.ids_file, encoding="utf-8") as handle:
         ids = json.load(handle)
+    options: dict[str, Any] = {}
+    if args.team:
+        settings = load_settings(argparse.Namespace(endpoint=args.url, shared=getattr(args, "shared", None),
+                                                    solo=getattr(args, "solo", False)))
+        options = {"min_interval": settings.config.min_interval, "rate": settings.rate}
 
     async def go() -> dict[str, Any]:
-        delay = start_at - time.monotonic()
+        team = build_team(settings, CREDENTIALS) if args.team else None  # (in the loop: a team may start tasks)
+        delay = args.start_at - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        return await run_monitor(url, ids, seconds)
+        return await run_monitor(args.url, ids, args.seconds, team=team, **options)
 
     print(json.dumps(asyncio.run(go())), flush=True)
 

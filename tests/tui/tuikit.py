@@ -89,7 +89,8 @@ def view_app(clock: FakeClock, records: list[JobRecord] | None = None, *, theme:
 
 
 def sim_app(clock: FakeClock, simulator, watchlist: Path, *, start_engine: bool = False,
-            theme_dirs: list[Path | None] | None = None, bell: bool = False, ticking: bool = True) -> VclmWatchApp:
+            theme_dirs: list[Path | None] | None = None, bell: bool = False, ticking: bool = True,
+            team=None) -> VclmWatchApp:
     """The monitor on the in-process simulator and a watchlist file (behaviour tests)."""
     from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
     from tui.simulator.transport import SimulatorTransport
@@ -98,7 +99,7 @@ def sim_app(clock: FakeClock, simulator, watchlist: Path, *, start_engine: bool 
     return create_app(default_settings(watchlist), clock=clock, credentials=credentials,
                       transport=SimulatorTransport(simulator), store=WatchlistStore(watchlist),
                       start_engine=start_engine, cursor_blink=False, ticking=ticking,
-                      theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir()], bell=bell)
+                      theme_dirs=theme_dirs if theme_dirs is not None else [shipped_themes_dir()], bell=bell, team=team)
 
 
 def visible_ids(app: VclmWatchApp) -> list[str]:

@@ -35,7 +35,7 @@ from tui.core.team import Claim, SharedAnswer, TeamStatus
 log = logging.getLogger(__name__)
 
 FILE_NAME = "team.sqlite3"
-BUSY_TIMEOUT = 1.0  # seconds one operation waits for another process's transaction
+BUSY_TIMEOUT = 2.0  # seconds one operation waits for another process's transaction (then: fallback)
 LISTEN_EVERY = 0.25  # seconds between two looks for answers from other members (and heartbeats)
 MEMBER_SEEN_SECONDS = 3.0  # a member not heard from for this long is no longer counted
 RATE_SPAN = 5.0  # seconds combined_rate is measured over
@@ -44,8 +44,10 @@ ANSWER_KEEP_SECONDS = 3600.0  # answers older than this are pruned
 PRUNE_EVERY = 5.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS starts (account TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS starts (
+    account TEXT NOT NULL, at REAL NOT NULL, until REAL NOT NULL, member TEXT NOT NULL, booked INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS starts_by_account ON starts (account, at);
+CREATE INDEX IF NOT EXISTS starts_by_until ON starts (account, until);
 CREATE TABLE IF NOT EXISTS pace (account TEXT PRIMARY KEY, slot REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     account TEXT NOT NULL, job_id TEXT NOT NULL, member TEXT NOT NULL, since REAL NOT NULL, until REAL NOT NULL,
@@ -58,6 +60,7 @@ CREATE TABLE IF NOT EXISTS members (
     account TEXT NOT NULL, member TEXT NOT NULL, seen REAL NOT NULL, PRIMARY KEY (account, member)) WITHOUT ROWID;
 """
 _TABLES = ("starts", "pace", "leases", "answers", "members")
+SCHEMA_VERSION = 2  # (PRAGMA user_version) a file of another version is emptied: what it holds lasts seconds
 
 
 def boot_id() -> str:
@@ -111,6 +114,10 @@ class LocalTeam:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")  # what it holds is worth seconds: no fsync per write
                 with _transaction(db):
+                    if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                        for table in ("meta", *_TABLES):
+                            db.execute(f"DROP TABLE IF EXISTS {table}")
+                        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     for statement in SCHEMA.split(";"):  # (executescript would commit first)
                         if statement.strip():
                             db.execute(statement)
@@ -167,22 +174,41 @@ class LocalTeam:
         return self
 
     async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        """As the QuotaGate asks; and fair between members: a member told to wait is booked the
+        team's next free place on the pacing grid (counted in the window from then on), and
+        takes it when it asks again. Without that, the member whose timer fires first would
+        take every place, and the others starve.
+
+        Each start is kept with the time it leaves the window, `until` (its time plus the span
+        its member asked with: the member's margin for how late its requests may arrive). A
+        start may go when fewer than `ceiling` starts have not left yet: members that see
+        different jitter (hence different spans) still never put more than `ceiling` in one
+        window at the server."""
         def work(db: sqlite3.Connection, now: float) -> float:
-            wait = 0.0
-            recent = db.execute("SELECT at FROM starts WHERE account = ? AND at > ? ORDER BY at DESC LIMIT ?",
-                                (self.account, now - span, ceiling)).fetchall()
-            if len(recent) >= ceiling:  # the ceiling-th latest start must leave the window first
-                wait = recent[-1][0] + span - now
+            booked = db.execute("SELECT rowid, at FROM starts WHERE account = ? AND member = ? AND booked = 1",
+                                (self.account, self.member)).fetchone()
+            if booked is not None:
+                if booked[1] > now + 0.0005:
+                    return float(booked[1] - now)
+                at = max(now, booked[1])
+                db.execute("UPDATE starts SET at = ?, until = ?, booked = 0 WHERE rowid = ?", (at, at + span, booked[0]))
+                return 0.0
+            leaving = db.execute("SELECT until FROM starts WHERE account = ? ORDER BY until DESC LIMIT ?",
+                                 (self.account, ceiling)).fetchall()
             row = db.execute("SELECT slot FROM pace WHERE account = ?", (self.account,)).fetchone()
-            due = row[0] + 1.0 / rate if row is not None else now
-            wait = max(wait, due - now)
-            if wait > 0:
-                return wait
-            # on the team's pacing grid: a start a little late does not push every later one back
-            slot = due if 0 <= now - due < 2.0 / rate else now
-            db.execute("INSERT INTO starts VALUES (?, ?)", (self.account, now))
-            db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, slot))
-            return 0.0
+            paced = row[0] + 1.0 / rate if row is not None else now
+            due = max(now, paced)
+            if len(leaving) >= ceiling:  # the ceiling-th start still in the window must leave it first
+                due = max(due, leaving[-1][0])
+            if due <= now:
+                # on the team's pacing grid: a start a little late does not push every later one back
+                slot = paced if 0 <= now - paced < 2.0 / rate else now
+                db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 0)", (self.account, now, now + span, self.member))
+                db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, slot))
+                return 0.0
+            db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 1)", (self.account, due, due + span, self.member))
+            db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, due))
+            return due - now
 
         if self._connect() is None:
             return self._alone(rate)
@@ -191,9 +217,9 @@ class LocalTeam:
 
     def moved(self, at: float, later: float) -> None:
         """The start this process recorded at `at` may have reached the server `later` s late:
-        it counts that much later in the window (the latest start at or before `at`)."""
+        it leaves the window that much later (the latest start at or before `at`)."""
         self._run(lambda db, _now: db.execute(
-            "UPDATE starts SET at = at + ? WHERE rowid = "
+            "UPDATE starts SET until = until + ? WHERE rowid = "
             "(SELECT rowid FROM starts WHERE account = ? AND at <= ? ORDER BY at DESC LIMIT 1)",
             (later, self.account, at)), None)
 
@@ -300,10 +326,13 @@ class LocalTeam:
         self._beat(db, now)
         if now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
-            db.execute("DELETE FROM starts WHERE at <= ?", (now - RATE_SPAN - 5.0,))
+            db.execute("DELETE FROM starts WHERE at <= ? AND until <= ?", (now - RATE_SPAN - 5.0, now))
             db.execute("DELETE FROM leases WHERE until <= ?", (now - 60.0,))
             db.execute("DELETE FROM members WHERE seen <= ?", (now - 60.0,))
             db.execute("DELETE FROM answers WHERE at <= ?", (now - ANSWER_KEEP_SECONDS,))
+        # (kept up to date for the share a fallback keeps to, whether or not anyone asks for the status)
+        self._members = max(1, db.execute("SELECT COUNT(*) FROM members WHERE account = ? AND seen > ?",
+                                          (self.account, now - MEMBER_SEEN_SECONDS)).fetchone()[0])
         row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM answers WHERE account = ?", (self.account,)).fetchone()
         return int(row[0])
 
@@ -316,6 +345,7 @@ class LocalTeam:
         if self._db is not None:
             def leave(db: sqlite3.Connection, _now: float) -> None:
                 db.execute("DELETE FROM leases WHERE account = ? AND member = ?", (self.account, self.member))
+                db.execute("DELETE FROM starts WHERE account = ? AND member = ? AND booked = 1", (self.account, self.member))
                 db.execute("DELETE FROM members WHERE account = ? AND member = ?", (self.account, self.member))
 
             self._run(leave, None)
@@ -332,8 +362,8 @@ class LocalTeam:
             def look(db: sqlite3.Connection, now: float) -> tuple[int, float]:
                 members = db.execute("SELECT COUNT(*) FROM members WHERE account = ? AND seen > ?",
                                      (self.account, now - MEMBER_SEEN_SECONDS)).fetchone()[0]
-                starts = db.execute("SELECT COUNT(*) FROM starts WHERE account = ? AND at > ?",
-                                    (self.account, now - RATE_SPAN)).fetchone()[0]
+                starts = db.execute("SELECT COUNT(*) FROM starts WHERE account = ? AND at > ? AND at <= ?",
+                                    (self.account, now - RATE_SPAN, now)).fetchone()[0]
                 return max(1, members), starts / RATE_SPAN
 
             found = self._run(look, None)

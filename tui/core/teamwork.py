@@ -29,6 +29,13 @@ class TeamLink:
         self.clock = clock
         self._started = False
 
+    async def close(self) -> None:
+        """Leave the team (its leases go at once). Never raises."""
+        try:
+            await self.team.close()
+        except Exception:  # noqa: BLE001 - leaving must not fail an exit
+            log.exception("leaving the team")
+
     async def start(self, wake: Callable[[], None]) -> None:
         if not self._started:
             self._started = True

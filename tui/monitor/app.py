@@ -32,7 +32,7 @@ from tui.monitor.commands import MonitorCommands
 from tui.monitor.export import ExportingApp
 from tui.monitor.job_view import JobView
 from tui.monitor.keys import help_rows
-from tui.monitor.notices import Toast, ToastShelf, finished_notice, health_banner, quit_hint
+from tui.monitor.notices import Toast, ToastShelf, finished_notice, health_banner, quit_hint, team_banner
 from tui.monitor.screens.help import HelpScreen
 from tui.monitor.screens.monitor import MonitorScreen
 from tui.monitor.setup import MonitorSetup
@@ -188,11 +188,7 @@ class VclmWatchApp(ExportingApp):
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.watchlist.save_at_exit()  # a lock held elsewhere is retried briefly, never waited on
-        if self.setup.client is not None:
-            try:
-                await self.setup.client.aclose()
-            except Exception:  # noqa: BLE001 - closing must not fail the exit
-                log.exception("closing the HTTP client failed")
+        await self.setup.close()  # the team left, the HTTP client closed
 
     async def action_quit(self) -> None:
         await self.shutdown()
@@ -359,7 +355,7 @@ class VclmWatchApp(ExportingApp):
             pace=snapshot.rate if snapshot else 0.0, cut_back=bool(snapshot and snapshot.cut_back),
             paused=self.poller.paused, polling=self.setup.can_poll, sort=view.sort_mode,
             filter_text=view.filter_text, hide_finished=view.hide_finished,
-            region=self.settings.region,
+            region=self.settings.region, team=self.poller.team.status() if self.poller.team else None,
             endpoint=self.setup.endpoint_label or self.settings.endpoint.host,
             credentials=self.setup.credentials_note,
         )
@@ -371,6 +367,7 @@ class VclmWatchApp(ExportingApp):
             self._ticks += 1
             self.view.expire_flashes(self.clock.monotonic())
             self.watchlist.tick(self._ticks)
+            self.set_problem("team", *team_banner(self.poller.team.status() if self.poller.team else None))
             self._redraw(full=True, tick=True)
         except Exception as exc:  # noqa: BLE001 - nothing escapes a timer
             log.exception("tick failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Iterable
@@ -22,7 +23,16 @@ from tui.core.engine import Poller
 from tui.core.jobstate import JobRecord
 from tui.core.overview import Overview, client_counts
 from tui.core.preferences import remembered_theme
-from tui.core.settings import Settings, build_client, build_poller, default_settings, load_credentials, load_settings
+from tui.core.settings import (
+    Settings,
+    build_client,
+    build_poller,
+    build_team,
+    default_settings,
+    load_credentials,
+    load_settings,
+)
+from tui.core.team import Team
 from tui.core.watchlist import WatchlistStore
 from tui.monitor import partial_update
 from tui.monitor.app import VclmWatchApp
@@ -51,11 +61,13 @@ def create_app(
     endpoint_label: str | None = None,
     bell: bool | None = None,
     export_dir: Path | None = None,
+    team: Team | None = None,
 ) -> VclmWatchApp:
     """Build the monitor. With neither credentials, client nor poller it shows but never polls.
 
     `store` defaults to the settings' watchlist file; pass None for no persistence (tests).
     `records` are shown as given (not marked stale): views can be tested without an engine run.
+    `team`: who the engine shares the quota and answers with (`settings.build_team`; None: nobody).
     """
     settings = settings or default_settings()
     can_poll = True
@@ -66,7 +78,7 @@ def create_app(
             can_poll = False
             poller = Poller(None, clock=clock, min_interval=settings.config.min_interval)
         else:
-            poller = build_poller(settings, client, clock=clock)
+            poller = build_poller(settings, client, clock=clock, team=team)
     if credentials is not None:
         note = credentials.describe()
     elif client is not None:
@@ -109,8 +121,10 @@ async def build_demo_app(settings: Settings, theme: str | None = None) -> VclmWa
     store.update(lambda _old: [JobRecord(job_id=job_id, label=label, added_at=now) for job_id, label in pairs])
     credentials = Credentials(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, source="the demo (made-up simulator credentials)")
     settings = replace(settings, watchlist_path=path)
+    # the demo's simulator is this process's own: its team is keyed by an endpoint of its own
+    team = build_team(settings, credentials, endpoint_url=f"demo://{os.getpid()}/")
     return create_app(settings, credentials=credentials, transport=SimulatorTransport(simulator), store=store,
-                      theme=theme, endpoint_label="in-process simulator (demo)")
+                      theme=theme, endpoint_label="in-process simulator (demo)", team=team)
 
 
 def run_monitor(args: argparse.Namespace, store: WatchlistStore | None = None) -> int:
@@ -123,16 +137,21 @@ def run_monitor(args: argparse.Namespace, store: WatchlistStore | None = None) -
     theme = getattr(args, "theme", None)
     if getattr(args, "export_dir", None):  # the option beats the config file's export_dir
         settings.config.export_dir = args.export_dir
-    if getattr(args, "demo", False):
-        app = asyncio.run(build_demo_app(settings, theme))
-    else:
-        try:
-            credentials: Credentials | None = load_credentials(settings)
-            problem = None
-        except ConfigError as exc:
-            credentials, problem = None, str(exc)
-        app = create_app(settings, credentials=credentials, startup_problem=problem, theme=theme,
-                         **({"store": store} if store is not None and store.given_path == settings.watchlist_path else {}))
+    try:
+        if getattr(args, "demo", False):
+            app = asyncio.run(build_demo_app(settings, theme))
+        else:
+            try:
+                credentials: Credentials | None = load_credentials(settings)
+                problem = None
+            except ConfigError as exc:
+                credentials, problem = None, str(exc)
+            team = build_team(settings, credentials) if credentials is not None else None
+            app = create_app(settings, credentials=credentials, startup_problem=problem, theme=theme, team=team,
+                             **({"store": store} if store is not None and store.given_path == settings.watchlist_path else {}))
+    except ConfigError as exc:  # (--shared that cannot be used)
+        print(f"vclm-watch: {exc}", file=sys.stderr)
+        return 2
     return run_app(app)
 
 

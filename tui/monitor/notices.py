@@ -14,6 +14,7 @@ from tui.core.formatting import inert, short_id
 from tui.core.hints import hint_for
 from tui.core.jobstate import JobRecord
 from tui.core.states import CODE_KEYS
+from tui.core.team import TeamStatus
 
 
 def finished_notice(finished: list[tuple[JobRecord, str]], symbol) -> tuple[str, str, str]:
@@ -32,6 +33,16 @@ def finished_notice(finished: list[tuple[JobRecord, str]], symbol) -> tuple[str,
     parts = ", ".join(f"{n} {symbol(CODE_KEYS.get(c, 'unknown'))} {c}" for c, n in sorted(counts.items()))
     failed = any(c in FAILED_STATUS_CODES for c in counts)
     return "Jobs finished", f"{len(finished)} jobs finished: {parts}", "warning" if failed else "information"
+
+
+def team_banner(status: TeamStatus | None) -> tuple[str | None, str]:
+    """(title, detail) of the banner while this process cannot reach its team (fallback): why,
+    and the share of the quota it keeps to meanwhile; (None, "") otherwise (no banner)."""
+    if status is None or status.mode != "fallback":
+        return None, ""
+    share = f"{status.share:.1f} req/s" if status.share is not None else "a share of the quota"
+    return ("Team mode: polling alone",
+            f"{status.problem or 'the team cannot be reached'}; keeping to {share} until it rejoins (by itself)")
 
 
 def health_banner(event: HealthChanged) -> tuple[str, str]:

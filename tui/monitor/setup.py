@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from tui.core.overview import Overview
 from tui.core.settings import Settings
 from tui.core.watchlist import WatchlistStore
 from tui.monitor.themes import DEFAULT_THEME
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,3 +41,13 @@ class MonitorSetup:
     initial_records: list[JobRecord] = field(default_factory=list)
     export_dir: Path | None = None  # where `e` saves the screen (None: the current directory)
     overview: Overview | None = None  # the overview screen's numbers, fed by the engine from the start
+
+    async def close(self) -> None:
+        """Leave the team and close the HTTP client (never raises: the exit goes on)."""
+        if self.poller.team is not None:
+            await self.poller.team.close()
+        if self.client is not None:
+            try:
+                await self.client.aclose()
+            except Exception:  # noqa: BLE001 - closing must not fail the exit
+                log.exception("closing the HTTP client failed")

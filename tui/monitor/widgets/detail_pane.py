@@ -227,6 +227,9 @@ def render_detail(record: JobRecord, ctx: DetailContext) -> Group:
     lines.append(_heading("Polling"))
     latency = f"{record.last_latency * 1000:.0f} ms" if record.last_latency is not None else "—"
     lines.append(_row("Polls", (f"{record.poll_count} · last latency {latency} · last polled {relative(record.last_polled, now)}", "")))
+    if record.shared_from:  # team mode: the answer shown is another process's, not a request of ours
+        lines.append(_row("Answer", (f"⇄ from another vclm-watch on this account (member {inert(record.shared_from, 16)}), "
+                                     "not asked by this one", "")))
     if not ctx.polling:
         due = "not polling (see the banner)"
     elif ctx.paused:

@@ -107,6 +107,7 @@ class RowContext:
 
 
 SUSPECT_MARK = "⚠"  # beside the state of a job whose result URL is suspect (see the detail pane)
+SHARED_MARK = "⇄"  # after the Polled time of an answer another vclm-watch of the team fetched
 
 
 def _cut(text: str, width: int, style: Style | str = "") -> Text:
@@ -155,7 +156,8 @@ def render_cells(record: JobRecord, layout: Iterable[tuple[str, int]], ctx: RowC
         elif key == "changed":
             cell = _cut(relative(record.last_change, ctx.now, coarse=True) if record.last_change else "—", width)
         elif key == "polled":
-            cell = _cut(relative(record.last_polled, ctx.now, coarse=True), width)
+            cell = _cut(relative(record.last_polled, ctx.now, coarse=True) + (" " + SHARED_MARK if record.shared_from else ""),
+                        width)
         elif key == "error":
             cell = _cut(short_error(record.last_error, width), width, ctx.palette.style("error"))
         else:

@@ -10,6 +10,7 @@ from rich.text import Text
 from tui.api.models import QUOTA_PER_SECOND
 from tui.core.formatting import inert
 from tui.core.states import STATE_ORDER
+from tui.core.team import TeamStatus
 from tui.monitor.widgets.diff_static import DiffStatic
 from tui.monitor.widgets.state_style import StatePalette
 
@@ -33,6 +34,7 @@ class StatusInfo:
     region: str = ""
     endpoint: str = ""
     credentials: str = ""
+    team: TeamStatus | None = None  # team mode: who shares the quota (None or solo: nothing shown)
 
 
 @dataclass
@@ -98,6 +100,7 @@ def _activity(info: StatusInfo, palette: StatePalette) -> list[Part]:
             parts.append(Part([_text((f" ▼cut to {info.pace:.1f}", style)), _text((f" ▼{info.pace:.1f}", style))], 7))
         if info.paused:
             parts.append(Part([_text((" ⏸ PAUSED", Style(bold=True, reverse=True)))]))
+        parts.extend(_team(info.team, palette))
     parts.append(Part([_text(SEP, f"sort:{info.sort}")]))
     if info.hide_finished:
         parts.append(Part([_text(" · finished hidden"), _text(" · hiding done"), _text()], 3))
@@ -107,6 +110,23 @@ def _activity(info: StatusInfo, palette: StatePalette) -> list[Part]:
         forms += [_text(" · filter:", (_cut(Text(shown), n).plain, Style(bold=True))) for n in (12, 6) if len(shown) > n]
         parts.append(Part(forms + [_text()], 4))  # the filter bar shows it too
     return parts
+
+
+def _team(team: TeamStatus | None, palette: StatePalette) -> list[Part]:
+    """The quota's sharing, after this process's rate: `local ×2 · 19.0/20 req/s all` (the
+    processes lately seen, and their combined rate); nothing when alone or solo; in fallback,
+    the share this process keeps to (the banner says why)."""
+    if team is None or team.mode == "solo":
+        return []
+    if team.mode == "fallback":
+        share = f" {team.share:.1f} req/s" if team.share is not None else ""
+        style = Style(bold=True) + palette.style("unknown")
+        return [Part([_text(" · ", (f"alone{share} (team unreachable)", style)), _text(" · ", ("alone", style))], 6)]
+    if team.members <= 1:
+        return []
+    combined = f" · {team.combined_rate:.1f}/{QUOTA_PER_SECOND} req/s all" if team.combined_rate is not None else ""
+    return [Part([_text(" · ", (f"{team.mode} ×{team.members}", Style(bold=True)), combined),
+                  _text(" · ", (f"{team.mode} ×{team.members}", Style(bold=True)))], 6)]
 
 
 def _whereabouts(info: StatusInfo) -> list[Part]:
