@@ -274,26 +274,3 @@ def test_before_it_has_joined_a_member_reports_nothing_wrong():
     team = RedisTeam("redis://127.0.0.1:1/0", "0123456789abcdef", clock=FakeClock())
     status = team.status()
     assert (status.mode, status.problem, status.members) == ("shared", None, 1)
-
-
-async def test_a_member_told_to_wait_is_booked_the_next_place_and_takes_it_in_turn(valkey):
-    async with members(valkey.url) as ((a, b), _):
-        assert await a.gate.try_start(60.0, 100, 10.0) == 0.0
-        wait_b = await b.gate.try_start(60.0, 100, 10.0)  # booked the next place, 0.1 s after a's start
-        wait_a = await a.gate.try_start(60.0, 100, 10.0)  # a, asking again at once, comes after b
-        assert 0 < wait_b <= 0.1 and wait_a > wait_b + 0.09
-        assert await b.gate.try_start(60.0, 100, 10.0) > 0  # too early for its place: still waits
-        await asyncio.sleep(wait_b)
-        assert await b.gate.try_start(60.0, 100, 10.0) == 0.0  # its place, taken
-        assert len(b.server_starts) == 1 and b.server_starts[0] - a.server_starts[0] >= 100_000
-
-
-async def test_a_member_that_comes_back_late_for_its_place_gives_it_up(valkey):
-    async with members(valkey.url) as ((a, b), _):
-        assert await a.gate.try_start(60.0, 100, 10.0) == 0.0
-        assert await b.gate.try_start(60.0, 100, 10.0) > 0  # booked
-        await asyncio.sleep(0.3)  # far past its place: given up, asked afresh, granted now
-        assert await b.gate.try_start(60.0, 100, 10.0) == 0.0
-        with valkey.client() as admin:
-            (window,) = [key for key in admin.scan_iter("*") if key.endswith(":window")]
-            assert admin.zcard(window) == 2  # the place it gave up is not counted

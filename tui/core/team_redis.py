@@ -70,39 +70,21 @@ WARMUP_LATENESS = 0.1
 
 _US = 1_000_000
 
-# KEYS: window, epoch, grid, book.  ARGV: epoch, span µs, ceiling, interval µs, start id, keep µs,
-# expire ms, lateness µs, member. Returns {-1, 0, ''}: the epoch is not ours (restarted, flushed);
-# {0, at, id}: a start recorded at server time `at` (µs) as `id`; {1, wait, ''}: ask again in
-# `wait` µs.
+# KEYS: window, epoch, grid.  ARGV: epoch, span µs, ceiling, interval µs, start id, keep µs, expire ms,
+# lateness µs. Returns {-1, 0}: the epoch is not ours (restarted, flushed); {0, now}: recorded at
+# server time `now` (µs); {1, wait}: refused, ask again in `wait` µs.
 # The team is paced on a grid (`grid` holds the slot of the last start): a start let through up to
 # two intervals late does not push every later one back (two back to back at most), as in the
-# process's own limiter; the window bounds every span whatever the pace does. A start is counted
-# in the window `lateness` after it: how much later than usual it may reach the API.
-# Fair between members: one told to wait is booked the next free place (in the window and on the
-# grid from then on, `book` says whose) and takes it when it asks again, on time; without that the
-# member whose timer fires first would take every place. One that comes back later than half an
-# interval gives its place up and asks afresh.
+# process's own limiter; the window bounds every span whatever the pace does. A start is
+# counted in the window `lateness` after `now`: how much later than usual it may reach the API.
 GATE = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {-1, 0, ''} end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {-1, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local span = tonumber(ARGV[2])
 local ceiling = tonumber(ARGV[3])
 local interval = tonumber(ARGV[4])
-local late = tonumber(ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[6]))
-local booked = redis.call('HGET', KEYS[4], ARGV[9])
-if booked then
-  local stamp, id = string.match(booked, '^(%d+) (%S+)$')
-  local at = tonumber(stamp)
-  if at and at > now + 500 then return {1, at - now, ''} end
-  redis.call('HDEL', KEYS[4], ARGV[9])
-  if at and now - at <= interval / 2 then
-    redis.call('ZADD', KEYS[1], math.max(now, at) + late, id)
-    return {0, math.max(now, at), id}
-  end
-  if id then redis.call('ZREM', KEYS[1], id) end
-end
 local inside = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - span), '+inf', 'WITHSCORES')
 local n = #inside / 2
 local wait = 0
@@ -113,21 +95,13 @@ local slot = tonumber(redis.call('GET', KEYS[3]) or '')
 if slot then
   wait = math.max(wait, slot + interval - now)
 end
-if wait > 0 then
-  local place = now + math.ceil(wait)
-  redis.call('SET', KEYS[3], string.format('%d', place), 'PX', ARGV[7])
-  redis.call('ZADD', KEYS[1], place + late, ARGV[5])
-  redis.call('HSET', KEYS[4], ARGV[9], string.format('%d', place) .. ' ' .. ARGV[5])
-  redis.call('PEXPIRE', KEYS[4], ARGV[7])
-  redis.call('PEXPIRE', KEYS[1], ARGV[7])
-  return {1, math.ceil(wait), ''}
-end
+if wait > 0 then return {1, math.ceil(wait)} end
 local due = now
 if slot and now - (slot + interval) < 2 * interval then due = slot + interval end
 redis.call('SET', KEYS[3], string.format('%d', due), 'PX', ARGV[7])
-redis.call('ZADD', KEYS[1], now + late, ARGV[5])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[8]), ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
-return {0, now, ARGV[5]}
+return {0, now}
 """
 
 # KEYS: window, epoch.  ARGV: epoch, start id prefix, expire ms, ages µs...
@@ -458,9 +432,9 @@ class RedisTeam:
                     return 0.0
             self._seq += 1
             try:
-                kind, value, start_id = await self._call(
+                kind, value = await self._call(
                     self._scripts["gate"](
-                        keys=[self._key("window"), self._key("epoch"), self._key("grid"), self._key("book")],
+                        keys=[self._key("window"), self._key("epoch"), self._key("grid")],
                         args=[
                             self._epoch or "",
                             int(span * _US),
@@ -470,7 +444,6 @@ class RedisTeam:
                             int(max(span, RATE_SPAN, RECORD_SPAN) * _US),
                             int(max(span, RATE_SPAN, RECORD_SPAN) * 1000) + 1000,
                             int(WARMUP_LATENESS * _US) if self._warming(now) else 0,
-                            self.member,
                         ],
                     )
                 )
@@ -484,7 +457,7 @@ class RedisTeam:
                 self.server_starts.append(int(value))
                 now = self.clock.monotonic()
                 self._record_own(now)
-                self._grants.append((now, str(start_id)))
+                self._grants.append((now, f"{self.member}:{self._seq}"))
                 return 0.0
             if int(kind) == 1:
                 return int(value) / _US
