@@ -39,6 +39,12 @@ def local_team(path, clock, member: str, account: str = ACCOUNT) -> LocalTeam:
     return LocalTeam(path, account, clock=clock, member=member)
 
 
+async def warmed_up(team: LocalTeam, clock: FakeClock) -> None:
+    """The member's first start (which stays longer in the window) made, and out of the window."""
+    assert await team.try_start(1.05, 20, 20.0) == 0.0
+    clock.advance(2.0)
+
+
 async def run_together(pollers: list[Poller], clock: FakeClock, seconds: float) -> None:
     deadline = clock.monotonic() + seconds
     await asyncio.gather(*(poller.run(deadline=deadline) for poller in pollers))
@@ -260,6 +266,7 @@ async def test_a_fresh_answer_is_handed_out_even_after_its_member_left_and_only_
 async def test_a_start_moved_later_keeps_the_team_s_window_closed_that_much_longer(tmp_path):
     clock = FakeClock()
     team = local_team(tmp_path / "team.sqlite3", clock, "a")
+    await warmed_up(team, clock)
     first = clock.monotonic()
     for _ in range(20):
         while (wait := await team.try_start(1.05, 20, 20.0)) > 0:
@@ -274,8 +281,50 @@ async def test_a_member_with_a_wider_margin_keeps_its_starts_in_the_window_that_
     # 0.20 s late, so the 21st start, b's, waits until the first of a's has surely left the second
     clock = FakeClock()
     a, b = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b"))
+    await warmed_up(a, clock)
     first = clock.monotonic()
     for _ in range(20):
         while (wait := await a.try_start(1.20, 20, 20.0)) > 0:
             clock.advance(wait)
     assert await b.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.20 - clock.monotonic())
+
+
+async def test_a_member_s_first_start_stays_longer_in_the_window(tmp_path):
+    # (it opens the connection: it may reach the server late, with no earlier round trip to tell)
+    clock = FakeClock()
+    a, b = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b"))
+    first = clock.monotonic()
+    for _ in range(20):
+        while (wait := await a.try_start(1.05, 20, 20.0)) > 0:
+            clock.advance(wait)
+    # the 21st start waits for the second of a's to leave (first + 0.05 + 1.05), not the first of
+    # them (first + 1.05: that one stays until first + 1.05 + FIRST_START_SLACK)
+    assert await b.try_start(1.05, 20, 20.0) == pytest.approx(first + 0.05 + 1.05 - clock.monotonic())
+
+
+class BrokenTeam(LocalTeam):
+    """A team whose every call fails (as a buggy back end might): polling must go on."""
+
+    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        raise RuntimeError("gate down")
+
+    async def claim(self, job_id: str, min_interval: float):
+        raise RuntimeError("claims down")
+
+    async def start(self, wake) -> None:
+        raise RuntimeError("cannot join")
+
+
+async def test_a_team_whose_calls_fail_never_stops_polling(tmp_path):
+    clock = FakeClock()
+    sim = make_sim(clock)
+    jobs = [sim.create_job(init_seconds=0.0, run_seconds=3600.0) for _ in range(3)]
+    team = BrokenTeam(tmp_path / "team.sqlite3", ACCOUNT, clock=clock, member="a")
+    client = make_client(sim, clock)
+    poller = Poller(client, clock=clock, team=team)
+    for job in jobs:
+        poller.add(job)
+    async with client:
+        await poller.run(deadline=clock.monotonic() + 3.0)
+    await team.close()
+    assert all(record.status_code == "JobRunning" for record in poller.records.values())

@@ -42,6 +42,10 @@ RATE_SPAN = 5.0  # seconds combined_rate is measured over
 RETRY_SECONDS = 5.0  # in fallback: how often the file is tried again
 ANSWER_KEEP_SECONDS = 3600.0  # answers older than this are pruned
 PRUNE_EVERY = 5.0
+# A process's first request may reach the server well after its go-ahead (the first one sets up
+# the connection, and the client warms up), and its round trip has none before it to be compared
+# with (see RateLimiter.observe_round_trip): it stays this much longer in the window.
+FIRST_START_SLACK = 0.25
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS starts (
@@ -94,6 +98,7 @@ class LocalTeam:
         self._share: float | None = None  # ...and the rate it keeps to
         self._pruned_at = float("-inf")
         self._taken = 0
+        self._first = True  # no start of this process yet
         self._task: asyncio.Task[None] | None = None
         self._connect()
 
@@ -185,13 +190,14 @@ class LocalTeam:
         different jitter (hence different spans) still never put more than `ceiling` in one
         window at the server."""
         def work(db: sqlite3.Connection, now: float) -> float:
+            stay = span + (FIRST_START_SLACK if self._first else 0.0)
             booked = db.execute("SELECT rowid, at FROM starts WHERE account = ? AND member = ? AND booked = 1",
                                 (self.account, self.member)).fetchone()
             if booked is not None:
                 if booked[1] > now + 0.0005:
                     return float(booked[1] - now)
                 at = max(now, booked[1])
-                db.execute("UPDATE starts SET at = ?, until = ?, booked = 0 WHERE rowid = ?", (at, at + span, booked[0]))
+                db.execute("UPDATE starts SET at = ?, until = ?, booked = 0 WHERE rowid = ?", (at, at + stay, booked[0]))
                 return 0.0
             leaving = db.execute("SELECT until FROM starts WHERE account = ? ORDER BY until DESC LIMIT ?",
                                  (self.account, ceiling)).fetchall()
@@ -203,16 +209,18 @@ class LocalTeam:
             if due <= now:
                 # on the team's pacing grid: a start a little late does not push every later one back
                 slot = paced if 0 <= now - paced < 2.0 / rate else now
-                db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 0)", (self.account, now, now + span, self.member))
+                db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 0)", (self.account, now, now + stay, self.member))
                 db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, slot))
                 return 0.0
-            db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 1)", (self.account, due, due + span, self.member))
+            db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 1)", (self.account, due, due + stay, self.member))
             db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, due))
             return due - now
 
         if self._connect() is None:
             return self._alone(rate)
         wait = self._run(work, None)
+        if wait == 0.0:
+            self._first = False
         return self._alone(rate) if wait is None else wait
 
     def moved(self, at: float, later: float) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from tui.api.clock import Clock
 from tui.api.errors import VclmError
 from tui.api.models import JobStatus
-from tui.api.ratelimit import RateLimiter
+from tui.api.ratelimit import QuotaGate, RateLimiter
 from tui.core.team import Claim, SharedAnswer, Team, TeamStatus
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class TeamLink:
     def __init__(self, team: Team, lease: float, clock: Clock, limiter: RateLimiter | None = None) -> None:
         self.team = team
         if limiter is not None and team.gate is not None:
-            limiter.gate = team.gate
+            limiter.gate = GuardedGate(team.gate)
         self.lease = lease
         self.clock = clock
         self._started = False
@@ -39,7 +39,12 @@ class TeamLink:
     async def start(self, wake: Callable[[], None]) -> None:
         if not self._started:
             self._started = True
-            await self.team.start(wake)
+            try:
+                await self.team.start(wake)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a team that cannot start must not stop polling
+                log.exception("joining the team")
 
     async def claim(self, job_id: str) -> Claim:
         try:
@@ -83,7 +88,36 @@ class TeamLink:
         return None if status is None or claim.answer is None else (claim.answer, status)
 
     def status(self) -> TeamStatus:
-        return self.team.status()
+        try:
+            return self.team.status()
+        except Exception as exc:  # noqa: BLE001 - shown, never fatal
+            log.exception("team status")
+            return TeamStatus("fallback", problem=f"the team's status cannot be read: {type(exc).__name__}")
+
+
+class GuardedGate:
+    """A team's quota gate as the limiter asks it: a gate that fails (it should fall back by
+    itself) lets the request go on the limiter's own pacing instead of stopping the engine."""
+
+    def __init__(self, gate: QuotaGate) -> None:
+        self.gate = gate
+        self._moved = getattr(gate, "moved", None)
+
+    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        try:
+            return await self.gate.try_start(span, ceiling, rate)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("the team's quota gate")
+            return 0.0
+
+    def moved(self, at: float, later: float) -> None:
+        if self._moved is not None:
+            try:
+                self._moved(at, later)
+            except Exception:  # noqa: BLE001
+                log.exception("the team's quota gate (moved)")
 
 
 def status_of(answer: SharedAnswer) -> JobStatus | None:
