@@ -67,6 +67,7 @@ INBOX_LIMIT = 10_000  # answers waiting for drain(): the latest per job, at most
 WARMUP_STARTS = 10  # ...its first this many starts,
 WARMUP_SECONDS = 3.0  # ...and those of its first this many seconds of requests
 WARMUP_LATENESS = 0.1
+FIRST_LATENESS = 0.25  # ...and its very first start this much: it opens the connection (LocalTeam's slack too)
 
 _US = 1_000_000
 
@@ -443,7 +444,7 @@ class RedisTeam:
                             f"{self.member}:{self._seq}",
                             int(max(span, RATE_SPAN, RECORD_SPAN) * _US),
                             int(max(span, RATE_SPAN, RECORD_SPAN) * 1000) + 1000,
-                            int(WARMUP_LATENESS * _US) if self._warming(now) else 0,
+                            int(self._lateness(now) * _US),
                         ],
                     )
                 )
@@ -500,8 +501,12 @@ class RedisTeam:
         """The req/s this process keeps to on its own (in fallback, and for a while after a rejoin)."""
         return self._rate / max(2, self._share_members)
 
-    def _warming(self, now: float) -> bool:
-        return self._granted < WARMUP_STARTS or self._first_grant is None or now - self._first_grant < WARMUP_SECONDS
+    def _lateness(self, now: float) -> float:
+        """How much later than granted a start counts in the team's window (see WARMUP_*)."""
+        if self._granted == 0:
+            return FIRST_LATENESS
+        warming = self._granted < WARMUP_STARTS or self._first_grant is None or now - self._first_grant < WARMUP_SECONDS
+        return WARMUP_LATENESS if warming else 0.0
 
     # -- the local share -------------------------------------------------------------------
 
