@@ -429,6 +429,51 @@ async def test_no_more_downloads_run_at_once_than_the_concurrency(tmp_path):
         assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
 
 
+async def test_two_managers_saving_one_job_into_one_directory_take_turns_and_fetch_it_once(tmp_path):
+    # (two monitors with auto_download, or a monitor and `check --download`, on one download_dir)
+    rig = Rig(tmp_path)
+    job_id, url = await rig.finished_job(300_000)
+    rig.sim.results.faults.trickle(job_id, 100_000)  # 3 simulated seconds: the second comes mid-body
+    managers = [rig.manager, rig.make_manager()]
+    runners = [asyncio.create_task(manager.run()) for manager in managers]
+    for manager in managers:
+        assert manager.request(job_id, url)
+    await asyncio.sleep(0)
+    await asyncio.gather(*(manager.wait_idle() for manager in managers))
+    for manager in managers:
+        await manager.close()
+    await asyncio.gather(*runners)
+    sha256 = hashlib.sha256(rig.content(job_id)).hexdigest()
+    path = rig.directory / f"{job_id}.mp4"
+    assert [(m.state(job_id).phase, m.state(job_id).sha256, m.state(job_id).path) for m in managers] == [
+        ("done", sha256, str(path))] * 2
+    assert sorted(p.name for p in rig.directory.iterdir()) == [path.name]  # (no part, no lock left)
+    assert path.read_bytes() == rig.content(job_id)
+    assert rig.log() == [(None, 200, False)]  # the body fetched once
+    assert [saved[0] for saved in rig.saved] == [job_id, job_id]  # each recorded it (the second: found)
+
+
+async def test_a_part_shorter_on_disk_than_received_is_never_renamed(tmp_path, monkeypatch):
+    # (another writer truncated it under us: what is renamed must be what the disk holds)
+    rig = Rig(tmp_path)
+    job_id, url = await rig.finished_job(10_000)
+    real_fsync = os.fsync
+    truncated: list[int] = []
+
+    def truncating_fsync(fd):
+        if not truncated and os.fstat(fd).st_size == 10_000:
+            truncated.append(fd)
+            os.truncate(rig.directory / f"{job_id}.mp4.part", 4000)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", truncating_fsync)
+    await rig.download((job_id, url))
+    assert truncated
+    assert rig.log() == [(None, 200, False), (None, 200, False)]  # started over, not renamed short
+    assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
+    assert rig.manager.state(job_id).restarts == 1
+
+
 # -- servers that lie -------------------------------------------------------------------------------
 
 class Twisting(httpx.AsyncBaseTransport):

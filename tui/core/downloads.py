@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -51,6 +52,7 @@ MAX_RESULT_BYTES = 1 << 40  # an announced size past 1 TiB is a broken or hostil
 MAX_STALLS = 5  # attempts in a row that bring no new byte before the download fails
 MAX_RESTARTS = 3  # times the bytes kept may be dropped (the file changed) before the download fails
 RETRY_BACKOFF = Backoff(1.0, 30.0)
+LOCK_POLL = 0.2  # seconds between two tries at a job's lock another process (or manager) holds
 WRITE_BUFFER = 1 << 20  # bytes gathered before a write (in a thread; one writing, one gathering)
 HASH_BLOCK = 1 << 20
 ERROR_BODY_KEPT = 4096  # bytes of a refusal's body read to say why
@@ -71,6 +73,7 @@ VIDEO_EXTENSIONS = {
     "video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv",
     "video/mpeg": ".mpg", "video/x-msvideo": ".avi", "video/3gpp": ".3gp", "image/gif": ".gif",
 }
+_VIDEO_SUFFIXES = frozenset(VIDEO_EXTENSIONS.values())
 RESERVED_EXTENSIONS = {"part", "json"}  # our own files' endings
 
 
@@ -351,6 +354,90 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+# -- one job at a time per directory ------------------------------------------------------------------
+
+def lock_path(directory: Path, job_id: str) -> Path:
+    return directory / f".{job_id}.lock"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.lstat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _read_note(fd: int, job_id: str) -> tuple[str, int, str] | None:
+    """What the holder before us wrote into the lock file as it let go: (name, bytes, sha256) of
+    the file it saved, or None."""
+    try:
+        data = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    name, size, sha256 = data.get("name"), data.get("bytes"), data.get("sha256")
+    if not isinstance(name, str) or not isinstance(sha256, str) or type(size) is not int:
+        return None
+    stem, dot, ext = name.partition(".")
+    if stem != job_id or not dot or "." + ext not in _VIDEO_SUFFIXES:
+        return None
+    return name, size, sha256
+
+
+class JobLock:
+    """`.JOBID.lock` in the directory, flocked for the whole of one job's download, so that two
+    processes (or two managers) saving into one directory take turns instead of writing one `.part`
+    together. The holder writes what it saved into the lock file, then removes it, then lets go: one
+    that waited on it reads that note (the file, its size and SHA-256) and need not fetch it again;
+    one that finds the file gone from under its lock tries again on the new one."""
+
+    def __init__(self, directory: Path, job_id: str, clock: Clock) -> None:
+        self.path = lock_path(directory, job_id)
+        self.job_id = job_id
+        self.clock = clock
+        self.fd = -1
+        self.note: tuple[str, int, str] | None = None  # what a holder before us saved
+        self.waited = False
+
+    async def acquire(self) -> None:
+        """Taken without blocking the event loop: tried, and tried again on the clock while held."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        self.waited = True
+                        await self.clock.sleep(LOCK_POLL)
+                if _same_file(fd, self.path):
+                    self.fd, fd = fd, -1
+                    return
+                self.note = _read_note(fd, self.job_id) or self.note  # (its holder removed it as it let go)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+
+    def release(self, saved: tuple[str, int, str] | None = None) -> None:
+        """Let go (removing the file first); `saved` (name, bytes, sha256) is left for who waits."""
+        fd, self.fd = self.fd, -1
+        if fd < 0:
+            return
+        try:
+            if saved is not None:
+                name, size, sha256 = saved
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, json.dumps({"name": name, "bytes": size, "sha256": sha256}).encode(), 0)
+            if _same_file(fd, self.path):
+                _remove(self.path)
+        finally:
+            os.close(fd)
+
+
 # -- one download -----------------------------------------------------------------------------------
 
 class DownloadFailed(Exception):
@@ -535,19 +622,29 @@ class DownloadManager:
             problem = job_id_problem(job_id)
             if problem:
                 raise DownloadFailed(problem)
-            if await self._already_saved(job_id):
-                return
             self.directory.mkdir(parents=True, exist_ok=True)
-            assert self._client is not None
-            transfer = Transfer(job_id, self._urls.get(job_id, ""), directory=self.directory, client=self._client,
-                                clock=self.clock, fresh_url=self.fresh_url, report=self._set, on_bytes=self._progress)
+            lock = JobLock(self.directory, job_id, self.clock)
+            await lock.acquire()  # (another process, or manager, saving this job here: its turn first)
+            saved: tuple[str, int, str] | None = None
             try:
-                await transfer.run()
+                found = await self._already_saved(job_id, lock.note)
+                if found is None:
+                    assert self._client is not None
+                    transfer = Transfer(job_id, self._urls.get(job_id, ""), directory=self.directory,
+                                        client=self._client, clock=self.clock, fresh_url=self.fresh_url,
+                                        report=self._set, on_bytes=self._progress)
+                    try:
+                        await transfer.run()
+                    finally:
+                        self._urls[job_id] = transfer.url
+                        self._samples.pop(job_id, None)
+                state = self._states[job_id]
+                saved = (Path(state.path).name, state.received, state.sha256)
             finally:
-                self._urls[job_id] = transfer.url
-                self._samples.pop(job_id, None)
-            state = self._states[job_id]
-            if self.on_saved is not None:
+                lock.release(saved)
+            if found == "recorded":
+                return
+            if self.on_saved is not None:  # (saved now, or by another while this one waited)
                 try:
                     self.on_saved(job_id, state.path, state.received, state.sha256)
                 except Exception:  # the file is saved; a broken recorder must not undo that
@@ -568,12 +665,20 @@ class DownloadManager:
             log.exception("download of %s failed", job_id)
             self._set(job_id, phase="failed", rate=0.0, error=_plain(f"unexpected {type(error).__name__}: {error}"))
 
-    async def _already_saved(self, job_id: str) -> bool:
-        """An earlier run's file, still there with its recorded size and checksum: nothing to do."""
+    async def _already_saved(self, job_id: str, note: tuple[str, int, str] | None = None) -> str | None:
+        """A file still there with its size and checksum: nothing to do. "recorded": an earlier run's
+        (`recorded`); "noted": the one another process or manager saved while this one waited for
+        its lock (`note`: name, bytes, sha256); None: neither."""
         known = self.recorded(job_id) if self.recorded is not None else None
-        if not known:
-            return False
-        path, size, sha256 = known
+        if known and await self._still_there(job_id, *known):
+            return "recorded"
+        if note is not None:
+            name, size, sha256 = note
+            if await self._still_there(job_id, str(self.directory / name), size, sha256):
+                return "noted"
+        return None
+
+    async def _still_there(self, job_id: str, path: str, size: int, sha256: str) -> bool:
         if not path or not sha256:
             return False
         try:
@@ -885,6 +990,13 @@ class Transfer:
         final = self.directory / info.name
         if info.total is not None and size != info.total:
             raise _Restart("the part file does not have the announced size")
+        fd = os.open(part, os.O_RDONLY | _NOFOLLOW)
+        try:
+            on_disk = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if on_disk != size:
+            raise _Restart(f"the part file has {on_disk} bytes, not {size}")
         if self.hasher is not None and self.hashed == size:
             digest = self.hasher.hexdigest()
         else:
