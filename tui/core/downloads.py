@@ -876,6 +876,9 @@ class Transfer:
                     self.restarts += 1
                     if self.restarts > MAX_RESTARTS:
                         raise DownloadFailed(f"started over {MAX_RESTARTS} times, and the file changed again")
+                if length is None:  # (a body cut short would end like a whole one: nothing to check it by)
+                    raise DownloadFailed("the server did not say the file's size: not saved, since it could "
+                                         "not be checked")
                 start, total = 0, length
                 name = result_name(self.job_id, response.headers.get("content-type"),
                                    response.headers.get("content-disposition"))
