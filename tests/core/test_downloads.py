@@ -21,6 +21,7 @@ from tui.core.config import parse_config
 from tui.core.downloads import (
     DownloadManager,
     DownloadState,
+    PartInfo,
     download_url_problem,
     extension_from,
     parse_content_range,
@@ -28,6 +29,8 @@ from tui.core.downloads import (
     read_part_info,
     result_name,
     sidecar_path,
+    unsatisfied_size,
+    write_part_info,
 )
 from tui.core.engine import Poller
 from tui.simulator.results import ResultFaults
@@ -377,6 +380,40 @@ async def test_a_part_without_its_sidecar_is_not_trusted_and_the_file_comes_whol
     await rig.download((job_id, url))
     assert rig.log() == [(None, 200, False)]
     assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
+
+
+async def test_a_whole_part_left_before_its_rename_is_finished_on_a_416_that_names_its_size(tmp_path):
+    # (a run killed between the last byte and the rename: the server has no byte past the end)
+    rig = Rig(tmp_path)
+    job_id, url = await rig.finished_job(10_000)
+    rig.directory.mkdir()
+    (rig.directory / f"{job_id}.mp4.part").write_bytes(rig.content(job_id))
+    write_part_info(rig.directory, job_id, PartInfo(f"{job_id}.mp4", rig.sim.results.etag_of(job_id), 10_000))
+    await rig.download((job_id, url))
+    assert rig.log() == [("bytes=10000-", 416, False)]
+    assert rig.manager.state(job_id).sha256 == hashlib.sha256(rig.content(job_id)).hexdigest()
+    assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
+
+
+async def test_a_416_naming_another_size_than_the_part_s_starts_over(tmp_path):
+    # (the sidecar says 12,000 bytes, the part has them; the server's file has 10,000: not that file)
+    rig = Rig(tmp_path)
+    job_id, url = await rig.finished_job(10_000)
+    rig.directory.mkdir()
+    (rig.directory / f"{job_id}.mp4.part").write_bytes(b"x" * 12_000)
+    write_part_info(rig.directory, job_id, PartInfo(f"{job_id}.mp4", rig.sim.results.etag_of(job_id), 12_000))
+    await rig.download((job_id, url))
+    assert rig.log() == [("bytes=12000-", 416, False), (None, 200, False)]
+    assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
+    assert rig.manager.state(job_id).restarts == 1
+
+
+@pytest.mark.parametrize(("value", "size"), [
+    ("bytes */10000", 10_000), (" bytes */0 ", 0), (None, None), ("", None), ("bytes */*", None),
+    ("bytes 0-9/10", None), ("bytes */-1", None), ("bytes */1e4", None), (f"bytes */{1 << 41}", None),
+])
+def test_a_416_s_content_range_gives_the_size_or_none(value, size):
+    assert unsatisfied_size(value) == size
 
 
 async def test_a_saved_file_with_its_recorded_checksum_is_not_downloaded_again(tmp_path):

@@ -67,6 +67,7 @@ USER_AGENT = "vclm-watch-download"
 SAFE_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _SAFE_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
 _CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20})$")
+_UNSATISFIED_RANGE = re.compile(r"^bytes \*/([0-9]{1,20})$")
 _DIGITS = re.compile(r"^[0-9]{1,20}$")
 DEFAULT_EXTENSION = ".mp4"  # what the service produces, when the server names nothing usable
 VIDEO_EXTENSIONS = {
@@ -220,6 +221,15 @@ def parse_content_range(value: str | None) -> tuple[int, int, int]:
     if not start <= last < total or total > MAX_RESULT_BYTES:
         raise ValueError(f"a Content-Range that does not add up ({value!r})")
     return start, last + 1, total
+
+
+def unsatisfied_size(value: str | None) -> int | None:
+    """The size a 416's `Content-Range: bytes */SIZE` gives; None when it gives none that we accept."""
+    found = _UNSATISFIED_RANGE.match((value or "").strip())
+    if not found:
+        return None
+    size = int(found.group(1))
+    return size if size <= MAX_RESULT_BYTES else None
 
 
 def _strong_validator(headers: httpx.Headers) -> str:
@@ -844,7 +854,8 @@ class Transfer:
     async def _receive(self, response: httpx.Response, info: PartInfo | None,
                        offset: int) -> None:
         status = response.status_code
-        if status == 416 and info is not None and info.total is not None and offset == info.total:
+        if (status == 416 and info is not None and info.total is not None and offset == info.total
+                and unsatisfied_size(response.headers.get("content-range")) == info.total):
             # every byte is there already (a run killed between the last byte and the rename)
             await self._finish(info, offset)
             return
