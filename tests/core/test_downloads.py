@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -52,7 +53,12 @@ JOB = "0123456789abcdef0123456789abcdef"
     (None, None, f"{JOB}.mp4"),
     ("application/octet-stream", 'attachment; filename="clip.MKV"', f"{JOB}.mkv"),
     ("application/octet-stream", 'attachment; filename="../../etc/passwd"', f"{JOB}.mp4"),
-    ("application/octet-stream", 'attachment; filename="/tmp/x/evil.sh"', f"{JOB}.sh"),
+    ("application/octet-stream", 'attachment; filename="/tmp/x/evil.sh"', f"{JOB}.mp4"),
+    ("application/octet-stream", 'attachment; filename="setup.EXE"', f"{JOB}.mp4"),
+    ("application/octet-stream", 'attachment; filename="page.html"', f"{JOB}.mp4"),
+    ("application/octet-stream", 'attachment; filename="run.desktop"', f"{JOB}.mp4"),
+    ("application/octet-stream", 'attachment; filename="a.3GP"', f"{JOB}.3gp"),
+    ("application/octet-stream", 'attachment; filename="a.gif"', f"{JOB}.gif"),
     ("application/octet-stream", 'attachment; filename="..\\\\..\\\\a.b\\\\c"', f"{JOB}.mp4"),
     ("application/octet-stream", "attachment; filename*=UTF-8''%2E%2E%2Fx.webm", f"{JOB}.webm"),
     ("application/octet-stream", "attachment; filename*=UTF-8''a%00b.m%2Fp4", f"{JOB}.mp4"),
@@ -76,6 +82,20 @@ def test_no_header_can_name_a_file_outside_the_directory_or_another_job_s(conten
     stem, dot, ext = name.partition(".")
     assert (stem, dot) == (JOB, ".") and ext.isascii() and ext.isalnum() and 1 <= len(ext) <= 8
     assert extension_from(content_type, disposition) == "." + ext
+
+
+HOSTILE_NAMES = st.sampled_from(["x.sh", "x.exe", "x.html", "x.desktop", "x.mp4.sh", "../x.mov", "x.MKV", "x.bat",
+                                  "x.part", "x.json", ".webm", "x.mp4/", "x.avi\x00.sh", "x.mpg", "x.mpeg"])
+
+
+@given(st.from_regex(r"[0-9a-f]{32}", fullmatch=True), st.one_of(st.none(), st.text(max_size=40)),
+       st.one_of(st.none(), st.text(max_size=120), HOSTILE_NAMES.map(lambda n: f'attachment; filename="{n}"'),
+                 st.tuples(HOSTILE_NAMES, st.text(max_size=20)).map(
+                     lambda t: f"attachment; filename*=UTF-8''{t[0]}{t[1]}")))
+@settings(max_examples=400, deadline=None)
+def test_the_final_name_is_always_the_job_id_and_a_video_extension(job_id, content_type, disposition):
+    assert re.fullmatch(r"[0-9a-f]{32}\.(mp4|mov|webm|mkv|mpg|avi|3gp|gif)",
+                        result_name(job_id, content_type, disposition))
 
 
 @pytest.mark.parametrize("job_id", ["../" + "a" * 30, "a/b", "", ".hidden", "a" * 200, "a b", "a\x00b"])
@@ -581,7 +601,7 @@ async def test_a_hostile_content_disposition_names_no_file_outside_the_directory
     twisting.headers["Content-Disposition"] = 'attachment; filename="../../../escaped.sh"'
     await rig.download((job_id, url))
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()) == [
-        Path("videos") / f"{job_id}.sh"]  # (the extension it names, nothing more)
+        Path("videos") / f"{job_id}.mp4"]  # (not its directory, nor an extension that is not a video's)
 
 
 async def test_a_redirect_within_the_rules_is_followed_without_any_api_header(tmp_path):

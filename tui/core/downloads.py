@@ -1,11 +1,12 @@
 """Keeping results: each finished job's video saved to a directory, streamed, resumable and verified.
 
-A download goes to `JOBID.EXT.part` (EXT: what the server names, sanitized), with a small sidecar
-`.JOBID.part.json` keeping what is needed to resume it safely (the final name, the validator, the
-size): a dropped connection resumes with `Range` + `If-Range`, and so does the next run after a
-killed process. A changed file (another ETag, a 200 to a ranged request) starts over rather than
-splice two versions. Once every byte announced is there: SHA-256, fsync, atomic rename, and
-`on_saved`. A refused URL (403, 404, 410: expired or signed wrong) gets one fresh URL through
+A download goes to `JOBID.EXT.part` (EXT: the video extension the server names, else mp4), with a
+small sidecar `.JOBID.part.json` keeping what is needed to resume it safely (the final name, the
+validator, the size): a dropped connection resumes with `Range` + `If-Range`, and so does the next
+run after a killed process. A changed file (another ETag, a 200 to a ranged request) starts over
+rather than splice two versions. Once every byte announced is there: SHA-256, fsync, atomic
+rename, and `on_saved`; never a file whose size was not announced. `.JOBID.lock` (flocked) makes
+two processes saving one job into one directory take turns. A refused URL (403, 404, 410: expired or signed wrong) gets one fresh URL through
 `fresh_url` (a poll through the same limiter as every other), then the download goes on; when the
 service no longer has the result, the download ends `gone`.
 
@@ -65,7 +66,6 @@ RETRIED_STATUSES = (408, 429, 500, 502, 503, 504)
 USER_AGENT = "vclm-watch-download"
 
 SAFE_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_SAFE_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
 _CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20})$")
 _UNSATISFIED_RANGE = re.compile(r"^bytes \*/([0-9]{1,20})$")
 _DIGITS = re.compile(r"^[0-9]{1,20}$")
@@ -75,7 +75,6 @@ VIDEO_EXTENSIONS = {
     "video/mpeg": ".mpg", "video/x-msvideo": ".avi", "video/3gpp": ".3gp", "image/gif": ".gif",
 }
 _VIDEO_SUFFIXES = frozenset(VIDEO_EXTENSIONS.values())
-RESERVED_EXTENSIONS = {"part", "json"}  # our own files' endings
 
 
 # -- what views see ---------------------------------------------------------------------------------
@@ -161,8 +160,9 @@ def _disposition_filename(value: str) -> str:
 
 def extension_from(content_type: str | None, content_disposition: str | None) -> str:
     """The file's extension as the server names it: a known video Content-Type, else the suffix of
-    Content-Disposition's file name if it is plain (1-8 ASCII letters or digits), else `.mp4`.
-    Nothing else of the server's name is used: never a directory, never a whole name."""
+    Content-Disposition's file name if it is a known video one (`.mov`, `.webm`...), else `.mp4`.
+    Nothing else of the server's name is used: never a directory, never a whole name, never an
+    extension that would make the file something else (`.sh`, `.exe`, `.html`, `.desktop`)."""
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind in VIDEO_EXTENSIONS:
         return VIDEO_EXTENSIONS[kind]
@@ -171,7 +171,7 @@ def extension_from(content_type: str | None, content_disposition: str | None) ->
         name = re.split(r"[/\\]", name)[-1]
         stem, dot, suffix = name.rpartition(".")
         suffix = suffix.lower()
-        if dot and stem and _SAFE_EXTENSION.match(suffix) and suffix not in RESERVED_EXTENSIONS:
+        if dot and stem and "." + suffix in _VIDEO_SUFFIXES:
             return "." + suffix
     return DEFAULT_EXTENSION
 
@@ -289,7 +289,7 @@ def read_part_info(directory: Path, job_id: str) -> PartInfo | None:
     if not isinstance(name, str) or not isinstance(validator, str):
         return None
     stem, dot, ext = name.partition(".")
-    if stem != job_id or not dot or not _SAFE_EXTENSION.match(ext) or ext in RESERVED_EXTENSIONS or not validator:
+    if stem != job_id or not dot or "." + ext not in _VIDEO_SUFFIXES or not validator:
         return None
     if total is not None and (type(total) is not int or not 0 <= total <= MAX_RESULT_BYTES):
         return None
