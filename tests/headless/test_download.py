@@ -140,6 +140,21 @@ def test_a_file_saved_by_an_earlier_run_with_its_checksum_is_not_downloaded_agai
     assert hashlib.sha256((tmp_path / f"{job}.mp4").read_bytes()).hexdigest() == sha256_of(files_sim.simulator, job)
 
 
+def test_a_job_saved_earlier_in_another_directory_is_saved_again_in_the_one_asked_for(files_sim, shell, tmp_path):
+    job = files_sim.job(JOB_SUCCESS)
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert shell("download", "--endpoint", files_sim.url, "--dir", str(first), job).code == 0
+    served = len(files_sim.simulator.results.log)
+    result = shell("download", "--endpoint", files_sim.url, "--dir", str(second), "--json", job)
+    assert result.code == 0, result.stderr
+    assert json_rows(result.stdout)[job]["File"] == str(second / f"{job}.mp4")
+    assert len(files_sim.simulator.results.log) == served + 1
+    for directory in (first, second):
+        assert hashlib.sha256((directory / f"{job}.mp4").read_bytes()).hexdigest() == sha256_of(files_sim.simulator, job)
+    assert shell("download", "--endpoint", files_sim.url, "--dir", str(second), job).code == 0
+    assert len(files_sim.simulator.results.log) == served + 1  # (the job database now names the file in b)
+
+
 def test_a_download_killed_mid_body_resumes_on_the_next_run(files_sim, tmp_path):
     cli = Cli()
     job = files_sim.job(JOB_SUCCESS)

@@ -473,7 +473,8 @@ class DownloadManager:
     to each download's `DownloadState` and read `totals()`. `fresh_url(job_id)` is asked once per
     download when its URL is refused (one poll through the API's limiter); `on_saved(job_id, path,
     bytes, sha256)` is told of each file saved; `recorded(job_id)` gives what an earlier run saved
-    (path, bytes, sha256), so a file still there with that checksum is not downloaded again.
+    (path, bytes, sha256), so a file still there (in this directory) with that checksum is not
+    downloaded again.
     Downloads never hold the API's limiter or credentials: polling goes on at its pace.
     """
 
@@ -680,13 +681,20 @@ class DownloadManager:
         (`recorded`); "noted": the one another process or manager saved while this one waited for
         its lock (`note`: name, bytes, sha256); None: neither."""
         known = self.recorded(job_id) if self.recorded is not None else None
-        if known and await self._still_there(job_id, *known):
+        if known and self._in_directory(known[0]) and await self._still_there(job_id, *known):
             return "recorded"
         if note is not None:
             name, size, sha256 = note
             if await self._still_there(job_id, str(self.directory / name), size, sha256):
                 return "noted"
         return None
+
+    def _in_directory(self, path: str) -> bool:
+        """Whether `path` is a file of this manager's directory (one saved elsewhere is not saved here)."""
+        try:
+            return bool(path) and os.path.samefile(os.path.dirname(path) or ".", self.directory)
+        except OSError:
+            return False
 
     async def _still_there(self, job_id: str, path: str, size: int, sha256: str) -> bool:
         if not path or not sha256:
