@@ -189,6 +189,18 @@ def test_check_download_without_wait_saves_what_is_finished_now(files_sim, shell
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{done}.mp4"]
 
 
+def test_download_takes_the_team_options_as_check_does(files_sim, shell, tmp_path, isolated_home):
+    job = files_sim.job(JOB_SUCCESS)
+    result = shell("download", "--endpoint", files_sim.url, "--dir", str(tmp_path), "--solo", job)
+    assert result.code == 0, result.stderr
+    assert (tmp_path / f"{job}.mp4").is_file()
+    assert not list(isolated_home.rglob("team.sqlite3"))  # (shared nothing)
+    usage = shell("download", "--help").stdout
+    assert "--shared URL" in usage and "--solo" in usage
+    both = shell("download", "--solo", "--shared", "redis://127.0.0.1:6379", job)
+    assert both.code == 2 and "not allowed with argument" in both.stderr
+
+
 def test_the_download_directory_must_be_a_directory(files_sim, shell, tmp_path):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")

@@ -115,6 +115,7 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print JSON Lines: `check --json`'s objects plus File, Bytes, Sha256 and DownloadError")
     _add_table_arguments(parser, "RequestId")
+    add_team_options(parser)  # (its one poll of each job goes through the team, as check's)
     parser.epilog = DOWNLOAD_EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
