@@ -99,7 +99,7 @@ def _add_table_arguments(parser: argparse.ArgumentParser, last_column: str) -> N
 
 DOWNLOAD_EPILOG = """\
 Each job is asked about once (through the same engine, rate limit and retries as `check`); a job
-that is JobSuccess has its video saved as DIR/JOBID.EXT (the extension the server names): streamed
+that is JobSuccess has its video saved as DIR/JOBID.EXT (a video extension the server names): streamed
 to JOBID.EXT.part, resumed after a dropped connection or from a .part an interrupted run left,
 checked against its size and SHA-256, then renamed into place. A file saved earlier with the
 checksum the job database recorded is not downloaded again. An expired URL is refreshed once.
