@@ -179,6 +179,29 @@ def test_a_download_killed_mid_body_resumes_on_the_next_run(files_sim, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{job}.mp4"]
 
 
+def test_two_processes_saving_one_job_into_one_directory_take_turns_and_fetch_it_once(files_sim, tmp_path):
+    cli = Cli()
+    job = files_sim.job(JOB_SUCCESS)
+    results = files_sim.simulator.results
+    results.set_size(job, 1_000_000)
+    results.faults.trickle(job, 250_000)  # 4 s: the second starts while the first is mid-body
+    part = tmp_path / f"{job}.mp4.part"
+    first = cli.start("download", "--endpoint", files_sim.url, "--dir", str(tmp_path), "--json", job)
+    try:
+        wait_for(part.exists, timeout=20, what="the first's .part")  # (its body has begun)
+        second = cli.start("download", "--endpoint", files_sim.url, "--dir", str(tmp_path), "--json", job)
+    finally:
+        runs = [Cli.finish(first)]
+    runs.append(Cli.finish(second))
+    assert [run.code for run in runs] == [0, 0], [run.stderr for run in runs]
+    sha256 = sha256_of(files_sim.simulator, job)
+    for run in runs:
+        row = json_rows(run.stdout)[job]
+        assert (row["File"], row["Bytes"], row["Sha256"]) == (str(tmp_path / f"{job}.mp4"), 1_000_000, sha256)
+    assert [(e.range, e.status) for e in results.log] == [(None, 200)]  # the body fetched once
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{job}.mp4"]
+
+
 def test_check_download_without_wait_saves_what_is_finished_now(files_sim, shell, tmp_path):
     done, running = files_sim.job(JOB_SUCCESS), files_sim.job(running=True)
     result = shell("check", "--endpoint", files_sim.url, "--download", str(tmp_path), "--json", done, running)
