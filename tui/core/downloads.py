@@ -6,9 +6,10 @@ validator, the size): a dropped connection resumes with `Range` + `If-Range`, an
 run after a killed process. A changed file (another ETag, a 200 to a ranged request) starts over
 rather than splice two versions. Once every byte announced is there: SHA-256, fsync, atomic
 rename, and `on_saved`; never a file whose size was not announced. `.JOBID.lock` (flocked) makes
-two processes saving one job into one directory take turns. A refused URL (403, 404, 410: expired or signed wrong) gets one fresh URL through
-`fresh_url` (a poll through the same limiter as every other), then the download goes on; when the
-service no longer has the result, the download ends `gone`.
+two processes saving one job into one directory take turns. A refused URL (403, 404, 410: expired
+or signed wrong) gets one fresh URL through `fresh_url` (a poll through the same limiter as every
+other), then the download goes on; when the service no longer has the result, the download ends
+`gone`.
 
 Security: only https URLs, or http to loopback (the simulator); redirects are followed by hand
 within the same rule (never from a remote host to a loopback one) and carry only this module's own
@@ -409,7 +410,6 @@ class JobLock:
         self.clock = clock
         self.fd = -1
         self.note: tuple[str, int, str] | None = None  # what a holder before us saved
-        self.waited = False
 
     async def acquire(self) -> None:
         """Taken without blocking the event loop: tried, and tried again on the clock while held."""
@@ -421,7 +421,6 @@ class JobLock:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                         break
                     except BlockingIOError:
-                        self.waited = True
                         await self.clock.sleep(LOCK_POLL)
                 if _same_file(fd, self.path):
                     self.fd, fd = fd, -1
@@ -443,7 +442,8 @@ class JobLock:
                     os.ftruncate(fd, 0)
                     os.pwrite(fd, json.dumps({"name": name, "bytes": size, "sha256": sha256}).encode(), 0)
             if _same_file(fd, self.path):
-                _remove(self.path)
+                with contextlib.suppress(OSError):  # (left behind, it is only taken again next time)
+                    os.unlink(self.path)
         finally:
             os.close(fd)
 

@@ -99,10 +99,11 @@ def _add_table_arguments(parser: argparse.ArgumentParser, last_column: str) -> N
 
 DOWNLOAD_EPILOG = """\
 Each job is asked about once (through the same engine, rate limit and retries as `check`); a job
-that is JobSuccess has its video saved as DIR/JOBID.EXT (a video extension the server names): streamed
-to JOBID.EXT.part, resumed after a dropped connection or from a .part an interrupted run left,
-checked against its size and SHA-256, then renamed into place. A file saved earlier with the
-checksum the job database recorded is not downloaded again. An expired URL is refreshed once.
+that is JobSuccess has its video saved as DIR/JOBID.EXT (a video extension the server names, else
+.mp4): streamed to JOBID.EXT.part, resumed after a dropped connection or from a .part an
+interrupted run left, checked against its size and SHA-256, then renamed into place. A file saved
+earlier in DIR with the checksum the job database recorded is not downloaded again. An expired URL
+is refreshed once. Two processes saving one job into one DIR take turns (.JOBID.lock).
 exit status: as `check`'s (0 all saved; 1 a job failed; 2 usage; 3 a job could not be queried or
 its download could not be completed; 4 a job is not finished yet).
 """
