@@ -328,3 +328,51 @@ async def test_a_team_whose_calls_fail_never_stops_polling(tmp_path):
         await poller.run(deadline=clock.monotonic() + 3.0)
     await team.close()
     assert all(record.status_code == "JobRunning" for record in poller.records.values())
+
+
+class HeldTransport(httpx.AsyncBaseTransport):
+    """The simulator transport, holding every Describe request about the job `held` until `go` is set."""
+
+    def __init__(self, sim, held: str) -> None:
+        self.inner, self.held = SimulatorTransport(sim), held
+        self.go, self.holding = asyncio.Event(), asyncio.Event()
+        self.asks: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.asks.append(json.loads(request.content or b"{}").get("JobId"))
+        if self.asks[-1] == self.held:
+            self.holding.set()
+            await self.go.wait()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_an_answer_another_member_publishes_is_shown_at_once_while_every_slot_is_held(tmp_path):
+    # a's only slot is taken by a poll that does not return: its loop waits on that slot, and the
+    # answer b publishes meanwhile is shown all the same (not when a's next request goes out), and
+    # the job a had claimed before that wait is not polled again when a slot is free
+    clock = FakeClock()
+    sim = make_sim(clock)
+    slow, other = (sim.create_job(init_seconds=0.0, run_seconds=3600.0) for _ in range(2))
+    path = tmp_path / "team.sqlite3"
+    held = HeldTransport(sim, slow)
+    team_a = LocalTeam(path, ACCOUNT, clock=clock, member="a", listen_every=0.0)
+    team_b = local_team(path, clock, "b")
+    client_a, client_b = make_client(sim, clock, transport=held), make_client(sim, clock)
+    poller_a = Poller(client_a, clock=clock, max_in_flight=1, team=team_a)
+    poller_b = Poller(client_b, clock=clock, team=team_b)
+    poller_a.add(slow)
+    record = poller_a.add(other)
+    poller_b.add(other)
+    async with client_a, client_b:
+        running = asyncio.create_task(poller_a.run(deadline=clock.monotonic() + 1.0))
+        await held.holding.wait()
+        await poller_b.poll_job(other)  # fetched by b, published
+        for _ in range(20):  # a few turns of the loop: a's listener looks at the file at each
+            await asyncio.sleep(0)
+        shown = (record.shared_from, record.status_code, poller_a.records[slow].status_code)
+        held.go.set()
+        await running
+    await team_a.close()
+    await team_b.close()
+    assert shown == ("b", "JobRunning", None)  # (the held poll had not returned)
+    assert held.asks == [slow] and record.shared_from == "b"

@@ -159,6 +159,11 @@ class DueQueue:
         if entry is not None and self._heap and self._heap[0] is entry:
             heapq.heappop(self._heap)
 
+    def ready(self, job_id: str, now: float) -> bool:
+        """The job is queued, due by `now`, and not being polled."""
+        entry = self.entries.get(job_id)
+        return entry is not None and entry[1] <= now and job_id not in self._in_flight
+
     def discard(self, job_id: str, *, deferred: bool = False) -> None:
         self.entries.pop(job_id, None)
         if deferred:
@@ -477,8 +482,8 @@ class Poller:
         client = self.client
         self._stopping = False
         self._slots = asyncio.Semaphore(self.max_in_flight)
-        if self.team is not None:
-            await self.team.start(self._wake)
+        if self.team is not None:  # (its listener calls back as answers come: shown then, even while every slot is out)
+            await self.team.start(self._take_shared)
 
         def remaining(seconds: float | None) -> float | None:
             if deadline is None:
@@ -491,8 +496,7 @@ class Poller:
                 now = self.clock.monotonic()
                 if (until is not None and until()) or (deadline is not None and now >= deadline):
                     break
-                if self.team is not None:
-                    self._take_shared(self.team)
+                self._take_shared()
                 if self.paused:
                     forced = self._next_forced()
                     if forced is None:
@@ -521,8 +525,8 @@ class Poller:
                 granted = await client.limiter.acquire()
                 if self.team is None:
                     job_id, _ = self.next_due(self.clock.monotonic())  # the best job now, not before the wait
-                elif job_id not in self._queue or job_id in self._in_flight or self.paused or self._stopping:
-                    await self.team.release(job_id)  # claimed, not used: removed, polled by hand, or stopping
+                elif not self._queue.ready(job_id, self.clock.monotonic()) or self.paused or self._stopping:
+                    await self.team.release(job_id)  # claimed, not used: removed, polled by hand, answered meanwhile, or stopping
                     job_id = None
                 if job_id is None or self.paused or self._stopping:
                     self._slots.release()
@@ -560,12 +564,13 @@ class Poller:
             self._schedule(job_id, entry[0] if entry else ROUTINE, self.clock.monotonic() + max(0.0, wait))
         return False
 
-    def _take_shared(self, team: TeamLink) -> None:
-        """The answers other members fetched since the last look, for the watched jobs they are news for."""
-        for answer, status in team.answers():
+    def _take_shared(self) -> None:
+        """The answers other members fetched since the last look, for the watched jobs they are news for; then wake the loop."""
+        for answer, status in self.team.answers() if self.team is not None else ():
             record = self.records.get(answer.job_id)
             if record is not None and answer.job_id not in self._in_flight and answer.polled_at > (record.last_polled or 0):
                 self._on_shared(record, answer, status)
+        self._wake()
 
     def _next_forced(self) -> str | None:
         """The next job refreshed by hand while paused that is still waiting to be polled."""

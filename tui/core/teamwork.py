@@ -37,10 +37,19 @@ class TeamLink:
             log.exception("leaving the team")
 
     async def start(self, wake: Callable[[], None]) -> None:
+        """Join the team. `wake` takes the answers waiting (`answers()`): the team's listener calls it
+        as they come, in the loop's thread; whatever it raises is logged, never the listener's end."""
         if not self._started:
             self._started = True
+
+            def woken() -> None:
+                try:
+                    wake()
+                except Exception:  # noqa: BLE001
+                    log.exception("taking the team's answers")
+
             try:
-                await self.team.start(wake)
+                await self.team.start(woken)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a team that cannot start must not stop polling
