@@ -8,9 +8,12 @@ keys stay together on a cluster too):
   (`TIME` inside the script), so no two machines' clocks need to agree. `GATE` trims it, counts the
   starts within the caller's span and records one only if fewer than `ceiling` are there and the
   team's last start is at least 1/rate old; otherwise it says how long to wait.
-- `lease:<job>`: `SET NX PX` by the member polling the job; `answer:<job>`: its last answer (stamped
-  with the server's time, so "fresh" is judged on one clock), also PUBLISHed on the `answers`
-  channel, which every member's listener reads.
+- `lease:<job>`: `SET NX PX` by the member polling the job; `answer:<job>`: its newest answer,
+  stamped with the time its request was sent on the **server's** clock (the server's now less the
+  answer's age, which its member measured on its own clock: "fresh" and "newer" are judged on one
+  clock), also PUBLISHed on the `answers` channel, which every member's listener reads. An answer
+  asked no later than the one stored (a slow poll's, ending after a newer one) is neither stored
+  nor announced.
 - `members`: heartbeats (sorted by server time, dropped after MEMBER_TTL); `epoch`: a random value
   every heartbeat keeps alive. A server that restarted empty, or was flushed, has none: whoever
   sees that rejoins (see below).
@@ -164,11 +167,19 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, math.floor(interval / 1000
 return {0, '', 0}
 """
 
-# KEYS: answer.  ARGV: message, ttl ms, channel, member.  Stored as "<server µs> <member> <message>".
+# KEYS: answer.  ARGV: message, ttl ms, channel, member, age µs (since the answer's request was sent).
+# Stored as "<server µs the request was sent> <member> <message>", and published, unless the answer
+# stored was asked at the same time or later: returns 1 when stored, 0 when not.
 PUBLISH = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('SET', KEYS[1], string.format('%d', now) .. ' ' .. ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[2])
+local at = now - math.max(0, tonumber(ARGV[5]))
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local before = tonumber(string.match(stored, '^(%d+) '))
+  if before and before >= at then return 0 end
+end
+redis.call('SET', KEYS[1], string.format('%d', at) .. ' ' .. ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 """
@@ -213,8 +224,11 @@ def _password_of(url: str) -> str | None:
     return parts.password or query.get("password") or None
 
 
-def answer_from(text: Any, *, polled_at: float) -> SharedAnswer | None:
-    """An answer as published (JSON: job, by, latency, response); None if it is not one."""
+def answer_from(text: Any, *, received_at: float, age: float | None = None) -> SharedAnswer | None:
+    """An answer as published (JSON: job, by, latency, age, response); None if it is not one. Its
+    `polled_at` is `age` seconds before `received_at` (this process's clock); without `age`, the age
+    its member published it with (the time from its request to its publication, on that member's
+    clock: no two machines' clocks need to agree)."""
     try:
         data = json.loads(text)
         response = data["response"]
@@ -223,12 +237,23 @@ def answer_from(text: Any, *, polled_at: float) -> SharedAnswer | None:
         return SharedAnswer(
             job_id=str(data["job"]),
             response=response,
-            polled_at=polled_at,
+            polled_at=received_at - max(0.0, float(data.get("age") or 0.0) if age is None else age),
             latency=float(data.get("latency") or 0.0),
             by=str(data.get("by") or ""),
         )
     except (ValueError, TypeError, KeyError):
         return None
+
+
+def keep_newest(inbox: dict[str, SharedAnswer], answer: SharedAnswer) -> None:
+    """Put `answer` in the inbox unless it holds one of the job's asked later; the latest arrival
+    last, and no more than INBOX_LIMIT jobs (the oldest arrival goes)."""
+    kept = inbox.pop(answer.job_id, None)
+    if kept is not None and kept.polled_at > answer.polled_at:
+        answer = kept
+    if len(inbox) >= INBOX_LIMIT:
+        inbox.pop(next(iter(inbox)))
+    inbox[answer.job_id] = answer
 
 
 class RedisTeam:
@@ -362,7 +387,7 @@ class RedisTeam:
         now = self.clock.time()
         if int(kind) == 1:
             age = int(number) / _US
-            answer = answer_from(text, polled_at=now - age)
+            answer = answer_from(text, received_at=now, age=age)
             if answer is not None:
                 self._taken += 1
                 return Claim(False, answer=answer, retry_at=now + max(0.0, min_interval - age))
@@ -385,15 +410,16 @@ class RedisTeam:
         self._leases.discard(answer.job_id)
         if self._mode != "shared":
             return
+        age = max(0.0, self.clock.time() - answer.polled_at)  # (since its request was sent: the stamp it keeps)
         message = json.dumps(
-            {"job": answer.job_id, "by": self.member, "latency": answer.latency, "response": answer.response},
+            {"job": answer.job_id, "by": self.member, "latency": answer.latency, "age": round(age, 6), "response": answer.response},
             separators=(",", ":"),
         )
         try:
             await self._call(
                 self._scripts["publish"](
                     keys=[self._key("answer:" + answer.job_id)],
-                    args=[message, int(ANSWER_TTL * 1000), self._channel, self.member],
+                    args=[message, int(ANSWER_TTL * 1000), self._channel, self.member, int(age * _US)],
                 )
             )
         except Exception as exc:
@@ -647,13 +673,10 @@ class RedisTeam:
             if not message or message.get("type") != "message":
                 continue
             self.heard += 1
-            answer = answer_from(message.get("data"), polled_at=self.clock.time())
+            answer = answer_from(message.get("data"), received_at=self.clock.time())
             if answer is None or answer.by == self.member:
                 continue
-            self._inbox.pop(answer.job_id, None)
-            if len(self._inbox) >= INBOX_LIMIT:
-                self._inbox.pop(next(iter(self._inbox)))
-            self._inbox[answer.job_id] = answer
+            keep_newest(self._inbox, answer)
             try:
                 self._wake()
             except Exception:  # the engine's callback: never let it end the listener
