@@ -23,7 +23,8 @@ member a random id, values are the service's answers.
 
 When the server cannot be reached (refused, dropped, restarted, slower than `timeout` per call)
 the process falls back to a local window at a share of the quota, target ÷ max(2, members last
-seen), so that all of them together stay under it; claims are granted locally. Keeping the whole
+seen), or target ÷ 4 while it has never seen a count (processes started while the server was
+down), so that all of them together stay under it; claims are granted locally. Keeping the whole
 quota in any second at the server through the changes over:
 
 - falling back: the first local start waits one span after the fault was seen, so no start the
@@ -62,6 +63,7 @@ REJOIN_GRACE = 2.0  # after a rejoin, keep to the local share this long (> probe
 RECORD_SPAN = 2.0  # own starts this recent are written into the server's window on a rejoin
 RATE_SPAN = 5.0  # combined_rate is counted over this many seconds
 ANSWER_TTL = 120.0  # a stored answer is kept this long (claims hand it back only while fresh)
+UNKNOWN_SHARE_DIVISOR = 4  # the local share is the target ÷ this while no member count was ever seen
 INBOX_LIMIT = 10_000  # answers waiting for drain(): the latest per job, at most this many jobs
 # A process's first requests reach the API later than its steady ones (lazy imports, a new
 # connection, a loop busy loading): counted this much later in the team's window, so that the
@@ -245,6 +247,13 @@ def answer_from(text: Any, *, received_at: float, age: float | None = None) -> S
         return None
 
 
+def share_divisor(members_seen: int) -> int:
+    """What the quota is divided by for a process's local share: the members last seen (two at the
+    least), or UNKNOWN_SHARE_DIVISOR while no count was ever seen (several processes may start
+    while the server is down: each must keep to a share that leaves room for the others)."""
+    return max(2, members_seen) if members_seen > 0 else UNKNOWN_SHARE_DIVISOR
+
+
 def keep_newest(inbox: dict[str, SharedAnswer], answer: SharedAnswer) -> None:
     """Put `answer` in the inbox unless it holds one of the job's asked later; the latest arrival
     last, and no more than INBOX_LIMIT jobs (the oldest arrival goes)."""
@@ -289,7 +298,7 @@ class RedisTeam:
         self._started = False
         self._epoch: str | None = None
         self._members = 1
-        self._share_members = 1  # the member count the local share is divided by (max(2, ·))
+        self._share_members = 0  # the member count the local share is divided by (share_divisor; 0: none seen yet)
         self._combined: float | None = None
         self._rate = DEFAULT_TARGET_RATE  # the rate the limiter last asked with
         self._fell_at: float | None = None  # monotonic: when the current fallback began
@@ -525,7 +534,7 @@ class RedisTeam:
 
     def share_rate(self) -> float:
         """The req/s this process keeps to on its own (in fallback, and for a while after a rejoin)."""
-        return self._rate / max(2, self._share_members)
+        return self._rate / share_divisor(self._share_members)
 
     def _lateness(self, now: float) -> float:
         """How much later than granted a start counts in the team's window (see WARMUP_*)."""
@@ -537,7 +546,7 @@ class RedisTeam:
     # -- the local share -------------------------------------------------------------------
 
     def _local_wait(self, now: float, span: float, ceiling: int, rate: float) -> float:
-        divisor = max(2, self._share_members)
+        divisor = share_divisor(self._share_members)
         cap = max(1, ceiling // divisor)
         wait = 0.0
         if self._fell_at is not None:
@@ -576,7 +585,8 @@ class RedisTeam:
         self._mode = "fallback"
         self._fallen = True
         self._fell_at = self.clock.monotonic()
-        self._share_members = max(self._share_members, self._members)
+        if self._share_members:  # (none seen yet: the quarter holds)
+            self._share_members = max(self._share_members, self._members)
         self._leases.clear()
         listener = self._listener
         if listener is not None and listener is not asyncio.current_task():
