@@ -12,6 +12,7 @@ from simkit import SIM_CREDENTIALS, make_client, make_sim
 from tui.api.clock import FakeClock
 from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
+from tui.core.events import StateChanged
 from tui.core.team import SharedAnswer, account_key
 from tui.core.team_local import MEMBER_SEEN_SECONDS, RETRY_SECONDS, LocalTeam
 from tui.simulator.transport import SimulatorTransport
@@ -328,3 +329,141 @@ async def test_a_team_whose_calls_fail_never_stops_polling(tmp_path):
         await poller.run(deadline=clock.monotonic() + 3.0)
     await team.close()
     assert all(record.status_code == "JobRunning" for record in poller.records.values())
+
+
+class HeldTransport(httpx.AsyncBaseTransport):
+    """The simulator transport, holding every Describe request about the job `held` until `go` is set."""
+
+    def __init__(self, sim, held: str) -> None:
+        self.inner, self.held = SimulatorTransport(sim), held
+        self.go, self.holding = asyncio.Event(), asyncio.Event()
+        self.asks: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.asks.append(json.loads(request.content or b"{}").get("JobId"))
+        if self.asks[-1] == self.held:
+            self.holding.set()
+            await self.go.wait()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_an_answer_another_member_publishes_is_shown_at_once_while_every_slot_is_held(tmp_path):
+    # a's only slot is taken by a poll that does not return: its loop waits on that slot, and the
+    # answer b publishes meanwhile is shown all the same (not when a's next request goes out), and
+    # the job a had claimed before that wait is not polled again when a slot is free
+    clock = FakeClock()
+    sim = make_sim(clock)
+    slow, other = (sim.create_job(init_seconds=0.0, run_seconds=3600.0) for _ in range(2))
+    path = tmp_path / "team.sqlite3"
+    held = HeldTransport(sim, slow)
+    team_a = LocalTeam(path, ACCOUNT, clock=clock, member="a", listen_every=0.0)
+    team_b = local_team(path, clock, "b")
+    client_a, client_b = make_client(sim, clock, transport=held), make_client(sim, clock)
+    poller_a = Poller(client_a, clock=clock, max_in_flight=1, team=team_a)
+    poller_b = Poller(client_b, clock=clock, team=team_b)
+    poller_a.add(slow)
+    record = poller_a.add(other)
+    poller_b.add(other)
+    async with client_a, client_b:
+        running = asyncio.create_task(poller_a.run(deadline=clock.monotonic() + 1.0))
+        await held.holding.wait()
+        await poller_b.poll_job(other)  # fetched by b, published
+        for _ in range(20):  # a few turns of the loop: a's listener looks at the file at each
+            await asyncio.sleep(0)
+        shown = (record.shared_from, record.status_code, poller_a.records[slow].status_code)
+        held.go.set()
+        await running
+    await team_a.close()
+    await team_b.close()
+    assert shown == ("b", "JobRunning", None)  # (the held poll had not returned)
+    assert held.asks == [slow] and record.shared_from == "b"
+
+
+class LateAnswers(httpx.AsyncBaseTransport):
+    """The simulator transport; the answer to a Describe request about the job `held` is given by
+    the simulator at once (the job's state then) and handed back only when `go` is set: a slow poll."""
+
+    def __init__(self, sim, held: str) -> None:
+        self.inner, self.held = SimulatorTransport(sim), held
+        self.go, self.holding = asyncio.Event(), asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if json.loads(request.content or b"{}").get("JobId") == self.held:
+            self.holding.set()
+            await self.go.wait()
+        return response
+
+
+def state_changes(poller: Poller) -> list[tuple[str | None, str]]:
+    changes: list[tuple[str | None, str]] = []
+    poller.subscribe(lambda event: changes.append((event.from_code, event.to_code)) if isinstance(event, StateChanged) else None)
+    return changes
+
+
+@pytest.mark.parametrize(("init_seconds", "run_seconds", "before", "after"),
+                         [(0.0, 5.0, "JobRunning", "JobSuccess"), (5.0, 3600.0, "JobInit", "JobRunning")])
+async def test_an_answer_from_a_poll_that_outlived_its_lease_never_overwrites_a_newer_one(
+        tmp_path, init_seconds, run_seconds, before, after):
+    # a asks (`before`) and its answer is slow to come; meanwhile the job moves on, and b (a's lease
+    # over) asks and publishes `after`, which c takes; then a's `before` arrives and is published,
+    # stamped when it was asked: older than b's, it moves neither b's row nor c's
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(fate="JobSuccess", init_seconds=init_seconds, run_seconds=run_seconds)
+    path = tmp_path / "team.sqlite3"
+    late = LateAnswers(sim, job)
+    teams = [local_team(path, clock, member) for member in ("a", "b", "c")]
+    clients = [make_client(sim, clock, transport=late), make_client(sim, clock), make_client(sim, clock)]
+    poller_a, poller_b, poller_c = (Poller(cl, clock=clock, min_interval=2.0, team=t) for cl, t in zip(clients, teams, strict=True))
+    for poller in (poller_a, poller_b, poller_c):
+        poller.add(job)
+    changes_b, changes_c = state_changes(poller_b), state_changes(poller_c)
+    async with clients[0], clients[1], clients[2]:
+        slow = asyncio.create_task(poller_a.poll_job(job))
+        await late.holding.wait()  # the service said `before`; a has not heard it yet
+        clock.advance(6.0)  # the job has moved on, a's lease is long over
+        await poller_b.poll_job(job)
+        await run_together([poller_b, poller_c], clock, 0.1)  # c takes b's answer
+        clock.advance(0.5)
+        late.go.set()
+        await slow  # a's JobRunning arrives now (and is published)
+        await run_together([poller_b, poller_c], clock, 0.1)
+    for team in teams:
+        await team.close()
+    assert poller_a.records[job].status_code == before  # (a's own answer: what a was told)
+    assert (poller_b.records[job].status_code, poller_c.records[job].status_code) == (after, after)
+    assert changes_b == [(None, after)] and changes_c == [(None, after)]
+    assert poller_c.records[job].shared_from == "b"
+
+
+async def test_a_shared_answer_never_takes_a_finished_job_back_to_an_unfinished_state(tmp_path):
+    # an answer stamped later than the record's (a member whose clock runs ahead) that says the job
+    # is still running, after this member saw it finish: neither drained nor handed back by a claim
+    clock = FakeClock()
+    sim = make_sim(clock)
+    job = sim.create_job(fate="JobSuccess", init_seconds=0.0, run_seconds=5.0)
+    path = tmp_path / "team.sqlite3"
+    team_a, team_b = local_team(path, clock, "a"), local_team(path, clock, "b")
+    client_a, client_b = make_client(sim, clock), make_client(sim, clock)
+    poller_a, poller_b = Poller(client_a, clock=clock, team=team_a), Poller(client_b, clock=clock, team=team_b)
+    record = poller_b.add(job)
+    changes = state_changes(poller_b)
+    poller_a.add(job)
+    async with client_a, client_b:
+        await poller_a.poll_job(job)
+        running = poller_a.records[job].last_response
+        poller_a.remove(job)
+        clock.advance(6.0)
+        await poller_b.poll_job(job)
+        assert record.status_code == "JobSuccess"
+        ahead = SharedAnswer(job, running, clock.time() + 30.0, 0.05, "a")
+        await team_a.publish(ahead)
+        await poller_b.run(deadline=clock.monotonic() + 0.1)  # drained
+        assert record.status_code == "JobSuccess"
+        poller_b.refresh(job)  # asked by hand: the claim is refused, with that answer
+        await poller_b.run(deadline=clock.monotonic() + 0.1)
+    await team_a.close()
+    await team_b.close()
+    assert (record.status_code, record.shared_from) == ("JobSuccess", None)
+    assert changes == [(None, "JobSuccess")]

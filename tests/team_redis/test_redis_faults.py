@@ -1,8 +1,8 @@
 """RedisTeam when its server goes away: unreachable, killed, restarted empty, flushed, slow.
 
 No crash and no exception out of the Team's methods; a fallback to a local share of the quota
-(target ÷ max(2, members last seen)) that says why; a rejoin by itself; and never more than 20
-starts in any second through the changes over.
+(target ÷ max(2, members last seen), ÷ 4 while none were ever seen) that says why; a rejoin by
+itself; and never more than 20 starts in any second through the changes over.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ async def local_starts(team: RedisTeam, clock: FakeClock, seconds: float) -> lis
     return starts
 
 
-async def test_a_server_unreachable_at_start_is_a_fallback_at_half_the_quota():
+async def test_a_server_unreachable_at_start_is_a_fallback_at_a_quarter_of_the_quota():
+    # (no member count seen yet: others may be starting too)
     clock = FakeClock()
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     team = RedisTeam(url, "0123456789abcdef", clock=clock)
@@ -42,12 +43,12 @@ async def test_a_server_unreachable_at_start_is_a_fallback_at_half_the_quota():
         status = team.status()
         assert status.mode == "fallback"
         assert f"redis://:***@127.0.0.1:{url.rsplit(':', 1)[1]}" in status.problem and "hunter2" not in status.problem
-        assert status.share == pytest.approx(RATE / 2)
+        assert status.share == pytest.approx(RATE / 4)
         began = clock.monotonic()
         starts = await local_starts(team, clock, 20.0)
         assert starts[0] >= began + SPAN  # nothing in the first window: starts granted by the server may be in it
-        assert busiest(starts) <= CEILING // 2
-        assert len(starts) >= 18 * RATE / 2  # and the share is used
+        assert busiest(starts) <= CEILING // 4
+        assert len(starts) >= 18 * RATE / 4  # and the share is used
         # claims are granted locally; nothing raises
         assert (await team.claim("vclm-job-1", 2.0)).granted
         await team.publish(SharedAnswer("vclm-job-1", {"JobId": "vclm-job-1"}, clock.time()))
@@ -55,6 +56,39 @@ async def test_a_server_unreachable_at_start_is_a_fallback_at_half_the_quota():
         assert team.drain() == []
     finally:
         await team.close()
+
+
+async def test_members_that_start_while_the_server_is_down_keep_to_a_quarter_each_until_a_count_is_known(valkey):
+    # none of the three has ever seen how many they are: each keeps to 19 / 4 (not 19 / 2, which
+    # three would take to 28.5 together); as soon as a count is known, the share follows it
+    clock = FakeClock()
+    valkey.kill()
+    teams = [RedisTeam(valkey.url, "0123456789abcdef", clock=clock, member=f"m{i}") for i in range(3)]
+    try:
+        for team in teams:
+            await team.start(lambda: None)
+            assert team.status().mode == "fallback" and team.status().share == pytest.approx(RATE / 4)
+        starts: list[float] = []
+        end = clock.monotonic() + 20.0
+        while clock.monotonic() < end:  # the three asking side by side, as their limiters would
+            waits = [await team.gate.try_start(SPAN, CEILING, RATE) for team in teams]
+            starts += [clock.monotonic() for wait in waits if wait <= 0]
+            if all(wait > 0 for wait in waits):
+                clock.advance(min(waits))
+        assert busiest(starts) <= 3 * (CEILING // 4) <= CEILING
+        assert len(starts) >= 18 * 3 * RATE / 4  # and the shares are used
+        valkey.start()
+        for _ in range(2):  # (the first back finds itself alone until the next round)
+            for team in teams:
+                await team.check_now()
+        assert [(team.status().mode, team.status().share) for team in teams] == [("shared", pytest.approx(RATE / 3))] * 3
+        valkey.kill()
+        for team in teams:
+            await team.check_now()  # the count last seen holds through the next fallback
+        assert [(team.status().mode, team.status().share) for team in teams] == [("fallback", pytest.approx(RATE / 3))] * 3
+    finally:
+        for team in teams:
+            await team.close()
 
 
 async def test_the_share_is_divided_by_the_members_last_seen(valkey):

@@ -10,15 +10,15 @@ from valkeykit import TlsFront
 
 from tui.api.clock import FakeClock
 from tui.core.team import SharedAnswer
-from tui.core.team_redis import FIRST_LATENESS, WARMUP_LATENESS, WARMUP_SECONDS, WARMUP_STARTS, RedisTeam, mask_url
+from tui.core.team_redis import FIRST_LATENESS, WARMUP_LATENESS, WARMUP_SECONDS, WARMUP_STARTS, RedisTeam, keep_newest, mask_url
 
 pytestmark = pytest.mark.anyio
 
 RUNNING = {"JobId": "vclm-job-1", "Status": "JobRunning", "RequestId": "r-1"}
 
 
-def answer(job: str = "vclm-job-1", by: str = "") -> SharedAnswer:
-    return SharedAnswer(job, dict(RUNNING, JobId=job), polled_at=1_764_000_000.0, latency=0.05, by=by)
+def answer(job: str = "vclm-job-1", by: str = "", polled_at: float = 1_764_000_000.0, response: dict = RUNNING) -> SharedAnswer:
+    return SharedAnswer(job, dict(response, JobId=job), polled_at=polled_at, latency=0.05, by=by)
 
 
 async def test_the_window_counts_every_members_starts(valkey):
@@ -138,6 +138,51 @@ async def test_a_claim_takes_the_fresh_answer_instead_of_a_poll(valkey):
         assert taken.answer.polled_at <= clock.time()
         assert clock.time() + 29 < taken.retry_at <= clock.time() + 30  # when the answer is no longer fresh
         assert b.status().taken == 1
+
+
+async def test_an_answer_keeps_the_time_its_request_was_sent_not_the_time_it_came(valkey):
+    clock = FakeClock()
+    async with members(valkey.url, clock=clock) as ((a, b), (_, b_woken)):
+        await a.publish(answer(polled_at=clock.time() - 3.0))  # asked 3 s ago (a slow poll)
+        await asyncio.wait_for(b_woken.wait(), 5)
+        (announced,) = b.drain()
+        assert announced.polled_at == pytest.approx(clock.time() - 3.0, abs=1e-6)
+        taken = await b.claim("vclm-job-1", 30.0)
+        # (stored at the server's time less its age: as old again as the server's clock moved since)
+        assert taken.answer is not None and clock.time() - 13.0 < taken.answer.polled_at <= clock.time() - 3.0
+
+
+async def test_an_answer_asked_before_the_one_stored_is_neither_stored_nor_announced(valkey):
+    # a's poll outlived its lease: b asked after a, and published first; a's older answer comes after
+    clock = FakeClock()
+    success = dict(RUNNING, Status="JobSuccess", RequestId="r-2")
+    async with members(valkey.url, 3, clock=clock) as ((a, b, c), (_, _, c_woken)):
+        await b.publish(answer(polled_at=clock.time() - 0.05, response=success))
+        await a.publish(answer(polled_at=clock.time() - 5.0))
+        await b.publish(answer("vclm-job-2", polled_at=clock.time()))  # (a mark: whatever was announced before it came first)
+        drained: list[SharedAnswer] = []
+        while "vclm-job-2" not in {got.job_id for got in drained}:
+            await asyncio.wait_for(c_woken.wait(), 5)
+            c_woken.clear()
+            drained += c.drain()
+        assert c.heard == 2  # b's two answers: a's was not announced
+        assert [got.response for got in drained if got.job_id == "vclm-job-1"] == [success]
+        taken = await c.claim("vclm-job-1", 30.0)
+        assert taken.answer is not None and (taken.answer.response, taken.answer.by) == (success, b.member)
+        # a newer answer is stored (and announced) over it
+        await a.publish(answer(polled_at=clock.time() + 1.0))
+        taken = await c.claim("vclm-job-1", 30.0)
+        assert taken.answer is not None and (taken.answer.response, taken.answer.by) == (RUNNING, a.member)
+
+
+def test_of_two_answers_to_one_job_waiting_in_the_inbox_the_later_asked_is_kept():
+    inbox: dict[str, SharedAnswer] = {}
+    newer, older = answer(polled_at=1_764_000_010.0, by="b"), answer(polled_at=1_764_000_000.0, by="a")
+    keep_newest(inbox, newer)
+    keep_newest(inbox, older)  # (came last: a slow poll's)
+    assert list(inbox.values()) == [newer]
+    keep_newest(inbox, newest := answer(polled_at=1_764_000_020.0, by="a"))
+    assert list(inbox.values()) == [newest]
 
 
 async def test_an_answer_older_than_min_interval_is_not_handed_back(valkey):

@@ -37,7 +37,7 @@ from tui.core.events import (
 )
 from tui.core.jobstate import JobRecord, apply_answer, last_error_of
 from tui.core.team import SharedAnswer, Team
-from tui.core.teamwork import TeamLink
+from tui.core.teamwork import TeamLink, is_news
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,11 @@ class DueQueue:
         entry = self.entries.pop(job_id, None)
         if entry is not None and self._heap and self._heap[0] is entry:
             heapq.heappop(self._heap)
+
+    def ready(self, job_id: str, now: float) -> bool:
+        """The job is queued, due by `now`, and not being polled."""
+        entry = self.entries.get(job_id)
+        return entry is not None and entry[1] <= now and job_id not in self._in_flight
 
     def discard(self, job_id: str, *, deferred: bool = False) -> None:
         self.entries.pop(job_id, None)
@@ -330,10 +335,9 @@ class Poller:
 
     # -- results -----------------------------------------------------------------------------
 
-    def _on_status(self, record: JobRecord, status: JobStatus) -> None:
-        record.poll_count += 1
-        record.shared_from = None
-        self._on_answer(record, status, self.clock.time(), self.clock.monotonic() + self.min_interval, ours=True)
+    def _on_status(self, record: JobRecord, status: JobStatus, asked_at: float) -> None:
+        record.poll_count, record.shared_from = record.poll_count + 1, None  # (fetched here)
+        self._on_answer(record, status, asked_at, self.clock.monotonic() + self.min_interval, ours=True)
 
     def _on_shared(self, record: JobRecord, answer: SharedAnswer, status: JobStatus, not_before: float = 0.0) -> None:
         """An answer another member of the team fetched: recorded as of when it came (not a poll of
@@ -447,10 +451,11 @@ class Poller:
             if self.records.get(job_id) is record:
                 self._on_error(record, TransportError("protocol", f"unexpected {type(error).__name__}"))
         else:
+            asked_at = self.clock.time() - max(0.0, status.latency)  # what it says was so when it was asked, not when it came
             if self.records.get(job_id) is record:
-                self._on_status(record, status)
+                self._on_status(record, status, asked_at)
             if self.team is not None:
-                await self.team.fetched(status, self.clock.time())
+                await self.team.fetched(status, asked_at)
         finally:
             self._in_flight.discard(job_id)
             self._queue.requeue(job_id)
@@ -477,8 +482,8 @@ class Poller:
         client = self.client
         self._stopping = False
         self._slots = asyncio.Semaphore(self.max_in_flight)
-        if self.team is not None:
-            await self.team.start(self._wake)
+        if self.team is not None:  # (its listener calls back as answers come: shown then, even while every slot is out)
+            await self.team.start(self._take_shared)
 
         def remaining(seconds: float | None) -> float | None:
             if deadline is None:
@@ -491,8 +496,7 @@ class Poller:
                 now = self.clock.monotonic()
                 if (until is not None and until()) or (deadline is not None and now >= deadline):
                     break
-                if self.team is not None:
-                    self._take_shared(self.team)
+                self._take_shared()
                 if self.paused:
                     forced = self._next_forced()
                     if forced is None:
@@ -521,8 +525,8 @@ class Poller:
                 granted = await client.limiter.acquire()
                 if self.team is None:
                     job_id, _ = self.next_due(self.clock.monotonic())  # the best job now, not before the wait
-                elif job_id not in self._queue or job_id in self._in_flight or self.paused or self._stopping:
-                    await self.team.release(job_id)  # claimed, not used: removed, polled by hand, or stopping
+                elif not self._queue.ready(job_id, self.clock.monotonic()) or self.paused or self._stopping:
+                    await self.team.release(job_id)  # claimed, not used: removed, polled by hand, answered meanwhile, or stopping
                     job_id = None
                 if job_id is None or self.paused or self._stopping:
                     self._slots.release()
@@ -547,25 +551,26 @@ class Poller:
 
     async def _claimed(self, team: TeamLink, job_id: str) -> bool:
         """Team mode: whether this process polls `job_id` now. If another member has it, its answer
-        is taken (when newer than ours) and the job waits for that member's lease to end."""
+        is taken (when it is news: `is_news`) and the job waits for that member's lease to end."""
         claim = await team.claim(job_id)
         record = self.records.get(job_id)
         if claim.granted or record is None or job_id in self._in_flight:
             return claim.granted
         taken = team.taken(claim)
-        if taken is not None and taken[0].polled_at > (record.last_polled or 0.0):
+        if taken is not None and is_news(record, *taken):
             self._on_shared(record, *taken, not_before=claim.retry_at or 0.0)
         else:  # asked again when the lease ends (the answer it waits for comes through drain() sooner)
             entry, wait = self._queue.entries.get(job_id), (claim.retry_at or 0.0) - self.clock.time()
             self._schedule(job_id, entry[0] if entry else ROUTINE, self.clock.monotonic() + max(0.0, wait))
         return False
 
-    def _take_shared(self, team: TeamLink) -> None:
-        """The answers other members fetched since the last look, for the watched jobs they are news for."""
-        for answer, status in team.answers():
+    def _take_shared(self) -> None:
+        """The answers other members fetched since the last look, for the watched jobs they are news for; then wake the loop."""
+        for answer, status in self.team.answers() if self.team is not None else ():
             record = self.records.get(answer.job_id)
-            if record is not None and answer.job_id not in self._in_flight and answer.polled_at > (record.last_polled or 0):
+            if record is not None and answer.job_id not in self._in_flight and is_news(record, answer, status):
                 self._on_shared(record, answer, status)
+        self._wake()
 
     def _next_forced(self) -> str | None:
         """The next job refreshed by hand while paused that is still waiting to be polled."""

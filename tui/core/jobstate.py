@@ -81,7 +81,7 @@ class JobRecord:
     last_request_id: str | None = None
     last_error: LastError | None = None
     poll_count: int = 0
-    last_polled: float | None = None
+    last_polled: float | None = None  # wall time of the last answer (when its request was sent) or failure
     last_latency: float | None = None
     next_poll_at: float | None = None  # wall time; None when not scheduled
     last_response: dict[str, Any] | None = None
@@ -118,7 +118,7 @@ class JobRecord:
 
 
 def apply_answer(record: JobRecord, status: JobStatus, at: float) -> bool:
-    """Record a successful answer that arrived at `at` (wall time) on the job: its state, message,
+    """Record a successful answer on the job, as of `at` (wall time its request was sent): its state, message,
     URL, RequestId and latency; the last error is cleared. True when the answer changes the state
     (a transition is added to the history). The poll count, and who fetched it (`shared_from`),
     are the caller's."""

@@ -49,7 +49,7 @@ class SharedAnswer:
 
     job_id: str
     response: dict[str, Any]  # the answer's `Response` object, as the service sent it
-    polled_at: float  # wall time the answer arrived
+    polled_at: float  # wall time the request that fetched it was sent (on the receiver's clock, for one from afar)
     latency: float = 0.0
     by: str = ""  # the member that fetched it: a random id per process, nothing about the user
 

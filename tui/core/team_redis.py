@@ -8,9 +8,12 @@ keys stay together on a cluster too):
   (`TIME` inside the script), so no two machines' clocks need to agree. `GATE` trims it, counts the
   starts within the caller's span and records one only if fewer than `ceiling` are there and the
   team's last start is at least 1/rate old; otherwise it says how long to wait.
-- `lease:<job>`: `SET NX PX` by the member polling the job; `answer:<job>`: its last answer (stamped
-  with the server's time, so "fresh" is judged on one clock), also PUBLISHed on the `answers`
-  channel, which every member's listener reads.
+- `lease:<job>`: `SET NX PX` by the member polling the job; `answer:<job>`: its newest answer,
+  stamped with the time its request was sent on the **server's** clock (the server's now less the
+  answer's age, which its member measured on its own clock: "fresh" and "newer" are judged on one
+  clock), also PUBLISHed on the `answers` channel, which every member's listener reads. An answer
+  asked no later than the one stored (a slow poll's, ending after a newer one) is neither stored
+  nor announced.
 - `members`: heartbeats (sorted by server time, dropped after MEMBER_TTL); `epoch`: a random value
   every heartbeat keeps alive. A server that restarted empty, or was flushed, has none: whoever
   sees that rejoins (see below).
@@ -20,7 +23,8 @@ member a random id, values are the service's answers.
 
 When the server cannot be reached (refused, dropped, restarted, slower than `timeout` per call)
 the process falls back to a local window at a share of the quota, target ÷ max(2, members last
-seen), so that all of them together stay under it; claims are granted locally. Keeping the whole
+seen), or target ÷ 4 while it has never seen a count (processes started while the server was
+down), so that all of them together stay under it; claims are granted locally. Keeping the whole
 quota in any second at the server through the changes over:
 
 - falling back: the first local start waits one span after the fault was seen, so no start the
@@ -59,6 +63,7 @@ REJOIN_GRACE = 2.0  # after a rejoin, keep to the local share this long (> probe
 RECORD_SPAN = 2.0  # own starts this recent are written into the server's window on a rejoin
 RATE_SPAN = 5.0  # combined_rate is counted over this many seconds
 ANSWER_TTL = 120.0  # a stored answer is kept this long (claims hand it back only while fresh)
+UNKNOWN_SHARE_DIVISOR = 4  # the local share is the target ÷ this while no member count was ever seen
 INBOX_LIMIT = 10_000  # answers waiting for drain(): the latest per job, at most this many jobs
 # A process's first requests reach the API later than its steady ones (lazy imports, a new
 # connection, a loop busy loading): counted this much later in the team's window, so that the
@@ -164,11 +169,19 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, math.floor(interval / 1000
 return {0, '', 0}
 """
 
-# KEYS: answer.  ARGV: message, ttl ms, channel, member.  Stored as "<server µs> <member> <message>".
+# KEYS: answer.  ARGV: message, ttl ms, channel, member, age µs (since the answer's request was sent).
+# Stored as "<server µs the request was sent> <member> <message>", and published, unless the answer
+# stored was asked at the same time or later: returns 1 when stored, 0 when not.
 PUBLISH = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('SET', KEYS[1], string.format('%d', now) .. ' ' .. ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[2])
+local at = now - math.max(0, tonumber(ARGV[5]))
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local before = tonumber(string.match(stored, '^(%d+) '))
+  if before and before >= at then return 0 end
+end
+redis.call('SET', KEYS[1], string.format('%d', at) .. ' ' .. ARGV[4] .. ' ' .. ARGV[1], 'PX', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 """
@@ -213,8 +226,11 @@ def _password_of(url: str) -> str | None:
     return parts.password or query.get("password") or None
 
 
-def answer_from(text: Any, *, polled_at: float) -> SharedAnswer | None:
-    """An answer as published (JSON: job, by, latency, response); None if it is not one."""
+def answer_from(text: Any, *, received_at: float, age: float | None = None) -> SharedAnswer | None:
+    """An answer as published (JSON: job, by, latency, age, response); None if it is not one. Its
+    `polled_at` is `age` seconds before `received_at` (this process's clock); without `age`, the age
+    its member published it with (the time from its request to its publication, on that member's
+    clock: no two machines' clocks need to agree)."""
     try:
         data = json.loads(text)
         response = data["response"]
@@ -223,12 +239,30 @@ def answer_from(text: Any, *, polled_at: float) -> SharedAnswer | None:
         return SharedAnswer(
             job_id=str(data["job"]),
             response=response,
-            polled_at=polled_at,
+            polled_at=received_at - max(0.0, float(data.get("age") or 0.0) if age is None else age),
             latency=float(data.get("latency") or 0.0),
             by=str(data.get("by") or ""),
         )
     except (ValueError, TypeError, KeyError):
         return None
+
+
+def share_divisor(members_seen: int) -> int:
+    """What the quota is divided by for a process's local share: the members last seen (two at the
+    least), or UNKNOWN_SHARE_DIVISOR while no count was ever seen (several processes may start
+    while the server is down: each must keep to a share that leaves room for the others)."""
+    return max(2, members_seen) if members_seen > 0 else UNKNOWN_SHARE_DIVISOR
+
+
+def keep_newest(inbox: dict[str, SharedAnswer], answer: SharedAnswer) -> None:
+    """Put `answer` in the inbox unless it holds one of the job's asked later; the latest arrival
+    last, and no more than INBOX_LIMIT jobs (the oldest arrival goes)."""
+    kept = inbox.pop(answer.job_id, None)
+    if kept is not None and kept.polled_at > answer.polled_at:
+        answer = kept
+    if len(inbox) >= INBOX_LIMIT:
+        inbox.pop(next(iter(inbox)))
+    inbox[answer.job_id] = answer
 
 
 class RedisTeam:
@@ -264,7 +298,7 @@ class RedisTeam:
         self._started = False
         self._epoch: str | None = None
         self._members = 1
-        self._share_members = 1  # the member count the local share is divided by (max(2, ·))
+        self._share_members = 0  # the member count the local share is divided by (share_divisor; 0: none seen yet)
         self._combined: float | None = None
         self._rate = DEFAULT_TARGET_RATE  # the rate the limiter last asked with
         self._fell_at: float | None = None  # monotonic: when the current fallback began
@@ -362,7 +396,7 @@ class RedisTeam:
         now = self.clock.time()
         if int(kind) == 1:
             age = int(number) / _US
-            answer = answer_from(text, polled_at=now - age)
+            answer = answer_from(text, received_at=now, age=age)
             if answer is not None:
                 self._taken += 1
                 return Claim(False, answer=answer, retry_at=now + max(0.0, min_interval - age))
@@ -385,15 +419,16 @@ class RedisTeam:
         self._leases.discard(answer.job_id)
         if self._mode != "shared":
             return
+        age = max(0.0, self.clock.time() - answer.polled_at)  # (since its request was sent: the stamp it keeps)
         message = json.dumps(
-            {"job": answer.job_id, "by": self.member, "latency": answer.latency, "response": answer.response},
+            {"job": answer.job_id, "by": self.member, "latency": answer.latency, "age": round(age, 6), "response": answer.response},
             separators=(",", ":"),
         )
         try:
             await self._call(
                 self._scripts["publish"](
                     keys=[self._key("answer:" + answer.job_id)],
-                    args=[message, int(ANSWER_TTL * 1000), self._channel, self.member],
+                    args=[message, int(ANSWER_TTL * 1000), self._channel, self.member, int(age * _US)],
                 )
             )
         except Exception as exc:
@@ -499,7 +534,7 @@ class RedisTeam:
 
     def share_rate(self) -> float:
         """The req/s this process keeps to on its own (in fallback, and for a while after a rejoin)."""
-        return self._rate / max(2, self._share_members)
+        return self._rate / share_divisor(self._share_members)
 
     def _lateness(self, now: float) -> float:
         """How much later than granted a start counts in the team's window (see WARMUP_*)."""
@@ -511,7 +546,7 @@ class RedisTeam:
     # -- the local share -------------------------------------------------------------------
 
     def _local_wait(self, now: float, span: float, ceiling: int, rate: float) -> float:
-        divisor = max(2, self._share_members)
+        divisor = share_divisor(self._share_members)
         cap = max(1, ceiling // divisor)
         wait = 0.0
         if self._fell_at is not None:
@@ -550,7 +585,8 @@ class RedisTeam:
         self._mode = "fallback"
         self._fallen = True
         self._fell_at = self.clock.monotonic()
-        self._share_members = max(self._share_members, self._members)
+        if self._share_members:  # (none seen yet: the quarter holds)
+            self._share_members = max(self._share_members, self._members)
         self._leases.clear()
         listener = self._listener
         if listener is not None and listener is not asyncio.current_task():
@@ -647,13 +683,10 @@ class RedisTeam:
             if not message or message.get("type") != "message":
                 continue
             self.heard += 1
-            answer = answer_from(message.get("data"), polled_at=self.clock.time())
+            answer = answer_from(message.get("data"), received_at=self.clock.time())
             if answer is None or answer.by == self.member:
                 continue
-            self._inbox.pop(answer.job_id, None)
-            if len(self._inbox) >= INBOX_LIMIT:
-                self._inbox.pop(next(iter(self._inbox)))
-            self._inbox[answer.job_id] = answer
+            keep_newest(self._inbox, answer)
             try:
                 self._wake()
             except Exception:  # the engine's callback: never let it end the listener

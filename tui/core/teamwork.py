@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from tui.api.clock import Clock
 from tui.api.errors import VclmError
-from tui.api.models import JobStatus
+from tui.api.models import JobStatus, is_terminal
 from tui.api.ratelimit import QuotaGate, RateLimiter
+from tui.core.jobstate import JobRecord
 from tui.core.team import Claim, SharedAnswer, Team, TeamStatus
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,19 @@ class TeamLink:
             log.exception("leaving the team")
 
     async def start(self, wake: Callable[[], None]) -> None:
+        """Join the team. `wake` takes the answers waiting (`answers()`): the team's listener calls it
+        as they come, in the loop's thread; whatever it raises is logged, never the listener's end."""
         if not self._started:
             self._started = True
+
+            def woken() -> None:
+                try:
+                    wake()
+                except Exception:  # noqa: BLE001
+                    log.exception("taking the team's answers")
+
             try:
-                await self.team.start(wake)
+                await self.team.start(woken)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a team that cannot start must not stop polling
@@ -63,9 +73,12 @@ class TeamLink:
         except Exception:  # noqa: BLE001
             log.exception("team release of %s", job_id)
 
-    async def fetched(self, status: JobStatus, polled_at: float) -> None:
-        """An answer this process fetched: for the others."""
-        answer = SharedAnswer(status.job_id, dict(status.raw), polled_at, status.latency, self.team.member)
+    async def fetched(self, status: JobStatus, asked_at: float) -> None:
+        """An answer this process fetched: for the others, stamped `asked_at`, the time its request
+        was sent (the engine's: now less the round trip of the attempt that brought it, as the
+        client measured it). Not when it arrived: a poll slower than its lease may end after
+        another member's newer answer, and must not pass for the newer one."""
+        answer = SharedAnswer(status.job_id, dict(status.raw), asked_at, status.latency, self.team.member)
         try:
             await self.team.publish(answer)
         except asyncio.CancelledError:
@@ -118,6 +131,16 @@ class GuardedGate:
                 self._moved(at, later)
             except Exception:  # noqa: BLE001
                 log.exception("the team's quota gate (moved)")
+
+
+def is_news(record: JobRecord, answer: SharedAnswer, status: JobStatus) -> bool:
+    """Whether another member's answer may replace what the record holds: asked after the answer
+    the record has (every answer is stamped with the time its request was sent, `last_polled`),
+    and never taking a finished job back to an unfinished state (a service's job does not go
+    back: such an answer is an old one, from a member whose clock runs ahead)."""
+    if answer.polled_at <= (record.last_polled or 0.0):
+        return False
+    return not (record.terminal and not is_terminal(status.status_code))
 
 
 def status_of(answer: SharedAnswer) -> JobStatus | None:
