@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
 
 import httpx
 import pytest
@@ -120,10 +122,37 @@ async def test_an_answer_another_member_fetched_is_taken_without_a_request(tmp_p
     assert team_b.status().taken == 1
 
 
+class StillWhileAsked(FakeClock):
+    """A fake clock that stands still while a gate's answer is out. (The team answers from its own
+    thread; in real time that takes a moment, but a fake clock would jump meanwhile by however long
+    another task sleeps, which is the fake clock's doing, not the team's.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = 0
+
+    async def sleep(self, seconds: float) -> None:
+        while self.out:
+            await asyncio.sleep(0)
+        await super().sleep(seconds)
+
+
+class AskedGate:
+    def __init__(self, gate: LocalTeam, clock: StillWhileAsked) -> None:
+        self.gate, self.clock = gate, clock
+
+    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        self.clock.out += 1
+        try:
+            return await self.gate.try_start(span, ceiling, rate)
+        finally:
+            self.clock.out -= 1
+
+
 async def test_the_combined_window_of_two_limiters_on_one_team_never_exceeds_the_quota(tmp_path):
-    clock = FakeClock()
+    clock = StillWhileAsked()
     teams = [local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b")]
-    limiters = [RateLimiter(19.0, clock=clock, gate=team.gate) for team in teams]
+    limiters = [RateLimiter(19.0, clock=clock, gate=AskedGate(team.gate, clock)) for team in teams]
     starts: list[float] = []
 
     async def take(limiter: RateLimiter, count: int) -> None:
@@ -136,6 +165,7 @@ async def test_the_combined_window_of_two_limiters_on_one_team_never_exceeds_the
     assert worst <= 20
     # the two together keep to one pace (a fake clock that both sleep on runs a little fast: not more)
     assert 17.0 <= len(starts) / (starts[-1] - starts[0]) <= 19.0 * 1.01
+    await teams[0].tick_now()  # (the combined rate is counted by the listener)
     assert 17.0 <= (teams[0].status().combined_rate or 0) <= 19.0 * 1.01
 
 
@@ -156,6 +186,7 @@ async def test_a_crashed_member_s_lease_ends_by_itself_and_it_stops_being_counte
     path = tmp_path / "team.sqlite3"
     crashed, alive = local_team(path, clock, "crashed"), local_team(path, clock, "alive")
     assert (await crashed.claim("job-1", 2.0)).granted
+    await alive.tick_now()  # (the members are counted by the listener, and at each claim)
     assert alive.status().members == 2
     refused = await alive.claim("job-1", 2.0)
     assert not refused.granted and refused.answer is None
@@ -164,7 +195,6 @@ async def test_a_crashed_member_s_lease_ends_by_itself_and_it_stops_being_counte
     clock.advance(2.0)
     assert (await alive.claim("job-1", 2.0)).granted
     clock.advance(MEMBER_SEEN_SECONDS)
-    alive._status_at = None  # (the status is cached for half a second of the clock)
     assert (await alive.claim("job-2", 2.0)).granted
     assert alive.status().members == 1
 
@@ -211,6 +241,7 @@ async def test_a_team_file_that_comes_back_is_joined_again(tmp_path):
     path = tmp_path / "team.sqlite3"
     path.mkdir()
     team = local_team(path, clock, "a")
+    await team.tick_now()
     assert team.status().mode == "fallback"
     path.rmdir()
     clock.advance(RETRY_SECONDS)
@@ -272,6 +303,7 @@ async def test_a_start_moved_later_keeps_the_team_s_window_closed_that_much_long
         while (wait := await team.try_start(1.05, 20, 20.0)) > 0:
             clock.advance(wait)
     team.moved(first + 0.0001, 0.02)  # (the limiter's go-ahead comes a moment after the gate's record)
+    await team.tick_now()  # (moved() is queued: done before anything after it)
     other = local_team(tmp_path / "team.sqlite3", clock, "b")
     assert await other.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.07 - clock.monotonic())
 
@@ -300,6 +332,90 @@ async def test_a_member_s_first_start_stays_longer_in_the_window(tmp_path):
     # the 21st start waits for the second of a's to leave (first + 0.05 + 1.05), not the first of
     # them (first + 1.05: that one stays until first + 1.05 + FIRST_START_SLACK)
     assert await b.try_start(1.05, 20, 20.0) == pytest.approx(first + 0.05 + 1.05 - clock.monotonic())
+
+
+async def ticks_while(operation, holder: sqlite3.Connection, ticks: int = 50) -> bool:
+    """Runs `operation` while `holder` (another process, as far as the team file knows) holds the
+    file's write lock, lets the loop go round `ticks` times, then lets the lock go: whether the
+    operation was still waiting by then (it never had the loop to itself)."""
+    task = asyncio.ensure_future(operation)
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    waiting = not task.done()
+    holder.execute("COMMIT")
+    holder.close()
+    await task
+    return waiting
+
+
+def lock_held(path) -> sqlite3.Connection:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+async def test_a_team_file_locked_by_another_process_never_stalls_the_loop_and_the_start_waits_for_it(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team, other = local_team(path, clock, "a"), local_team(path, clock, "b")
+    await warmed_up(team, clock)
+    await warmed_up(other, clock)
+    start = team.try_start(1.05, 20, 20.0)
+    assert await ticks_while(start, lock_held(path))  # the loop went round while the start waited for the lock
+    assert team.status().mode == "local" and team.status().problem is None  # ...and it was made in the team:
+    assert await other.try_start(1.05, 20, 20.0) == pytest.approx(0.05)  # the next start is paced after it
+
+
+@pytest.mark.parametrize("operation", ["claim", "publish", "release", "tick"])
+async def test_every_operation_on_a_locked_team_file_lets_the_loop_go_on(tmp_path, operation):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team = local_team(path, clock, "a")
+    await team.release("job-0")  # (the file opened)
+    answer = SharedAnswer("job-1", {"JobId": "job-1", "StatusCode": "JobRunning"}, clock.time(), 0.05, "a")
+    call = {"claim": lambda: team.claim("job-1", 2.0), "publish": lambda: team.publish(answer),
+            "release": lambda: team.release("job-1"), "tick": lambda: team.tick_now()}[operation]
+    assert await ticks_while(call(), lock_held(path))
+    assert team.status().mode == "local"
+    team.status()  # (a plain read of what was last seen: it never waits for the file)
+
+
+async def test_a_team_file_locked_past_the_limit_is_left_for_a_while_without_stalling_the_loop(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team = LocalTeam(path, ACCOUNT, clock=clock, member="a", busy_limit=0.1)
+    await team.tick_now()
+    holder = lock_held(path)
+    task = asyncio.ensure_future(team.try_start(1.05, 20, 20.0))
+    ticks = 0
+    while not task.done():  # (the lock is held until the team gives up on it: busy_limit, in the team's thread)
+        ticks += 1
+        await asyncio.sleep(0)
+    holder.execute("COMMIT")
+    holder.close()
+    assert await task == 0.0 and ticks > 1  # alone, at once, and the loop went round meanwhile
+    assert team.status().mode == "fallback" and "locked" in (team.status().problem or "")
+
+
+class LoopLags(FakeClock):
+    """The loop reads the time `lag` s later than the team's thread: a busy loop takes that long to
+    give the limiter the go-ahead the team's thread recorded."""
+
+    lag = 0.0
+
+    def monotonic(self) -> float:
+        return super().monotonic() + (self.lag if threading.current_thread() is threading.main_thread() else 0.0)
+
+
+async def test_a_go_ahead_given_after_the_team_recorded_its_start_counts_from_the_go_ahead(tmp_path):
+    clock = LoopLags()
+    a, b = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b"))
+    await warmed_up(a, clock)
+    await warmed_up(b, clock)
+    clock.lag = 0.03
+    assert await a.try_start(1.05, 1, 20.0) == 0.0  # recorded at t in the team's thread, gone ahead at t + 0.03
+    await a.tick_now()  # (its correction is queued: done before anything after it)
+    assert await b.try_start(1.05, 1, 20.0) == pytest.approx(0.03 + 1.05)  # (b's thread reads t)
 
 
 class BrokenTeam(LocalTeam):
