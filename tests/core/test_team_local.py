@@ -233,7 +233,42 @@ async def test_a_broken_team_file_never_stops_polling_it_goes_on_alone_and_says_
     status = team.status()
     assert status.mode == "fallback"
     assert str(path) in (status.problem or "") and "polling alone" in (status.problem or "")
-    assert status.share == pytest.approx(19.0)  # alone as far as it knows: its own pace
+    assert status.share == pytest.approx(19.0 / 4)  # never saw how many share the quota: a quarter of it
+
+
+async def test_members_that_start_while_the_team_file_is_broken_never_take_the_whole_quota_each(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    path.mkdir()
+    members = [local_team(path, clock, m) for m in ("a", "b", "c")]
+    starts = 0
+    while clock.monotonic() < 1010.0:  # ten seconds, each member starting whenever its share allows
+        waits = [await team.try_start(1.05, 20, 19.0) for team in members]
+        starts += waits.count(0.0)
+        clock.advance(min([wait for wait in waits if wait > 0] or [0.01]))
+    assert all(team.status().mode == "fallback" and team.status().share == pytest.approx(19.0 / 4) for team in members)
+    assert starts <= 3 * 19.0 / 4 * 10 + 3  # (the three together: 14.25 req/s)
+
+
+@pytest.mark.parametrize(("others", "share"), [(0, 19.0 / 2), (2, 19.0 / 3)])
+async def test_a_member_that_loses_the_team_file_keeps_to_a_share_of_those_it_last_saw_never_all_of_it(tmp_path, others, share):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team = LocalTeam(path, ACCOUNT, clock=clock, member="a", busy_limit=0.0)
+    seen = [local_team(path, clock, f"other-{n}") for n in range(others)]
+    for other in seen:
+        await other.release("job-0")  # (heard from)
+    await team.tick_now()
+    holder = lock_held(path)  # (locked for longer than this member waits: it goes on alone)
+    try:
+        assert await team.try_start(1.05, 20, 19.0) == 0.0
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    status = team.status()
+    assert status.mode == "fallback" and status.share == pytest.approx(share)
+    for other in seen:
+        await other.close()
 
 
 async def test_a_team_file_that_comes_back_is_joined_again(tmp_path):

@@ -57,6 +57,11 @@ PRUNE_EVERY = 5.0
 # the connection, and the client warms up), and its round trip has none before it to be compared
 # with (see RateLimiter.observe_round_trip): it stays this much longer in the window.
 FIRST_START_SLACK = 0.25
+# Alone (fallback), a process keeps to the rate divided by the members it last saw, at least
+# FALLBACK_MEMBERS_AT_LEAST of them (the others may be alone as well: never the whole quota each),
+# and by FALLBACK_MEMBERS_UNKNOWN while it never saw the file work (broken, locked from the start).
+FALLBACK_MEMBERS_AT_LEAST = 2
+FALLBACK_MEMBERS_UNKNOWN = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS starts (
@@ -109,7 +114,7 @@ class LocalTeam:
         self._pruned_at = float("-inf")
         # (written by the team's thread, read by the loop: what status() says)
         self.problem: str | None = None  # why the file is not used (fallback), None when it is
-        self._members = 1
+        self._members: int | None = None  # the members lately seen (None: never counted)
         self._rate: float | None = None
         # (the loop's)
         self._inbox: list[SharedAnswer] = []  # answers the listener read, for drain()
@@ -308,7 +313,8 @@ class LocalTeam:
 
     def _alone(self, rate: float) -> float:
         """In fallback: this process keeps to its share of `rate` (its own pacing grid)."""
-        share = self._share = rate / max(1, self._members)
+        seen = self._members
+        share = self._share = rate / (FALLBACK_MEMBERS_UNKNOWN if seen is None else max(FALLBACK_MEMBERS_AT_LEAST, seen))
         now = self.clock.monotonic()
         due = now if self._share_slot is None else self._share_slot + 1.0 / share
         if due > now:
@@ -460,9 +466,9 @@ class LocalTeam:
     def status(self) -> TeamStatus:
         """What the listener and the last operations saw: no IO here (the status bar asks every second)."""
         if self.problem is not None:
-            return TeamStatus("fallback", members=self._members, problem=self.problem, taken=self._taken,
+            return TeamStatus("fallback", members=self._members or 1, problem=self.problem, taken=self._taken,
                               share=self._share)
-        return TeamStatus("local", members=self._members, combined_rate=self._rate, taken=self._taken)
+        return TeamStatus("local", members=self._members or 1, combined_rate=self._rate, taken=self._taken)
 
 
 @contextlib.contextmanager
