@@ -343,6 +343,22 @@ async def test_a_start_moved_later_keeps_the_team_s_window_closed_that_much_long
     assert await other.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.07 - clock.monotonic())
 
 
+async def test_a_start_moved_later_is_this_member_s_own_never_one_another_member_made_after_it(tmp_path):
+    clock = FakeClock()
+    a, b, c = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b", "c"))
+    await warmed_up(a, clock)
+    await warmed_up(b, clock)
+    first = clock.monotonic()
+    assert await a.try_start(1.05, 2, 20.0) == 0.0
+    clock.advance(0.05)
+    assert await b.try_start(1.05, 2, 20.0) == 0.0
+    # a's go-ahead came after b's start was recorded (a busy loop): b's is the latest start before it
+    a.moved(first + 0.05, 0.3)
+    await a.tick_now()  # (moved() is queued: done before anything after it)
+    # a's start leaves at first + 1.35, b's still at first + 0.05 + 1.05: with two allowed, c waits for b's
+    assert await c.try_start(1.05, 2, 20.0) == pytest.approx(first + 1.10 - clock.monotonic())
+
+
 async def test_a_member_with_a_wider_margin_keeps_its_starts_in_the_window_that_much_longer_for_all(tmp_path):
     # a's round trips vary more (its span is 1.20 s), b's less (1.05 s): a's starts may arrive up to
     # 0.20 s late, so the 21st start, b's, waits until the first of a's has surely left the second

@@ -304,12 +304,13 @@ class LocalTeam:
 
     def moved(self, at: float, later: float) -> None:
         """The start this process recorded at `at` may have reached the server `later` s late:
-        it leaves the window that much later (the latest start at or before `at`). Queued: done
+        it leaves the window that much later (this member's latest start at or before `at`: another
+        member's start may have been recorded between this one's and its go-ahead). Queued: done
         before anything this process asks of the file after it."""
         self._queue(self._run, lambda db, _now: db.execute(
-            "UPDATE starts SET until = until + ? WHERE rowid = "
-            "(SELECT rowid FROM starts WHERE account = ? AND at <= ? ORDER BY at DESC LIMIT 1)",
-            (later, self.account, at)), None)
+            "UPDATE starts SET until = until + ? WHERE rowid = (SELECT rowid FROM starts "
+            "WHERE account = ? AND member = ? AND booked = 0 AND at <= ? ORDER BY at DESC LIMIT 1)",
+            (later, self.account, self.member, at)), None)
 
     def _alone(self, rate: float) -> float:
         """In fallback: this process keeps to its share of `rate` (its own pacing grid)."""
