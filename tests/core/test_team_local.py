@@ -15,7 +15,7 @@ from tui.api.clock import FakeClock
 from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
 from tui.core.team import SharedAnswer, account_key
-from tui.core.team_local import MEMBER_SEEN_SECONDS, RETRY_SECONDS, LocalTeam
+from tui.core.team_local import FILE_NAME, MEMBER_SEEN_SECONDS, RETRY_SECONDS, SCHEMA_VERSION, LocalTeam
 from tui.simulator.transport import SimulatorTransport
 
 pytestmark = pytest.mark.anyio
@@ -282,6 +282,33 @@ async def test_a_team_file_that_comes_back_is_joined_again(tmp_path):
     clock.advance(RETRY_SECONDS)
     assert (await team.claim("job-1", 2.0)).granted
     assert team.status().mode == "local" and team.status().problem is None
+
+
+async def test_a_team_file_of_another_version_is_never_emptied_the_process_goes_on_alone_and_says_why(tmp_path):
+    # (two vclm-watch versions running side by side must not wipe each other's window and leases)
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    theirs = sqlite3.connect(path, isolation_level=None)
+    theirs.execute("CREATE TABLE leases (account TEXT, job_id TEXT, member TEXT, until REAL, since REAL, extra TEXT)")
+    theirs.execute("INSERT INTO leases VALUES (?, 'job-1', 'newer', 1e12, 0, 'theirs')", (ACCOUNT,))
+    theirs.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    theirs.close()
+    team = local_team(path, clock, "a")
+    assert (await team.claim("job-1", 2.0)).granted  # (alone: it polls)
+    status = team.status()
+    assert status.mode == "fallback"
+    assert str(path) in (status.problem or "") and "another version of vclm-watch" in (status.problem or "")
+    clock.advance(RETRY_SECONDS)
+    await team.tick_now()  # (tried again: still theirs)
+    await team.close()
+    theirs = sqlite3.connect(path)
+    assert theirs.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    assert theirs.execute("SELECT member, extra FROM leases").fetchall() == [("newer", "theirs")]
+    theirs.close()
+
+
+def test_each_schema_version_has_a_team_file_of_its_own():
+    assert FILE_NAME == f"team-v{SCHEMA_VERSION}.sqlite3"
 
 
 async def test_two_accounts_on_one_file_share_nothing(tmp_path):

@@ -1,5 +1,6 @@
 """Team mode on one machine: every vclm-watch process of the user shares the account's quota,
-job leases and answers through one small SQLite file in the data directory (`team.sqlite3`).
+job leases and answers through one small SQLite file in the data directory (`team-v2.sqlite3`:
+one file per SCHEMA_VERSION, so that two versions running side by side never meet in one file).
 
 Rows are keyed by the account key (`team.account_key`), so two accounts never mix. Times that
 schedule (the request window, leases, heartbeats) are `clock.monotonic()`: CLOCK_MONOTONIC,
@@ -43,7 +44,6 @@ from tui.core.team import Claim, SharedAnswer, TeamStatus
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FILE_NAME = "team.sqlite3"
 BUSY_TIMEOUT = 0.05  # seconds SQLite waits for another process's transaction before saying so (team thread)
 BUSY_LIMIT = 2.0  # seconds an operation keeps asking for a file another process keeps locked (then: fallback)
 LEAVE_LIMIT = 0.5  # ...and what close() gives it (a lease left behind ends by itself)
@@ -80,7 +80,10 @@ CREATE TABLE IF NOT EXISTS members (
     account TEXT NOT NULL, member TEXT NOT NULL, seen REAL NOT NULL, PRIMARY KEY (account, member)) WITHOUT ROWID;
 """
 _TABLES = ("starts", "pace", "leases", "answers", "members")
-SCHEMA_VERSION = 2  # (PRAGMA user_version) a file of another version is emptied: what it holds lasts seconds
+# (PRAGMA user_version) Each version has a file of its own (FILE_NAME). A file that says another
+# version is never emptied (that version may be using it): the process goes on alone.
+SCHEMA_VERSION = 2
+FILE_NAME = f"team-v{SCHEMA_VERSION}.sqlite3"
 
 
 def boot_id() -> str:
@@ -176,13 +179,12 @@ class LocalTeam:
 
     def _open(self, db: sqlite3.Connection) -> None:
         now = self.clock.monotonic()
+        _same_version(db)  # (before WAL: another version's file is left as it is)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # what it holds is worth seconds: no fsync per write
         with _transaction(db):
-            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                for table in ("meta", *_TABLES):
-                    db.execute(f"DROP TABLE IF EXISTS {table}")
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _same_version(db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             for statement in SCHEMA.split(";"):  # (executescript would commit first)
                 if statement.strip():
                     db.execute(statement)
@@ -482,6 +484,14 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
             db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _same_version(db: sqlite3.Connection) -> None:
+    """A new file (user_version 0) or one of this version; DatabaseError (the problem shown) otherwise."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        raise sqlite3.DatabaseError(f"made by another version of vclm-watch: schema {version}, this one uses "
+                                    f"{SCHEMA_VERSION}")
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
