@@ -12,6 +12,7 @@ import pytest
 from simkit import SIM_CREDENTIALS, make_client, make_sim
 
 from tui.api.clock import FakeClock
+from tui.api.credentials import Credentials
 from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
 from tui.core.team import SharedAnswer, account_key
@@ -324,18 +325,22 @@ async def test_two_accounts_on_one_file_share_nothing(tmp_path):
 async def test_no_secret_goes_into_the_team_file(tmp_path):
     clock = FakeClock()
     sim = make_sim(clock)
+    token = "session-token-0f9e8d7c6b5a"
+    credentials = Credentials("AKIDtemporary000000000000000000000", "temporary-secret-key-1234", token)
+    sim.add_account(credentials.secret_id, credentials.secret_key, tokens=[token])
     job = sim.create_job(init_seconds=0.0, run_seconds=3600.0)
     path = tmp_path / "team.sqlite3"
-    team = local_team(path, clock, "a")
-    client = make_client(sim, clock)
+    team = local_team(path, clock, "a", account=account_key("http://127.0.0.1:9", credentials.secret_id))
+    client = make_client(sim, clock, credentials=credentials)
     poller = Poller(client, clock=clock, team=team)
     poller.add(job)
     async with client:
         await poller.run(deadline=clock.monotonic() + 3.0)
+    assert poller.records[job].status_code == "JobRunning"  # (polled with the token)
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("team.sqlite3"))
     assert job.encode() in stored  # (the file does hold the answers)
-    assert SIM_CREDENTIALS.secret_key.encode() not in stored
-    assert SIM_CREDENTIALS.secret_id.encode() not in stored
+    for secret in (credentials.secret_key, credentials.secret_id, token):
+        assert secret.encode() not in stored, secret
     await team.close()
     assert (path.stat().st_mode & 0o777) == 0o600
 
