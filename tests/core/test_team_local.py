@@ -463,6 +463,23 @@ async def test_every_operation_on_a_locked_team_file_lets_the_loop_go_on(tmp_pat
     team.status()  # (a plain read of what was last seen: it never waits for the file)
 
 
+async def test_the_status_is_what_was_last_seen_read_without_touching_the_file(tmp_path):
+    # (the status bar asks for it every second, on the loop)
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team, other = local_team(path, clock, "a"), local_team(path, clock, "b")
+    await other.release("job-0")  # (b heard from)
+    await team.claim("job-0", 2.0)  # (a heard from, and the members counted)
+    holder = lock_held(path)
+    try:
+        clock.advance(1.0)
+        status = team.status()
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert (status.mode, status.members, status.problem) == ("local", 2, None)
+
+
 async def test_a_team_file_locked_past_the_limit_is_left_for_a_while_without_stalling_the_loop(tmp_path):
     clock = FakeClock()
     path = tmp_path / "team.sqlite3"
