@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
 
 import httpx
 import pytest
 from simkit import SIM_CREDENTIALS, make_client, make_sim
 
 from tui.api.clock import FakeClock
+from tui.api.credentials import Credentials
 from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
 from tui.core.events import StateChanged
 from tui.core.team import SharedAnswer, account_key
-from tui.core.team_local import MEMBER_SEEN_SECONDS, RETRY_SECONDS, LocalTeam
+from tui.core.team_local import FILE_NAME, MEMBER_SEEN_SECONDS, RETRY_SECONDS, SCHEMA_VERSION, LocalTeam
 from tui.simulator.transport import SimulatorTransport
 
 pytestmark = pytest.mark.anyio
@@ -121,10 +124,37 @@ async def test_an_answer_another_member_fetched_is_taken_without_a_request(tmp_p
     assert team_b.status().taken == 1
 
 
+class StillWhileAsked(FakeClock):
+    """A fake clock that stands still while a gate's answer is out. (The team answers from its own
+    thread; in real time that takes a moment, but a fake clock would jump meanwhile by however long
+    another task sleeps, which is the fake clock's doing, not the team's.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = 0
+
+    async def sleep(self, seconds: float) -> None:
+        while self.out:
+            await asyncio.sleep(0)
+        await super().sleep(seconds)
+
+
+class AskedGate:
+    def __init__(self, gate: LocalTeam, clock: StillWhileAsked) -> None:
+        self.gate, self.clock = gate, clock
+
+    async def try_start(self, span: float, ceiling: int, rate: float) -> float:
+        self.clock.out += 1
+        try:
+            return await self.gate.try_start(span, ceiling, rate)
+        finally:
+            self.clock.out -= 1
+
+
 async def test_the_combined_window_of_two_limiters_on_one_team_never_exceeds_the_quota(tmp_path):
-    clock = FakeClock()
+    clock = StillWhileAsked()
     teams = [local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b")]
-    limiters = [RateLimiter(19.0, clock=clock, gate=team.gate) for team in teams]
+    limiters = [RateLimiter(19.0, clock=clock, gate=AskedGate(team.gate, clock)) for team in teams]
     starts: list[float] = []
 
     async def take(limiter: RateLimiter, count: int) -> None:
@@ -137,6 +167,7 @@ async def test_the_combined_window_of_two_limiters_on_one_team_never_exceeds_the
     assert worst <= 20
     # the two together keep to one pace (a fake clock that both sleep on runs a little fast: not more)
     assert 17.0 <= len(starts) / (starts[-1] - starts[0]) <= 19.0 * 1.01
+    await teams[0].tick_now()  # (the combined rate is counted by the listener)
     assert 17.0 <= (teams[0].status().combined_rate or 0) <= 19.0 * 1.01
 
 
@@ -157,6 +188,7 @@ async def test_a_crashed_member_s_lease_ends_by_itself_and_it_stops_being_counte
     path = tmp_path / "team.sqlite3"
     crashed, alive = local_team(path, clock, "crashed"), local_team(path, clock, "alive")
     assert (await crashed.claim("job-1", 2.0)).granted
+    await alive.tick_now()  # (the members are counted by the listener, and at each claim)
     assert alive.status().members == 2
     refused = await alive.claim("job-1", 2.0)
     assert not refused.granted and refused.answer is None
@@ -165,7 +197,6 @@ async def test_a_crashed_member_s_lease_ends_by_itself_and_it_stops_being_counte
     clock.advance(2.0)
     assert (await alive.claim("job-1", 2.0)).granted
     clock.advance(MEMBER_SEEN_SECONDS)
-    alive._status_at = None  # (the status is cached for half a second of the clock)
     assert (await alive.claim("job-2", 2.0)).granted
     assert alive.status().members == 1
 
@@ -204,7 +235,42 @@ async def test_a_broken_team_file_never_stops_polling_it_goes_on_alone_and_says_
     status = team.status()
     assert status.mode == "fallback"
     assert str(path) in (status.problem or "") and "polling alone" in (status.problem or "")
-    assert status.share == pytest.approx(19.0)  # alone as far as it knows: its own pace
+    assert status.share == pytest.approx(19.0 / 4)  # never saw how many share the quota: a quarter of it
+
+
+async def test_members_that_start_while_the_team_file_is_broken_never_take_the_whole_quota_each(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    path.mkdir()
+    members = [local_team(path, clock, m) for m in ("a", "b", "c")]
+    starts = 0
+    while clock.monotonic() < 1010.0:  # ten seconds, each member starting whenever its share allows
+        waits = [await team.try_start(1.05, 20, 19.0) for team in members]
+        starts += waits.count(0.0)
+        clock.advance(min([wait for wait in waits if wait > 0] or [0.01]))
+    assert all(team.status().mode == "fallback" and team.status().share == pytest.approx(19.0 / 4) for team in members)
+    assert starts <= 3 * 19.0 / 4 * 10 + 3  # (the three together: 14.25 req/s)
+
+
+@pytest.mark.parametrize(("others", "share"), [(0, 19.0 / 2), (2, 19.0 / 3)])
+async def test_a_member_that_loses_the_team_file_keeps_to_a_share_of_those_it_last_saw_never_all_of_it(tmp_path, others, share):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team = LocalTeam(path, ACCOUNT, clock=clock, member="a", busy_limit=0.0)
+    seen = [local_team(path, clock, f"other-{n}") for n in range(others)]
+    for other in seen:
+        await other.release("job-0")  # (heard from)
+    await team.tick_now()
+    holder = lock_held(path)  # (locked for longer than this member waits: it goes on alone)
+    try:
+        assert await team.try_start(1.05, 20, 19.0) == 0.0
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    status = team.status()
+    assert status.mode == "fallback" and status.share == pytest.approx(share)
+    for other in seen:
+        await other.close()
 
 
 async def test_a_team_file_that_comes_back_is_joined_again(tmp_path):
@@ -212,11 +278,39 @@ async def test_a_team_file_that_comes_back_is_joined_again(tmp_path):
     path = tmp_path / "team.sqlite3"
     path.mkdir()
     team = local_team(path, clock, "a")
+    await team.tick_now()
     assert team.status().mode == "fallback"
     path.rmdir()
     clock.advance(RETRY_SECONDS)
     assert (await team.claim("job-1", 2.0)).granted
     assert team.status().mode == "local" and team.status().problem is None
+
+
+async def test_a_team_file_of_another_version_is_never_emptied_the_process_goes_on_alone_and_says_why(tmp_path):
+    # (two vclm-watch versions running side by side must not wipe each other's window and leases)
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    theirs = sqlite3.connect(path, isolation_level=None)
+    theirs.execute("CREATE TABLE leases (account TEXT, job_id TEXT, member TEXT, until REAL, since REAL, extra TEXT)")
+    theirs.execute("INSERT INTO leases VALUES (?, 'job-1', 'newer', 1e12, 0, 'theirs')", (ACCOUNT,))
+    theirs.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    theirs.close()
+    team = local_team(path, clock, "a")
+    assert (await team.claim("job-1", 2.0)).granted  # (alone: it polls)
+    status = team.status()
+    assert status.mode == "fallback"
+    assert str(path) in (status.problem or "") and "another version of vclm-watch" in (status.problem or "")
+    clock.advance(RETRY_SECONDS)
+    await team.tick_now()  # (tried again: still theirs)
+    await team.close()
+    theirs = sqlite3.connect(path)
+    assert theirs.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    assert theirs.execute("SELECT member, extra FROM leases").fetchall() == [("newer", "theirs")]
+    theirs.close()
+
+
+def test_each_schema_version_has_a_team_file_of_its_own():
+    assert FILE_NAME == f"team-v{SCHEMA_VERSION}.sqlite3"
 
 
 async def test_two_accounts_on_one_file_share_nothing(tmp_path):
@@ -232,18 +326,22 @@ async def test_two_accounts_on_one_file_share_nothing(tmp_path):
 async def test_no_secret_goes_into_the_team_file(tmp_path):
     clock = FakeClock()
     sim = make_sim(clock)
+    token = "session-token-0f9e8d7c6b5a"
+    credentials = Credentials("AKIDtemporary000000000000000000000", "temporary-secret-key-1234", token)
+    sim.add_account(credentials.secret_id, credentials.secret_key, tokens=[token])
     job = sim.create_job(init_seconds=0.0, run_seconds=3600.0)
     path = tmp_path / "team.sqlite3"
-    team = local_team(path, clock, "a")
-    client = make_client(sim, clock)
+    team = local_team(path, clock, "a", account=account_key("http://127.0.0.1:9", credentials.secret_id))
+    client = make_client(sim, clock, credentials=credentials)
     poller = Poller(client, clock=clock, team=team)
     poller.add(job)
     async with client:
         await poller.run(deadline=clock.monotonic() + 3.0)
+    assert poller.records[job].status_code == "JobRunning"  # (polled with the token)
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("team.sqlite3"))
     assert job.encode() in stored  # (the file does hold the answers)
-    assert SIM_CREDENTIALS.secret_key.encode() not in stored
-    assert SIM_CREDENTIALS.secret_id.encode() not in stored
+    for secret in (credentials.secret_key, credentials.secret_id, token):
+        assert secret.encode() not in stored, secret
     await team.close()
     assert (path.stat().st_mode & 0o777) == 0o600
 
@@ -273,8 +371,25 @@ async def test_a_start_moved_later_keeps_the_team_s_window_closed_that_much_long
         while (wait := await team.try_start(1.05, 20, 20.0)) > 0:
             clock.advance(wait)
     team.moved(first + 0.0001, 0.02)  # (the limiter's go-ahead comes a moment after the gate's record)
+    await team.tick_now()  # (moved() is queued: done before anything after it)
     other = local_team(tmp_path / "team.sqlite3", clock, "b")
     assert await other.try_start(1.05, 20, 20.0) == pytest.approx(first + 1.07 - clock.monotonic())
+
+
+async def test_a_start_moved_later_is_this_member_s_own_never_one_another_member_made_after_it(tmp_path):
+    clock = FakeClock()
+    a, b, c = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b", "c"))
+    await warmed_up(a, clock)
+    await warmed_up(b, clock)
+    first = clock.monotonic()
+    assert await a.try_start(1.05, 2, 20.0) == 0.0
+    clock.advance(0.05)
+    assert await b.try_start(1.05, 2, 20.0) == 0.0
+    # a's go-ahead came after b's start was recorded (a busy loop): b's is the latest start before it
+    a.moved(first + 0.05, 0.3)
+    await a.tick_now()  # (moved() is queued: done before anything after it)
+    # a's start leaves at first + 1.35, b's still at first + 0.05 + 1.05: with two allowed, c waits for b's
+    assert await c.try_start(1.05, 2, 20.0) == pytest.approx(first + 1.10 - clock.monotonic())
 
 
 async def test_a_member_with_a_wider_margin_keeps_its_starts_in_the_window_that_much_longer_for_all(tmp_path):
@@ -301,6 +416,107 @@ async def test_a_member_s_first_start_stays_longer_in_the_window(tmp_path):
     # the 21st start waits for the second of a's to leave (first + 0.05 + 1.05), not the first of
     # them (first + 1.05: that one stays until first + 1.05 + FIRST_START_SLACK)
     assert await b.try_start(1.05, 20, 20.0) == pytest.approx(first + 0.05 + 1.05 - clock.monotonic())
+
+
+async def ticks_while(operation, holder: sqlite3.Connection, ticks: int = 50) -> bool:
+    """Runs `operation` while `holder` (another process, as far as the team file knows) holds the
+    file's write lock, lets the loop go round `ticks` times, then lets the lock go: whether the
+    operation was still waiting by then (it never had the loop to itself)."""
+    task = asyncio.ensure_future(operation)
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    waiting = not task.done()
+    holder.execute("COMMIT")
+    holder.close()
+    await task
+    return waiting
+
+
+def lock_held(path) -> sqlite3.Connection:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+async def test_a_team_file_locked_by_another_process_never_stalls_the_loop_and_the_start_waits_for_it(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team, other = local_team(path, clock, "a"), local_team(path, clock, "b")
+    await warmed_up(team, clock)
+    await warmed_up(other, clock)
+    start = team.try_start(1.05, 20, 20.0)
+    assert await ticks_while(start, lock_held(path))  # the loop went round while the start waited for the lock
+    assert team.status().mode == "local" and team.status().problem is None  # ...and it was made in the team:
+    assert await other.try_start(1.05, 20, 20.0) == pytest.approx(0.05)  # the next start is paced after it
+
+
+@pytest.mark.parametrize("operation", ["claim", "publish", "release", "tick"])
+async def test_every_operation_on_a_locked_team_file_lets_the_loop_go_on(tmp_path, operation):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team = local_team(path, clock, "a")
+    await team.release("job-0")  # (the file opened)
+    answer = SharedAnswer("job-1", {"JobId": "job-1", "StatusCode": "JobRunning"}, clock.time(), 0.05, "a")
+    call = {"claim": lambda: team.claim("job-1", 2.0), "publish": lambda: team.publish(answer),
+            "release": lambda: team.release("job-1"), "tick": lambda: team.tick_now()}[operation]
+    assert await ticks_while(call(), lock_held(path))
+    assert team.status().mode == "local"
+    team.status()  # (a plain read of what was last seen: it never waits for the file)
+
+
+async def test_the_status_is_what_was_last_seen_read_without_touching_the_file(tmp_path):
+    # (the status bar asks for it every second, on the loop)
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team, other = local_team(path, clock, "a"), local_team(path, clock, "b")
+    await other.release("job-0")  # (b heard from)
+    await team.claim("job-0", 2.0)  # (a heard from, and the members counted)
+    holder = lock_held(path)
+    try:
+        clock.advance(1.0)
+        status = team.status()
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert (status.mode, status.members, status.problem) == ("local", 2, None)
+
+
+async def test_a_team_file_locked_past_the_limit_is_left_for_a_while_without_stalling_the_loop(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    team = LocalTeam(path, ACCOUNT, clock=clock, member="a", busy_limit=0.1)
+    await team.tick_now()
+    holder = lock_held(path)
+    task = asyncio.ensure_future(team.try_start(1.05, 20, 20.0))
+    ticks = 0
+    while not task.done():  # (the lock is held until the team gives up on it: busy_limit, in the team's thread)
+        ticks += 1
+        await asyncio.sleep(0)
+    holder.execute("COMMIT")
+    holder.close()
+    assert await task == 0.0 and ticks > 1  # alone, at once, and the loop went round meanwhile
+    assert team.status().mode == "fallback" and "locked" in (team.status().problem or "")
+
+
+class LoopLags(FakeClock):
+    """The loop reads the time `lag` s later than the team's thread: a busy loop takes that long to
+    give the limiter the go-ahead the team's thread recorded."""
+
+    lag = 0.0
+
+    def monotonic(self) -> float:
+        return super().monotonic() + (self.lag if threading.current_thread() is threading.main_thread() else 0.0)
+
+
+async def test_a_go_ahead_given_after_the_team_recorded_its_start_counts_from_the_go_ahead(tmp_path):
+    clock = LoopLags()
+    a, b = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b"))
+    await warmed_up(a, clock)
+    await warmed_up(b, clock)
+    clock.lag = 0.03
+    assert await a.try_start(1.05, 1, 20.0) == 0.0  # recorded at t in the team's thread, gone ahead at t + 0.03
+    await a.tick_now()  # (its correction is queued: done before anything after it)
+    assert await b.try_start(1.05, 1, 20.0) == pytest.approx(0.03 + 1.05)  # (b's thread reads t)
 
 
 class BrokenTeam(LocalTeam):

@@ -29,7 +29,7 @@ def test_by_default_every_process_of_the_machine_shares_through_the_data_directo
     settings = settings_for(tmp_path)
     team = build_team(settings, CREDENTIALS, clock=FakeClock())
     assert isinstance(team, LocalTeam)
-    assert team.path == paths.data_dir() / "team.sqlite3"
+    assert team.path == paths.data_dir() / "team-v2.sqlite3"  # (one file per schema version)
     assert team.account == account_key(settings.endpoint.url, CREDENTIALS.secret_id)
 
 

@@ -47,7 +47,7 @@ def test_solo_shares_nothing(sim, shell, long_leases, isolated_home):
     [second] = rows(shell("check", "--endpoint", sim.url, "--json", *long_leases, "--solo", job))
     assert sim.describes() == 2
     assert first["Source"] == second["Source"] == "fetched"
-    assert not list(isolated_home.rglob("team.sqlite3"))
+    assert not list(isolated_home.rglob("team*.sqlite3"))
 
 
 def test_solo_in_the_config_file_shares_nothing(sim, shell, isolated_home):
