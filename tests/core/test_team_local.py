@@ -362,6 +362,26 @@ async def test_a_fresh_answer_is_handed_out_even_after_its_member_left_and_only_
     assert (await second.claim("job-1", 2.0)).granted
 
 
+async def test_an_answer_asked_before_the_one_stored_neither_replaces_it_nor_reaches_the_others(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "team.sqlite3"
+    slow, quick, viewer = (local_team(path, clock, member) for member in ("slow", "quick", "viewer"))
+    await viewer.start(lambda: None)
+    asked = clock.time()
+    clock.advance(0.5)
+    await quick.publish(SharedAnswer("job-1", {"JobId": "job-1", "StatusCode": "JobSuccess"}, clock.time(), 0.05, "quick"))
+    await viewer.tick_now()
+    assert [a.response["StatusCode"] for a in viewer.drain()] == ["JobSuccess"]
+    # the slow member's poll, asked before the quick one's, comes back after it
+    await slow.publish(SharedAnswer("job-1", {"JobId": "job-1", "StatusCode": "JobRunning"}, asked, 0.05, "slow"))
+    await viewer.tick_now()
+    assert viewer.drain() == []
+    refused = await viewer.claim("job-1", 2.0)
+    assert refused.answer is not None and refused.answer.response["StatusCode"] == "JobSuccess"
+    for team in (slow, quick, viewer):
+        await team.close()
+
+
 async def test_a_start_moved_later_keeps_the_team_s_window_closed_that_much_longer(tmp_path):
     clock = FakeClock()
     team = local_team(tmp_path / "team.sqlite3", clock, "a")

@@ -360,10 +360,18 @@ class LocalTeam:
             response = json.dumps(answer.response, ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError):
             return
-        await self._call(self._run, lambda db, now: db.execute(
-            "INSERT OR REPLACE INTO answers (account, job_id, member, polled_at, at, latency, response) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.account, answer.job_id, self.member, answer.polled_at, now, answer.latency, response)), None)
+
+        def store(db: sqlite3.Connection, now: float) -> None:
+            # only an answer asked after the one stored replaces it (a slow poll that outlived its
+            # lease must not undo a newer answer); the new row takes a new sequence number, so
+            # every listener reads it
+            db.execute("DELETE FROM answers WHERE account = ? AND job_id = ? AND polled_at < ?",
+                       (self.account, answer.job_id, answer.polled_at))
+            db.execute("INSERT OR IGNORE INTO answers (account, job_id, member, polled_at, at, latency, response) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (self.account, answer.job_id, self.member, answer.polled_at, now, answer.latency, response))
+
+        await self._call(self._run, store, None)
 
     def drain(self) -> list[SharedAnswer]:
         """What the listener read since the last call (it never touches the file itself)."""
