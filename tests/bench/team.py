@@ -117,6 +117,7 @@ def run_mode(mode: str, *, seconds: float, settle: float, jobs: int, monitors: i
         "over_quota_second": busiest_gaps,  # (when it began, from the start; then the gaps in ms)
         "mode": mode + (f" ({shown_url(shared)})" if shared and mode != "solo" else ""),
         "combined": len(late_ok) / (t_end - t0 - settle),
+        "per_second": [sum(1 for e in late_ok if int(e[0] - t0) == s) for s in range(int(settle), int(t_end - t0) + 1)],
         "refused": sum(1 for e in log if is_rate_limited(e[2])),
         "refused_after_settle": len(late) - len(late_ok),
         "busiest_second": max_in_window([e[0] for e in log]),
