@@ -248,10 +248,10 @@ def test_the_live_line_gives_the_downloads_saved_running_bytes_and_rate():
     states = [DownloadState("a" * 32, "done", 10, 10), DownloadState("b" * 32, "running", 1_500_000, 3_000_000, 250_000.0),
               DownloadState("c" * 32, "queued"), DownloadState("d" * 32, "failed", error="x")]
     assert download_text(totals_of(states[2:3])) == "downloads 0 saved, 0 running, 1 queued, 0 B at 0 B/s"
-    assert download_text(totals_of(states[:2])) == "downloads 1 saved, 1 running, 1.5 MB of 3.0 MB at 250.0 kB/s"
+    assert download_text(totals_of(states[:2])) == "downloads 1 saved, 1 running, 1.50 MB of 3.00 MB at 250.0 kB/s"
     tally = WaitTally(["a" * 32], clock=FakeClock())
     tally.downloads = lambda: totals_of(states)
-    assert tally.live_text().endswith("; downloads 1 saved, 1 running, 1 queued, 1 failed, 1.5 MB at 250.0 kB/s")
+    assert tally.live_text().endswith("; downloads 1 saved, 1 running, 1 queued, 1 failed, 1.50 MB at 250.0 kB/s")
 
 
 def test_a_download_cut_by_the_timeout_is_not_completed_and_its_part_is_left_to_resume(files_sim, shell, tmp_path):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tui.api.clock import Clock
 from tui.api.models import JOB_FAILED, JOB_MODERATION_FAILED, JOB_SUCCESS
 from tui.core.events import StateChanged
-from tui.core.formatting import duration
+from tui.core.formatting import byte_size, duration
 from tui.core.jobstate import JobRecord
 
 if TYPE_CHECKING:
@@ -221,14 +221,6 @@ class LiveLine:
             await self.clock.sleep(self.interval)
 
 
-def byte_size(size: float) -> str:
-    """1.5 MB, 320 kB, 12 B (powers of 1000, as rates are given)."""
-    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= factor:
-            return f"{size / factor:.1f} {unit}"
-    return f"{int(size)} B"
-
-
 def download_text(totals: DownloadTotals) -> str:
     """The downloads in the live line: saved, running, failed, bytes of those in hand, rate."""
     text = f"downloads {totals.done} saved, {totals.active} running"
@@ -238,7 +230,7 @@ def download_text(totals: DownloadTotals) -> str:
         text += f", {totals.failed} failed"
     if totals.active or totals.queued:
         text += f", {byte_size(totals.received)}" + (f" of {byte_size(totals.total)}" if totals.total else "")
-        text += f" at {byte_size(totals.rate)}/s"
+        text += f" at {byte_size(int(totals.rate))}/s"
     return text
 
 
