@@ -15,7 +15,7 @@ from tui.api.clock import FakeClock
 from tui.api.credentials import Credentials
 from tui.api.ratelimit import RateLimiter
 from tui.core.engine import Poller
-from tui.core.events import StateChanged
+from tui.core.events import JobUpdated, StateChanged
 from tui.core.team import SharedAnswer, account_key
 from tui.core.team_local import FILE_NAME, MEMBER_SEEN_SECONDS, RETRY_SECONDS, SCHEMA_VERSION, LocalTeam
 from tui.simulator.transport import SimulatorTransport
@@ -366,7 +366,7 @@ async def test_an_answer_asked_before_the_one_stored_neither_replaces_it_nor_rea
     clock = FakeClock()
     path = tmp_path / "team.sqlite3"
     slow, quick, viewer = (local_team(path, clock, member) for member in ("slow", "quick", "viewer"))
-    await viewer.start(lambda: None)
+    await viewer.tick_now()  # (joined: what is published from now on is news to it)
     asked = clock.time()
     clock.advance(0.5)
     await quick.publish(SharedAnswer("job-1", {"JobId": "job-1", "StatusCode": "JobSuccess"}, clock.time(), 0.05, "quick"))
@@ -600,12 +600,15 @@ async def test_an_answer_another_member_publishes_is_shown_at_once_while_every_s
     poller_a.add(slow)
     record = poller_a.add(other)
     poller_b.add(other)
+    updated = asyncio.Event()
+    poller_a.subscribe(lambda event: updated.set() if isinstance(event, JobUpdated) and event.record is record else None)
     async with client_a, client_b:
         running = asyncio.create_task(poller_a.run(deadline=clock.monotonic() + 1.0))
         await held.holding.wait()
         await poller_b.poll_job(other)  # fetched by b, published
-        for _ in range(20):  # a few turns of the loop: a's listener looks at the file at each
-            await asyncio.sleep(0)
+        # a's listener reads the file in the team's thread: the answer is shown once it has (not
+        # when a's next request goes out, which never comes while the held poll is out)
+        await asyncio.wait_for(updated.wait(), timeout=60)
         shown = (record.shared_from, record.status_code, poller_a.records[slow].status_code)
         held.go.set()
         await running
