@@ -43,6 +43,17 @@ def account_key(endpoint_url: str, secret_id: str) -> str:
     return digest.hexdigest()[:16]
 
 
+UNKNOWN_SHARE_DIVISOR = 4  # the quota ÷ this for a process in fallback that never saw a member count
+
+
+def share_divisor(members_seen: int | None) -> int:
+    """What the quota is divided by for a process in fallback, keeping to its own share: the
+    members last seen (two at the least: the others may be alone as well, so never the whole
+    quota each), or UNKNOWN_SHARE_DIVISOR while no count was ever seen (several processes may
+    start while the shared state cannot be reached: each must leave room for the others)."""
+    return max(2, members_seen) if members_seen else UNKNOWN_SHARE_DIVISOR
+
+
 @dataclass(frozen=True, slots=True)
 class SharedAnswer:
     """One successful Describe answer, as fetched by some member of the team."""

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tui.api.clock import Clock
-from tui.core.team import Claim, SharedAnswer, TeamStatus
+from tui.core.team import Claim, SharedAnswer, TeamStatus, share_divisor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,11 +57,6 @@ PRUNE_EVERY = 5.0
 # the connection, and the client warms up), and its round trip has none before it to be compared
 # with (see RateLimiter.observe_round_trip): it stays this much longer in the window.
 FIRST_START_SLACK = 0.25
-# Alone (fallback), a process keeps to the rate divided by the members it last saw, at least
-# FALLBACK_MEMBERS_AT_LEAST of them (the others may be alone as well: never the whole quota each),
-# and by FALLBACK_MEMBERS_UNKNOWN while it never saw the file work (broken, locked from the start).
-FALLBACK_MEMBERS_AT_LEAST = 2
-FALLBACK_MEMBERS_UNKNOWN = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS starts (
@@ -317,7 +312,7 @@ class LocalTeam:
     def _alone(self, rate: float) -> float:
         """In fallback: this process keeps to its share of `rate` (its own pacing grid)."""
         seen = self._members
-        share = self._share = rate / (FALLBACK_MEMBERS_UNKNOWN if seen is None else max(FALLBACK_MEMBERS_AT_LEAST, seen))
+        share = self._share = rate / share_divisor(seen)
         now = self.clock.monotonic()
         due = now if self._share_slot is None else self._share_slot + 1.0 / share
         if due > now:

@@ -53,7 +53,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tui.api.clock import Clock
 from tui.api.ratelimit import DEFAULT_TARGET_RATE
-from tui.core.team import Claim, QuotaGate, SharedAnswer, TeamMode, TeamStatus
+from tui.core.team import Claim, QuotaGate, SharedAnswer, TeamMode, TeamStatus, share_divisor
 
 CALL_TIMEOUT = 0.5  # seconds: every call to the server, connecting included
 PROBE_INTERVAL = 0.5  # seconds between heartbeats (shared) or probes (fallback)
@@ -63,7 +63,6 @@ REJOIN_GRACE = 2.0  # after a rejoin, keep to the local share this long (> probe
 RECORD_SPAN = 2.0  # own starts this recent are written into the server's window on a rejoin
 RATE_SPAN = 5.0  # combined_rate is counted over this many seconds
 ANSWER_TTL = 120.0  # a stored answer is kept this long (claims hand it back only while fresh)
-UNKNOWN_SHARE_DIVISOR = 4  # the local share is the target ÷ this while no member count was ever seen
 INBOX_LIMIT = 10_000  # answers waiting for drain(): the latest per job, at most this many jobs
 # A process's first requests reach the API later than its steady ones (lazy imports, a new
 # connection, a loop busy loading): counted this much later in the team's window, so that the
@@ -245,13 +244,6 @@ def answer_from(text: Any, *, received_at: float, age: float | None = None) -> S
         )
     except (ValueError, TypeError, KeyError):
         return None
-
-
-def share_divisor(members_seen: int) -> int:
-    """What the quota is divided by for a process's local share: the members last seen (two at the
-    least), or UNKNOWN_SHARE_DIVISOR while no count was ever seen (several processes may start
-    while the server is down: each must keep to a share that leaves room for the others)."""
-    return max(2, members_seen) if members_seen > 0 else UNKNOWN_SHARE_DIVISOR
 
 
 def keep_newest(inbox: dict[str, SharedAnswer], answer: SharedAnswer) -> None:
