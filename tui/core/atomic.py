@@ -39,8 +39,14 @@ def replace_file(path: Path, data: bytes | Sequence[bytes | memoryview]) -> None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename (or a new entry) in `directory` durable; a directory that cannot be opened or
+    synced is let be (the file itself is whole either way)."""
     with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:

@@ -39,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 from tui.api.clock import SYSTEM_CLOCK, Clock
 from tui.api.retry import Backoff
 from tui.api.urls import is_loopback_host, result_url_problem
+from tui.core.atomic import fsync_directory
 
 if TYPE_CHECKING:
     import httpx
@@ -350,19 +351,6 @@ def _write_all(fd: int, chunks: list[bytes], hasher: Any) -> None:
             written -= len(views.pop(0))
         if written:
             views[0] = views[0][written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- one job at a time per directory ------------------------------------------------------------------
@@ -1027,7 +1015,7 @@ class Transfer:
         if os.path.islink(final) or os.path.isdir(final):
             raise DownloadFailed(f"{final} is in the way (a link or a directory)")
         os.replace(part, final)
-        await asyncio.to_thread(_fsync_directory, self.directory)
+        await asyncio.to_thread(fsync_directory, self.directory)
         _remove(sidecar_path(self.directory, self.job_id))
         self.report(self.job_id, phase="done", received=size, total=size, rate=0.0, path=str(final),
                   sha256=digest, error="", resumes=self.resumes, restarts=self.restarts)
