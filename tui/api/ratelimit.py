@@ -86,6 +86,14 @@ class QuotaGate(Protocol):
         ...
 
 
+def grid_slot(due: float | None, at: float, rate: float) -> float:
+    """The point of a pacing grid at `rate` that the next start is paced from, after one at `at`
+    that was due at `due`: the slot it was due in when it is less than two intervals late (a late
+    wake-up does not slow the rate: the stall is made up, two starts back to back at most), else
+    its own time (a longer stall is not made up)."""
+    return due if due is not None and 0 <= at - due < 2.0 / rate else at
+
+
 @dataclass(frozen=True, slots=True)
 class RateSnapshot:
     rate: float  # the pace in force now
@@ -241,8 +249,7 @@ class RateLimiter:
         # Pace from the slot it was due in, so a late wake-up does not slow the rate; a stall of
         # up to one interval is made up (two starts back to back at most), a longer one is not.
         # The window above still bounds every sliding span, whatever the pacing does.
-        late = at - slot if slot is not None else None
-        self._last_slot = slot if late is not None and 0 <= late < 2.0 / self.rate_at(at) else at
+        self._last_slot = grid_slot(slot, at, self.rate_at(at))
         while len(self._starts) > self.ceiling:
             self._starts.remove(min(self._starts))
 

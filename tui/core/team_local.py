@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tui.api.clock import Clock
+from tui.api.ratelimit import grid_slot
 from tui.core.team import Claim, SharedAnswer, TeamStatus, share_divisor
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ class LocalTeam:
                 due = max(due, leaving[-1][0])
             if due <= now:
                 # on the team's pacing grid: a start a little late does not push every later one back
-                slot = paced if 0 <= now - paced < 2.0 / rate else now
+                slot = grid_slot(paced, now, rate)
                 rowid = db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 0)",
                                    (self.account, now, now + stay, self.member)).lastrowid
                 db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, slot))
@@ -317,7 +318,7 @@ class LocalTeam:
         due = now if self._share_slot is None else self._share_slot + 1.0 / share
         if due > now:
             return due - now
-        self._share_slot = due if now - due < 2.0 / share else now
+        self._share_slot = grid_slot(due, now, share)
         return 0.0
 
     # -- jobs -------------------------------------------------------------------------------------
