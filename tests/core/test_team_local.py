@@ -707,3 +707,28 @@ async def test_a_shared_answer_never_takes_a_finished_job_back_to_an_unfinished_
     await team_b.close()
     assert (record.status_code, record.shared_from) == ("JobSuccess", None)
     assert changes == [(None, "JobSuccess")]
+
+
+async def test_a_place_the_window_put_off_does_not_move_the_team_s_grid_later(tmp_path):
+    # A member's start taken 10 ms after its place stays in the window 10 ms longer, so the 21st
+    # place after it is booked past its slot on the grid; the next ones are on the grid again.
+    # (Were the grid moved to the put-off place, each such delay would be lost for good: at 19
+    # req/s in a 1.05 s window there are only 2.6 ms to spare, and the team fell under 19 req/s.)
+    clock = FakeClock()
+    a, b = (local_team(tmp_path / "team.sqlite3", clock, m) for m in ("a", "b"))
+    await warmed_up(a, clock)
+    await warmed_up(b, clock)
+    first = clock.monotonic()
+    assert await a.try_start(1.05, 20, 19.0) == 0.0
+    clock.advance(1 / 19 + 0.010)
+    starts = [first]
+    for n in range(22):
+        member = (a, b)[n % 2]
+        while (wait := await member.try_start(1.05, 20, 19.0)) > 0:
+            clock.advance(wait)
+        starts.append(clock.monotonic())
+    assert starts[1] == pytest.approx(first + 1 / 19 + 0.010)
+    assert starts[21] == pytest.approx(starts[1] + 1.05)  # put off by the late start's place in the window
+    assert starts[22] == pytest.approx(first + 22 / 19)  # the next one is on the grid again
+    for team in (a, b):
+        await team.close()

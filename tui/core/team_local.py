@@ -284,7 +284,9 @@ class LocalTeam:
                 db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, slot))
                 return 0.0, rowid or 0, now
             db.execute("INSERT INTO starts VALUES (?, ?, ?, ?, 1)", (self.account, due, due + stay, self.member))
-            db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, due))
+            # a place the window put off (a start before it left late) stays on the grid: the
+            # next place is paced from the slot, so the delay is made up, not carried forward
+            db.execute("INSERT OR REPLACE INTO pace VALUES (?, ?)", (self.account, grid_slot(paced, due, rate)))
             return due - now, 0, 0.0
 
         found = await self._call(self._run, work, None)
