@@ -46,12 +46,27 @@ from tui.simulator.service import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY
 QUOTA = 20
 MIN_INTERVAL = 2.0  # the config's default: what every process here polls with
 LAUNCH_LEAD = 4.0  # seconds from launching the processes to the common start (imports, loading 1,000 ids)
+# Every process runs this long past the measured `--seconds`: the measure is of processes polling,
+# not of them stopping (one that ends cancels its requests in flight and gives up the team's place
+# it had booked, and a `check --wait` started early ends as early: the window's last second lost
+# 2 to 4 requests that way).
+TAIL = 1.0
 
 
 def _env(home: Path) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(REPO), HOME=str(home), XDG_CONFIG_HOME=str(home / "config"),
                 XDG_DATA_HOME=str(home / "data"), TENCENTCLOUD_SECRET_ID=DEFAULT_SECRET_ID,
                 TENCENTCLOUD_SECRET_KEY=DEFAULT_SECRET_KEY)
+
+
+def _launch(argv: list[str], home: Path, name: Path, stdin: Any) -> tuple[subprocess.Popen[str], Path, Path]:
+    """Starts a process whose output goes to files. (Not pipes: read one process at a time, the
+    pipe of a `check --wait` printing its rows fills in about 15 s, and its writes then block it
+    until the process before it ends; so stopped, it leaves the team's places it booked empty.)"""
+    out_path, err_path = name.with_suffix(".out"), name.with_suffix(".err")
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        process = subprocess.Popen(argv, cwd=REPO, env=_env(home), stdin=stdin, stdout=out, stderr=err, text=True)
+    return process, out_path, err_path
 
 
 def run_mode(mode: str, *, seconds: float, settle: float, jobs: int, monitors: int, checks: int,
@@ -72,32 +87,29 @@ def run_mode(mode: str, *, seconds: float, settle: float, jobs: int, monitors: i
         start = time.monotonic() + LAUNCH_LEAD
         procs = []
         for n in range(monitors):
-            argv = [sys.executable, "-m", "tests.bench.monitor", sim.url, str(ids_file), str(seconds), str(start),
+            argv = [sys.executable, "-m", "tests.bench.monitor", sim.url, str(ids_file), str(seconds + TAIL), str(start),
                     "--team", *team_options]
-            procs.append(("monitor", subprocess.Popen(argv, cwd=REPO, env=_env(home(n)), stdout=subprocess.PIPE,
-                                                      stderr=subprocess.PIPE, text=True)))
+            procs.append(("monitor", _launch(argv, home(n), base / f"monitor{n}", subprocess.DEVNULL)))
         time.sleep(max(0.0, start - time.monotonic() - 1.5))  # check starts polling as soon as it has read its ids
         ids_lines = base / "ids.txt"
         ids_lines.write_text("\n".join(sim.running) + "\n")
         for n in range(checks):
             argv = [sys.executable, "-m", "tui", "check", "--wait", "--json", "--endpoint", sim.url,
-                    "--timeout", str(seconds), *team_options, "-"]
+                    "--timeout", f"{start + seconds + TAIL - time.monotonic():.2f}", *team_options, "-"]
             with ids_lines.open() as ids_in:  # (a file: every check reads its ids at once, none waits for another)
-                process = subprocess.Popen(argv, cwd=REPO, env=_env(home(monitors + n)), stdin=ids_in,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            procs.append(("check", process))
+                procs.append(("check", _launch(argv, home(monitors + n), base / f"check{n}", ids_in)))
         outputs = []
-        for kind, process in procs:
-            out, err = process.communicate(timeout=seconds + 120)
-            outputs.append((kind, process.returncode, out, err))
+        for kind, (process, out_path, err_path) in procs:
+            process.wait(timeout=seconds + 120)
+            outputs.append((kind, process.returncode, out_path.read_text(), err_path.read_text()))
         stats = sim.stats()
     monitors_out = [json.loads(out.splitlines()[-1]) for kind, code, out, _err in outputs if kind == "monitor" and out.strip()]
     check_rows = [[json.loads(line) for line in out.splitlines() if line.strip()] for kind, _c, out, _e in outputs
                   if kind == "check"]
     t0 = start
     t_end = start + seconds
-    log = slice_log(stats["log"], t0 - LAUNCH_LEAD, t_end + 1.0)
-    late = [e for e in log if t0 + settle <= e[0] <= t_end]
+    log = slice_log(stats["log"], t0 - LAUNCH_LEAD, t_end + TAIL + 1.0)
+    late = [e for e in log if t0 + settle <= e[0] < t_end]
     late_ok = [e for e in late if not is_rate_limited(e[2])]
     asked = Counter(e[1] for e in log if e[1])
     run = (max(e[0] for e in log) - min(e[0] for e in log)) if log else 0.0
@@ -117,7 +129,7 @@ def run_mode(mode: str, *, seconds: float, settle: float, jobs: int, monitors: i
         "over_quota_second": busiest_gaps,  # (when it began, from the start; then the gaps in ms)
         "mode": mode + (f" ({shown_url(shared)})" if shared and mode != "solo" else ""),
         "combined": len(late_ok) / (t_end - t0 - settle),
-        "per_second": [sum(1 for e in late_ok if int(e[0] - t0) == s) for s in range(int(settle), int(t_end - t0) + 1)],
+        "per_second": [sum(1 for e in late_ok if int(e[0] - t0) == s) for s in range(int(settle), int(t_end - t0))],
         "refused": sum(1 for e in log if is_rate_limited(e[2])),
         "refused_after_settle": len(late) - len(late_ok),
         "busiest_second": max_in_window([e[0] for e in log]),
