@@ -23,6 +23,7 @@ from tui.core.downloads import (
     DownloadManager,
     DownloadState,
     PartInfo,
+    PartWriter,
     download_url_problem,
     extension_from,
     parse_content_range,
@@ -739,13 +740,77 @@ async def test_the_file_s_bytes_are_written_off_the_event_loop_s_thread(tmp_path
     job_id, url = await rig.finished_job(3_000_000)
     loop_thread = threading.get_ident()
     writers: list[int] = []
-    real_writev = os.writev
+    real_write = os.write
 
-    def recording_writev(fd, buffers):
-        writers.append(threading.get_ident())
-        return real_writev(fd, buffers)
+    def recording_write(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".part"):
+            writers.append(threading.get_ident())
+        return real_write(fd, data)
 
-    monkeypatch.setattr(os, "writev", recording_writev)
+    monkeypatch.setattr(os, "write", recording_write)
     await rig.download((job_id, url))
     assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
     assert writers and loop_thread not in writers
+
+
+async def test_the_loop_hands_batches_to_the_part_s_writer_and_waits_only_when_more_than_two_are_unwritten(tmp_path, monkeypatch):
+    # (a batch is received while the ones before it are hashed and written: the loop does not stop
+    # reading for each write to end, and memory stays bounded by the batches handed over)
+    import threading
+
+    from tui.core import downloads
+
+    gate = threading.Event()
+    real = downloads._write_all
+
+    def held(fd, chunks, hasher):
+        gate.wait()
+        real(fd, chunks, hasher)
+
+    monkeypatch.setattr(downloads, "_write_all", held)
+    fd = os.open(tmp_path / "x.part", os.O_WRONLY | os.O_CREAT, 0o644)
+    writer = PartWriter(fd, hashlib.sha256(), 0)
+    try:
+        await writer.put([b"a" * 10])
+        await writer.put([b"b" * 10])  # two unwritten: the loop goes on
+        third = asyncio.ensure_future(writer.put([b"c" * 10]))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not third.done(), "a third batch waits for the first to be written"
+        gate.set()
+        await third
+        await writer.settle()
+    finally:
+        gate.set()
+        writer.close()
+        os.close(fd)
+    assert (tmp_path / "x.part").read_bytes() == b"a" * 10 + b"b" * 10 + b"c" * 10
+    assert writer.hashed == 30 and writer.hasher.hexdigest() == hashlib.sha256(b"a" * 10 + b"b" * 10 + b"c" * 10).hexdigest()
+
+
+async def test_a_write_that_fails_stops_the_ones_after_it_and_the_part_stays_a_prefix(tmp_path, monkeypatch):
+    from tui.core import downloads
+
+    calls = []
+    real = downloads._write_all
+
+    def full_disk_on_the_second(fd, chunks, hasher):
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(fd, chunks, hasher)
+
+    monkeypatch.setattr(downloads, "_write_all", full_disk_on_the_second)
+    fd = os.open(tmp_path / "x.part", os.O_WRONLY | os.O_CREAT, 0o644)
+    writer = PartWriter(fd, hashlib.sha256(), 0)
+    try:
+        for batch in (b"a" * 10, b"b" * 10, b"c" * 10):
+            await writer.put([batch])
+        with pytest.raises(OSError, match="No space"):
+            await writer.settle()
+    finally:
+        writer.close()
+        os.close(fd)
+    assert calls == [0, 1], "the batch after the failed one is not written"
+    assert (tmp_path / "x.part").read_bytes() == b"a" * 10
+    assert writer.hashed == -1  # (hashed again from the part if resumed)

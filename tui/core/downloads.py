@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -31,6 +32,7 @@ import os
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -56,7 +58,8 @@ MAX_STALLS = 5  # attempts in a row that bring no new byte before the download f
 MAX_RESTARTS = 3  # times the bytes kept may be dropped (the file changed) before the download fails
 RETRY_BACKOFF = Backoff(1.0, 30.0)
 LOCK_POLL = 0.2  # seconds between two tries at a job's lock another process (or manager) holds
-WRITE_BUFFER = 1 << 20  # bytes gathered before a write (in a thread; one writing, one gathering)
+WRITE_BUFFER = 1 << 20  # bytes gathered before they are handed to the part's writer thread
+WRITES_AHEAD = 2  # batches handed over and not yet written before the loop waits (PartWriter)
 HASH_BLOCK = 1 << 20
 ERROR_BODY_KEPT = 4096  # bytes of a refusal's body read to say why
 PUBLISH_EVERY = 0.25  # seconds between two progress reports of one download (phase changes: at once)
@@ -337,20 +340,74 @@ def _hash_file(path: Path, limit: int | None = None) -> Any:
 
 
 def _write_all(fd: int, chunks: list[bytes], hasher: Any) -> None:
-    """(In a thread: hashlib and writev let the GIL go, so the bytes are hashed on the other core
-    while the loop receives more, and the disk takes its time.) All of `chunks`, in order, hashed
-    then written."""
-    for chunk in chunks:
-        hasher.update(chunk)
-    left = sum(map(len, chunks))
-    views = [memoryview(chunk) for chunk in chunks]
-    while left:
-        written = os.writev(fd, views[:1024])  # (IOV_MAX)
-        left -= written
-        while views and written >= len(views[0]):
-            written -= len(views.pop(0))
-        if written:
-            views[0] = views[0][written:]
+    """All of `chunks`, in order, hashed then written at the descriptor's offset. (In a thread:
+    hashlib and write let the GIL go, so the bytes are hashed on another core while the loop
+    receives more. Joined first: the thread then takes the GIL back twice per batch, not twice per
+    chunk, and each time it may have to wait for the busy loop to let it go.)"""
+    data = memoryview(b"".join(chunks))
+    hasher.update(data)
+    while data:
+        data = data[os.write(fd, data):]
+
+
+class PartWriter:
+    """One try's bytes into its part file: hashed and written, in order, by a thread of its own.
+
+    The loop hands over a batch and goes on receiving; it waits only when more than AHEAD batches
+    are not written yet (memory stays bounded, and a slow disk slows the download, not the loop).
+    A write that fails stops the ones after it (the part stays a prefix of the file). `hashed`:
+    the bytes of the part written and hashed so far, -1 once a write failed or was cut short (the
+    part is then hashed again if resumed)."""
+
+    def __init__(self, fd: int, hasher: Any, hashed: int) -> None:
+        self.fd, self.hasher, self.hashed = fd, hasher, hashed
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vclm-download")
+        self._writes: deque[tuple[asyncio.Future[None], int]] = deque()  # handed over: each with where it ends
+        self._broken = False
+
+    def _write(self, chunks: list[bytes]) -> None:  # (in the thread, one batch after the other)
+        if self._broken:
+            raise OSError(errno.EIO, "an earlier write to the part failed")
+        try:
+            _write_all(self.fd, chunks, self.hasher)
+        except BaseException:
+            self._broken = True
+            raise
+
+    async def put(self, chunks: list[bytes], *, ahead: int = WRITES_AHEAD) -> None:
+        """Hand `chunks` over (if any), then wait until no more than `ahead` batches are unwritten."""
+        if chunks:
+            end = (self._writes[-1][1] if self._writes else self.hashed) + sum(map(len, chunks))
+            self._writes.append((asyncio.get_running_loop().run_in_executor(self._thread, self._write, chunks), end))
+        while len(self._writes) > ahead:
+            future, end = self._writes[0]
+            try:
+                await asyncio.shield(future)
+            except BaseException:  # cancelled while waiting, or the disk refused
+                await self._wait_all()
+                raise
+            self._writes.popleft()
+            if self.hashed >= 0:
+                self.hashed = end
+
+    async def settle(self) -> None:
+        """Every batch handed over written (or the first failure raised)."""
+        await self.put([], ahead=0)
+
+    async def _wait_all(self) -> None:
+        """After a cancel or a failure: every write handed over ends before the caller goes on (the
+        descriptor is not closed under the thread); `hashed` is where the last good one ended."""
+        for future, end in self._writes:
+            with contextlib.suppress(Exception):
+                await future
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                self.hashed = -1
+            elif self.hashed >= 0:
+                self.hashed = end
+        self._writes.clear()
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False)
 
 
 # -- one job at a time per directory ------------------------------------------------------------------
@@ -739,8 +796,6 @@ class Transfer:
         self.hasher: Any = None  # the SHA-256 of the part's bytes so far, kept across tries
         self.hashed = 0
         self.sha256 = ""
-        self._writing: asyncio.Future[None] | None = None  # the write in a thread, if one is under way
-        self._written_to = 0  # where the part (and the hash) will end once that write is done
 
     async def run(self) -> None:
         while True:
@@ -901,9 +956,9 @@ class Transfer:
         await self._stream(response, info, start)
 
     async def _stream(self, response: httpx.Response, info: PartInfo, start: int) -> None:
-        """The body into the part from `start`: gathered, then hashed and written by a thread (a write
-        can wait on the disk for a long time, and hashing costs a core: the event loop, and polling,
-        never wait on either; `hashed` moves on as each write ends)."""
+        """The body into the part from `start`: gathered, then hashed and written by the part's
+        thread (PartWriter: a write can wait on the disk for a long time, and hashing costs a core;
+        the event loop, and polling, never wait on either; `hashed` moves on as each write ends)."""
         import httpx
 
         part = self.directory / (info.name + ".part")
@@ -917,8 +972,9 @@ class Transfer:
         self.report(self.job_id, phase="running", received=received, total=total, path=str(part), error="",
                     resumes=self.resumes, restarts=self.restarts)
         began = received
-        pending: list[bytes] = []  # the chunks gathered since the last write
+        pending: list[bytes] = []  # the chunks gathered since the last batch was handed over
         gathered = 0
+        writer = PartWriter(fd, self.hasher, self.hashed)
         try:
             os.ftruncate(fd, start)
             os.lseek(fd, start, os.SEEK_SET)
@@ -931,68 +987,32 @@ class Transfer:
                     received += len(chunk)
                     self.received = received
                     if gathered >= WRITE_BUFFER:
-                        await self._write(fd, pending, wait=False)  # (written while more comes)
-                        gathered = 0
+                        await writer.put(pending)  # (written while more comes)
+                        pending, gathered = [], 0
                     self.on_bytes(self.job_id, received)
             except httpx.TransportError as error:
-                await self._write(fd, pending)
+                await writer.put(pending, ahead=0)
                 if received > began:
                     self.stalls = 0
                 what = _plain(str(error)) or type(error).__name__
                 raise _Retry(f"connection lost after {received} bytes: {what}") from None
             except BaseException:
                 # (a cancel, a failure: what arrived is kept, and stays a prefix of the file; the
-                # write under way ends before the descriptor is closed)
+                # writes handed over end before the descriptor is closed)
                 with contextlib.suppress(BaseException):
-                    await self._write(fd, pending)
+                    await writer.put(pending, ahead=0)
                 raise
-            await self._write(fd, pending)
+            await writer.put(pending, ahead=0)
             if total is not None and received < total:
                 if received > began:
                     self.stalls = 0
                 raise _Retry(f"the answer ended at {received} of {total} bytes")
             await asyncio.to_thread(os.fsync, fd)
         finally:
+            self.hashed = writer.hashed
+            writer.close()
             os.close(fd)
         await self._finish(replace(info, total=received), received)
-
-    async def _write(self, fd: int, pending: list[bytes], *, wait: bool = True) -> None:
-        """Write what is gathered, in a thread, after the write before it (one at a time,
-        in order). With `wait` False it goes on in the background while more bytes come; a cancel
-        waits for the write in hand to end (the part stays a prefix of the file, and its descriptor
-        is not closed under the thread)."""
-        await self._settle_write()
-        if pending:
-            chunks = list(pending)
-            pending.clear()
-            self._written_to = self.hashed + sum(map(len, chunks))
-            self._writing = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, chunks, self.hasher))
-        if wait:
-            await self._settle_write()
-
-    async def _settle_write(self) -> None:
-        writing = self._writing
-        if writing is None:
-            return
-        try:
-            try:
-                await asyncio.shield(writing)
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await writing
-                if not writing.done() or writing.cancelled() or writing.exception() is not None:
-                    self.hashed = -1
-                elif self.hashed >= 0:
-                    self.hashed = self._written_to
-                raise
-        except Exception:  # (the disk refused: the part is shorter than what was hashed; hashed again if resumed)
-            self.hashed = -1
-            raise
-        else:
-            if self.hashed >= 0:
-                self.hashed = self._written_to
-        finally:
-            self._writing = None
 
     async def _finish(self, info: PartInfo, size: int) -> None:
         """The part holds every byte: checked, hashed, renamed into place, recorded."""
