@@ -306,3 +306,13 @@ async def test_a_50_mb_file_streams_with_bounded_memory_in_the_server(files_sim,
     assert response.status_code == 200 and received == size
     assert files_sim.results.log[-1].bytes_sent == size
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB while streaming 50 MB"
+
+
+def test_no_two_blocks_of_a_file_are_the_same_nor_a_block_of_two_versions_or_jobs():
+    # (a resume from the wrong offset, or a splice of two versions, must change the bytes)
+    size = 40 * BLOCK_BYTES
+    blocks = [b"".join(content_chunks(1, "ab" * 16, 0, i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES)) for i in range(40)]
+    assert len(set(blocks)) == 40
+    assert b"".join(content_chunks(1, "ab" * 16, 1, 0, size)) != b"".join(blocks)
+    other = b"".join(content_chunks(1, "cd" * 16, 0, 0, size))
+    assert all(other[i * BLOCK_BYTES:(i + 1) * BLOCK_BYTES] != block for i, block in enumerate(blocks))
