@@ -18,7 +18,7 @@ from typing import Any
 from tui.api.client import VclmClient
 from tui.api.credentials import Credentials
 from tui.api.models import DEFAULT_REGION, DESCRIBE_ACTION, JOB_SUCCESS
-from tui.api.ratelimit import RateLimiter
+from tui.api.ratelimit import DEFAULT_TARGET_RATE, RateLimiter
 from tui.core.engine import Poller
 from tui.core.events import JobUpdated
 from tui.core.jobstate import JobRecord
@@ -34,7 +34,7 @@ async def run_monitor(
     duration: float,
     *,
     finished: list[str] = (),
-    rate: float = 19.0,
+    rate: float = DEFAULT_TARGET_RATE,
     min_interval: float = 0.0,
     max_in_flight: int = 32,
     team: Team | None = None,

@@ -27,9 +27,10 @@ from typing import Any
 
 from tests.bench.monitor import CREDENTIALS, run_monitor, run_sdk_loop, sdk_client
 from tests.bench.simproc import REPO, SimProcess, _env
+from tui.api.ratelimit import DEFAULT_TARGET_RATE
 
 QUOTA = 20
-TARGET_RATE = 19.0  # the monitor's default pace
+TARGET_RATE = DEFAULT_TARGET_RATE  # the monitor's default pace
 LATENCIES = {  # name -> (fixed part, uniform jitter width)
     "50 ± 20 ms": (0.030, 0.040),
     "300 ± 20 ms": (0.280, 0.040),  # a long but steady path
@@ -141,8 +142,8 @@ def throughput(name: str, latency: float, jitter: float, seconds: float, sdk_sec
     ]
     short = 0.95 * QUOTA * o["length"] - o["accepted"]
     section.notes.append(
-        f"The default pace, {TARGET_RATE:g} req/s, is exactly 95 % of the quota, and a run counts whole requests: "
-        f"the target is judged to one request ({o['accepted']} accepted in {o['length']:.2f} s, "
+        f"The default pace, {TARGET_RATE:g} req/s, is {TARGET_RATE / QUOTA:.0%} of the quota, and a run counts whole requests: "
+        f"the 95 % target is judged to one request ({o['accepted']} accepted in {o['length']:.2f} s, "
         f"{abs(short):.1f} {'short of' if short > 0 else 'over'} 95 %).")
     section.notes.append(
         f"ours: {seconds:g} s, {o['requests']} requests, limiter cuts {ours['cuts']}; "

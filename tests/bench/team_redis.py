@@ -49,7 +49,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     from tui.api.clock import SYSTEM_CLOCK
     from tui.api.credentials import Credentials
     from tui.api.models import DEFAULT_REGION
-    from tui.api.ratelimit import RateLimiter
+    from tui.api.ratelimit import DEFAULT_TARGET_RATE, RateLimiter
     from tui.core.engine import Poller
     from tui.core.events import JobUpdated
     from tui.core.team import account_key
@@ -65,7 +65,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         # keyed as settings.build_team keys it (the endpoint as the settings resolve it)
         account = account_key(resolve_endpoint(args.url, DEFAULT_REGION).url, DEFAULT_SECRET_ID)
         team = RedisTeam(args.shared, account, clock=SYSTEM_CLOCK)
-    limiter = RateLimiter(19.0)
+    limiter = RateLimiter(DEFAULT_TARGET_RATE)
     modes: list[tuple[float, str, bool]] = []
     updates = 0
     errors: Counter[str] = Counter()

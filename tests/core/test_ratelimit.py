@@ -8,7 +8,7 @@ import pytest
 
 from tui.api.clock import FakeClock
 from tui.api.errors import ConfigError
-from tui.api.ratelimit import MIN_WINDOW_MARGIN, RateLimiter, validate_rate
+from tui.api.ratelimit import DEFAULT_TARGET_RATE, MIN_WINDOW_MARGIN, PRIOR_JITTER_ALLOWANCE, RateLimiter, validate_rate
 
 
 def max_in_any_window(starts: list[float], window: float = 1.0) -> int:
@@ -42,13 +42,26 @@ async def test_never_more_than_twenty_in_any_sliding_second_at_full_rate():
 
 
 @pytest.mark.anyio
-async def test_default_target_paces_evenly_at_nineteen_per_second():
+async def test_default_target_paces_evenly_at_96_percent_of_the_quota_once_round_trips_are_steady():
     clock = FakeClock()
     limiter = RateLimiter(clock=clock)
-    starts = await acquire_many(limiter, 191)
+    for _ in range(20):
+        limiter.observe_latency(0.05)  # steady round trips: the window's margin is MIN_WINDOW_MARGIN
+    starts = await acquire_many(limiter, 193)
     gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert min(gaps) == pytest.approx(1 / 19)
+    assert DEFAULT_TARGET_RATE == 19.2
+    assert min(gaps) == pytest.approx(max(gaps)) == pytest.approx(1 / 19.2)  # the window never holds a start back
     assert starts[-1] - starts[0] == pytest.approx(10.0)
+    assert max_in_any_window(starts, 1.0 + MIN_WINDOW_MARGIN - 1e-9) <= 20
+
+
+@pytest.mark.anyio
+async def test_before_any_round_trip_the_default_pace_keeps_to_20_in_a_window_widened_by_the_prior_jitter():
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    starts = await acquire_many(limiter, 100)
+    assert max_in_any_window(starts, 1.0 + PRIOR_JITTER_ALLOWANCE - 1e-9) <= 20  # (the 21st goes as the 1st leaves)
+    assert min(b - a for a, b in zip(starts, starts[1:])) == pytest.approx(1 / 19.2)
 
 
 @pytest.mark.anyio

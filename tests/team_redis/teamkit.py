@@ -8,10 +8,12 @@ import contextlib
 import time
 
 from tui.api.clock import SYSTEM_CLOCK, Clock
+from tui.api.ratelimit import DEFAULT_TARGET_RATE, PRIOR_JITTER_ALLOWANCE
 from tui.core.team_redis import RedisTeam
 
-# what the limiter asks with at the default 19 req/s: its window widened by the minimum margin
-SPAN, CEILING, RATE = 1.05, 20, 19.0
+# what a limiter asks with before round trips are seen: its window widened by the prior jitter
+# allowance, at the default rate
+SPAN, CEILING, RATE = 1.0 + PRIOR_JITTER_ALLOWANCE, 20, DEFAULT_TARGET_RATE
 
 
 @contextlib.asynccontextmanager

@@ -208,7 +208,7 @@ async def test_status_bar_shows_rate_against_quota_cut_back_endpoint_and_credent
         app.poller.client.limiter.on_rate_limited()
         app.refresh_view()
         text = status_text(app)
-        assert "/20 req/s" in text and "▼cut to 9.5" in text
+        assert "/20 req/s" in text and "▼cut to 9.6" in text  # (half the default 19.2)
         assert "ap-guangzhou @ vclm.tencentcloudapi.com" in text
         assert "AKID…0000 from the test" in text
         assert DEFAULT_SECRET_KEY not in text

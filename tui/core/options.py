@@ -37,7 +37,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, subcommand: bool = Fa
     group.add_argument("--region", help="region of the jobs (default: TENCENTCLOUD_REGION, tccli profile, config, ap-guangzhou)")
     group.add_argument("--endpoint", help="API URL override, e.g. http://127.0.0.1:8080 for the simulator")
     group.add_argument("--profile", help="tccli profile for credentials and region (default: default)")
-    group.add_argument("--rate", type=str, help="requests per second to aim for, at most 20 (default 19)")
+    group.add_argument("--rate", type=str, help="requests per second to aim for, at most 20 (default 19.2)")
     group.add_argument("--config", type=Path, help=f"config file (default: {paths.config_path()})")
     group.add_argument("--watchlist", type=Path, help=f"watchlist file (default: {paths.watchlist_path()})")
     group.add_argument("--timeout", type=float, help="read timeout of one request in seconds (for `check --wait`: the overall deadline)")
