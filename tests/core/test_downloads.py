@@ -814,3 +814,48 @@ async def test_a_write_that_fails_stops_the_ones_after_it_and_the_part_stays_a_p
     assert calls == [0, 1], "the batch after the failed one is not written"
     assert (tmp_path / "x.part").read_bytes() == b"a" * 10
     assert writer.hashed == -1  # (hashed again from the part if resumed)
+
+
+async def test_over_loopback_a_download_reads_its_socket_in_large_pieces(tmp_path, monkeypatch):
+    # (httpcore asks for 64 KiB a read; a download asks for up to READ_BYTES, which costs the loop
+    # a quarter of the reads and anyio's copies of what each cut leaves: see tui/core/download_http.py)
+    import httpcore
+
+    from tui.core import download_http
+    from tui.simulator.server import serve
+
+    asked: list[int] = []
+
+    class Recording(httpcore.AsyncNetworkStream):
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def read(self, max_bytes, timeout=None):
+            asked.append(max_bytes)
+            return await self.inner.read(max_bytes, timeout)
+
+        async def write(self, buffer, timeout=None):
+            await self.inner.write(buffer, timeout)
+
+        async def aclose(self):
+            await self.inner.aclose()
+
+        def get_extra_info(self, info):
+            return self.inner.get_extra_info(info)
+
+    real_connect = httpcore.AnyIOBackend.connect_tcp
+
+    async def connect_tcp(self, *args, **kwargs):
+        return Recording(await real_connect(self, *args, **kwargs))
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    size = 3 * 1024 * 1024
+    rig = Rig(tmp_path, transport=None)  # the manager's own transport, to the loopback server
+    async with serve(rig.sim, serve_results=True):
+        job_id = rig.sim.create_job(fate=JOB_SUCCESS, init_seconds=0, run_seconds=0)
+        rig.sim.results.set_size(job_id, size)
+        rig.poller.add(job_id)
+        await rig.poller.poll_job(job_id)
+        await rig.download((job_id, rig.poller.records[job_id].result_video_url))
+    assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
+    assert asked and min(asked) >= download_http.READ_BYTES

@@ -612,8 +612,10 @@ class DownloadManager:
         try:
             import httpx
 
+            from tui.core.download_http import download_transport
+
             self._client = httpx.AsyncClient(
-                transport=self.transport, follow_redirects=False, trust_env=False,
+                transport=self.transport or download_transport(), follow_redirects=False, trust_env=False,
                 timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
                 headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
             while not self._closed:
