@@ -42,7 +42,7 @@ SETUP = """Setup: the simulator runs in a process of its own on loopback, with a
 per sliding 1 s per SecretId, counted when a request arrives; injected latency is a fixed part plus a
 uniform jitter, both applied before the arrival is counted: "50 ± 20 ms" is 30 ms + U(0, 40 ms),
 "300 ± 100 ms" is 200 ms + U(0, 200 ms). Ours: Poller(min_interval=0, max_in_flight=32) over VclmClient
-at the default rate (19 req/s). SDK: tencentcloud-sdk-python-common CommonClient, http, keep-alive, one
+at the default rate (19.2 req/s). SDK: tencentcloud-sdk-python-common CommonClient, http, keep-alive, one
 call after another. Every figure is taken at the simulator unless it says otherwise."""
 
 

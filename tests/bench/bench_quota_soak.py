@@ -8,7 +8,7 @@ On loopback a round trip takes well under a millisecond, so nothing the network 
 requests out: the quota (20 per sliding second per SecretId, counted at arrival) holds only if
 the client never lets 21 requests reach the server within a second. The simulator runs in a
 process of its own (tests/bench/simproc.py); `check -` reads as many ids as it can ask about in
-the time given at the default 19 req/s, through the real CLI path. Reported, from the server's
+the time given at the default pace, through the real CLI path. Reported, from the server's
 side: requests, RequestLimitExceeded answers, the busiest sliding second, and requests per
 second on the wire. The goal: 0 refusals, 20 or fewer in any second, 18 req/s or better.
 Not collected by pytest (tests/bench is excluded).

@@ -11,7 +11,7 @@ One watchlist of N jobs is written the way the product writes it (`WatchlistStor
 2. the monitor (`create_app` with the file's store, no credentials, so nothing is polled), on a
    driver that encodes every frame as for a terminal and drops it: time to the first frame that
    shows rows, and RSS once it settles;
-3. the monitor polling all N jobs at the default 19 req/s against the simulator for `--seconds`:
+3. the monitor polling all N jobs at the default pace against the simulator for `--seconds`:
    how late a 5 ms sleeper on the event loop wakes, the gaps between frames written, how soon a key
    press is echoed by a frame, and the loop time spent in persistence, summed per wall-clock second.
 Every step is capped (`--step-timeout`): a step that does not finish is reported "over N s".
@@ -456,7 +456,7 @@ def big_watchlist(jobs: int = JOBS, seconds: float = SECONDS, *, step_timeout: f
             say(f"watchlist written in {wrote:.1f} s ({path.stat().st_size / 1e6:.1f} MB)")
             return [_first_paints(path, jobs, home, step_timeout, say)]
     shell = Section(f"Big watchlist: shell commands on {jobs:,} jobs (wall clock, {RUNS} runs, min / median)")
-    poll = Section(f"Big watchlist: the monitor polling {jobs:,} jobs at 19 req/s for {seconds:g} s")
+    poll = Section(f"Big watchlist: the monitor polling {jobs:,} jobs at the default pace for {seconds:g} s")
     say(f"simulator with {jobs:,} running jobs...")
     with tempfile.TemporaryDirectory() as tmp, SimProcess(running=jobs + 2 * RUNS, no_log=True) as sim:
         home = Path(tmp) / "home"

@@ -1,4 +1,4 @@
-"""The soak: the real monitor left polling 300 running jobs at 19 req/s, watched for growth and CPU.
+"""The soak: the real monitor left polling 300 running jobs at the default pace, watched for growth and CPU.
 
 `PYTHONPATH=. python -m tests.bench --only soak [--minutes 60] [--trace] [--profile]`, or alone:
 `PYTHONPATH=. python -m tests.bench.soak [--minutes 60] [--trace] [--profile]`.

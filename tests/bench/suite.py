@@ -215,7 +215,7 @@ def freshness(active: int, seconds: float, *, finishing: int, finished: int) -> 
     seen_finishing = sum(1 for j in sim.finishing if j in terminal_at)
     p50, p95, top = pct(gaps, 50), pct(gaps, 95), max(gaps) if gaps else float("nan")
     section.rows += [
-        Row("ideal interval N ÷ 19 req/s", f"{ideal:.2f} s"),
+        Row(f"ideal interval N ÷ {TARGET_RATE:g} req/s", f"{ideal:.2f} s"),
         Row("interval between two polls of a job, p50", f"{p50:.2f} s ({p50 / ideal:.3f}×)"),
         Row("interval, p95", f"{p95:.2f} s ({p95 / ideal:.3f}×)"),
         Row("interval, max", f"{top:.2f} s ({top / ideal:.3f}×)", target="≤ 1.1 × ideal",
