@@ -782,8 +782,7 @@ async def test_the_loop_hands_batches_to_the_part_s_writer_and_waits_only_when_m
         await writer.settle()
     finally:
         gate.set()
-        writer.close()
-        os.close(fd)
+        writer.close()  # (the descriptor too)
     assert (tmp_path / "x.part").read_bytes() == b"a" * 10 + b"b" * 10 + b"c" * 10
     assert writer.hashed == 30 and writer.hasher.hexdigest() == hashlib.sha256(b"a" * 10 + b"b" * 10 + b"c" * 10).hexdigest()
 
@@ -809,8 +808,7 @@ async def test_a_write_that_fails_stops_the_ones_after_it_and_the_part_stays_a_p
         with pytest.raises(OSError, match="No space"):
             await writer.settle()
     finally:
-        writer.close()
-        os.close(fd)
+        writer.close()  # (the descriptor too)
     assert calls == [0, 1], "the batch after the failed one is not written"
     assert (tmp_path / "x.part").read_bytes() == b"a" * 10
     assert writer.hashed == -1  # (hashed again from the part if resumed)
@@ -859,3 +857,83 @@ async def test_over_loopback_a_download_reads_its_socket_in_large_pieces(tmp_pat
         await rig.download((job_id, rig.poller.records[job_id].result_video_url))
     assert (rig.directory / f"{job_id}.mp4").read_bytes() == rig.content(job_id)
     assert asked and min(asked) >= download_http.READ_BYTES
+
+
+async def test_a_download_stopped_while_the_disk_is_behind_leaves_a_part_that_resumes_to_the_right_file(tmp_path, monkeypatch):
+    # The loop waits for the writer thread once two batches are unwritten; quitting then cancels
+    # that wait. The batch it had handed over must not be handed over again (the part would hold
+    # it twice, and a resume would splice from the wrong place: a whole file of the wrong bytes).
+    import threading
+
+    from tui.core import downloads
+
+    disk = threading.Event()  # a slow disk: nothing is written until it is set
+    writes: list[int] = []
+    real = downloads._write_all
+
+    def slow(fd, chunks, hasher):
+        writes.append(len(writes))
+        disk.wait()
+        real(fd, chunks, hasher)
+
+    monkeypatch.setattr(downloads, "_write_all", slow)
+    rig = Rig(tmp_path)
+    job_id, url = await rig.finished_job(6 * 1024 * 1024)
+    runner = asyncio.create_task(rig.manager.run())
+    rig.manager.request(job_id, url)
+    for _ in range(2000):  # until the loop waits on the writer (three batches handed over, one in the thread)
+        await asyncio.sleep(0)
+        state = rig.manager.state(job_id)
+        if writes and state is not None and state.received >= 3 * downloads.WRITE_BUFFER:
+            break
+    assert writes, "the writer thread has the first batch"
+    closing = asyncio.create_task(rig.manager.close())  # quitting
+    for _ in range(20):
+        await asyncio.sleep(0)
+    disk.set()
+    await closing
+    await runner
+    monkeypatch.setattr(downloads, "_write_all", real)
+    data = rig.content(job_id)
+    [part] = [p for p in rig.directory.iterdir() if p.name.endswith(".part")]
+    kept = part.read_bytes()
+    assert 0 < len(kept) < len(data) and kept == data[:len(kept)], "the part is a prefix of the file"
+    rig.manager = rig.make_manager()
+    await rig.download((job_id, url))
+    assert (rig.directory / f"{job_id}.mp4").read_bytes() == data
+    assert rig.manager.state(job_id).sha256 == hashlib.sha256(data).hexdigest()
+
+
+async def test_a_writer_cancelled_twice_still_waits_for_every_write_it_handed_over(tmp_path, monkeypatch):
+    # (its descriptor is closed after them; a write after it would go to whatever file took the number)
+    import threading
+
+    from tui.core import downloads
+
+    disk = threading.Event()
+    real = downloads._write_all
+
+    def slow(fd, chunks, hasher):
+        disk.wait()
+        real(fd, chunks, hasher)
+
+    monkeypatch.setattr(downloads, "_write_all", slow)
+    fd = os.open(tmp_path / "x.part", os.O_WRONLY | os.O_CREAT, 0o644)
+    writer = PartWriter(fd, hashlib.sha256(), 0)
+    for batch in (b"a" * 10, b"b" * 10):
+        await writer.put([batch])
+    settling = asyncio.ensure_future(writer.settle())
+    await asyncio.sleep(0)
+    settling.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    settling.cancel()  # (a second Ctrl-C)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not settling.done(), "it waits for the thread, through both cancels"
+    disk.set()
+    with pytest.raises(asyncio.CancelledError):
+        await settling
+    writer.close()
+    assert writer.hashed == 20
+    assert (tmp_path / "x.part").read_bytes() == b"a" * 10 + b"b" * 10

@@ -60,8 +60,8 @@ async def test_a_server_unreachable_at_start_is_a_fallback_at_a_quarter_of_the_q
 
 
 async def test_members_that_start_while_the_server_is_down_keep_to_a_quarter_each_until_a_count_is_known(valkey):
-    # none of the three has ever seen how many they are: each keeps to 19 / 4 (not 19 / 2, which
-    # three would take to 28.5 together); as soon as a count is known, the share follows it
+    # none of the three has ever seen how many they are: each keeps to 19.2 / 4 (not 19.2 / 2, which
+    # three would take to 28.8 together); as soon as a count is known, the share follows it
     clock = FakeClock()
     valkey.kill()
     teams = [RedisTeam(valkey.url, "0123456789abcdef", clock=clock, member=f"m{i}") for i in range(3)]

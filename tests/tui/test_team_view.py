@@ -61,7 +61,7 @@ async def test_a_team_file_that_cannot_be_used_has_a_banner_saying_why_and_at_wh
         status = str(app.screen.query_one(StatusBar).render())
     assert app.poller.records[job].poll_count >= 1
     assert title == "Team mode: polling alone"
-    assert str(broken) in detail and "keeping to 4.8 req/s" in detail  # (19 ÷ 4: it never saw how many share the quota)
+    assert str(broken) in detail and "keeping to 4.8 req/s" in detail  # (19.2 ÷ 4: it never saw how many share the quota)
     assert "alone 4.8 req/s" in status
 
 

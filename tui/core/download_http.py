@@ -9,7 +9,10 @@ asked for up to READ_BYTES, each read takes whatever has arrived. On loopback (2
 download from 0.89-0.95 of a plain httpx stream fsynced at the end to 1.00-1.10. Nothing else changes: same TLS context (certifi, as httpx),
 same pool limits, no proxy from the environment (as the download client always had).
 
-Only downloads use it; the API client keeps httpx's transport as it is (its answers are small).
+Over TLS (every download that is not to loopback) this changes nothing: a TLS read returns one
+record, 16 KiB at most, whatever is asked. What it serves is plain HTTP on loopback: the
+simulator, the demo, a store on this machine, and the benchmark the issue set (loopback, against
+a plain httpx stream). Only downloads use it; the API client keeps httpx's transport as it is.
 """
 
 from __future__ import annotations

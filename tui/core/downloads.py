@@ -395,18 +395,30 @@ class PartWriter:
         await self.put([], ahead=0)
 
     async def _wait_all(self) -> None:
-        """After a cancel or a failure: every write handed over ends before the caller goes on (the
-        descriptor is not closed under the thread); `hashed` is where the last good one ended."""
+        """After a cancel or a failure: every write handed over ends before the caller goes on,
+        however often the caller is cancelled meanwhile (then it is cancelled once they have);
+        `hashed` is where the last good one ended."""
+        cancelled = False
         for future, end in self._writes:
-            with contextlib.suppress(Exception):
-                await future
-            if not future.done() or future.cancelled() or future.exception() is not None:
+            while not future.done():
+                try:
+                    await asyncio.shield(future)
+                except asyncio.CancelledError:
+                    cancelled = cancelled or not future.done()  # (the thread is still writing: waited for)
+                except Exception:  # noqa: BLE001 - seen below
+                    break
+            if future.cancelled() or future.exception() is not None:
                 self.hashed = -1
             elif self.hashed >= 0:
                 self.hashed = end
         self._writes.clear()
+        if cancelled:
+            raise asyncio.CancelledError
 
     def close(self) -> None:
+        """The descriptor is closed by the thread, after every write handed to it: never under a
+        write, nor while one is queued (a descriptor number reused at once would take its bytes)."""
+        self._thread.submit(os.close, self.fd)
         self._thread.shutdown(wait=False)
 
 
@@ -968,16 +980,16 @@ class Transfer:
             self.hasher = (await asyncio.to_thread(_hash_file, part, start)) if start else hashlib.sha256()
             self.hashed = start
         flags = os.O_WRONLY | os.O_CREAT | _NOFOLLOW | (0 if start else os.O_TRUNC)
-        fd = os.open(part, flags, 0o644)
+        writer = PartWriter(os.open(part, flags, 0o644), self.hasher, self.hashed)  # (it closes the descriptor)
+        fd = writer.fd
         received, total = start, info.total
         self.received, self.total = received, total
-        self.report(self.job_id, phase="running", received=received, total=total, path=str(part), error="",
-                    resumes=self.resumes, restarts=self.restarts)
         began = received
         pending: list[bytes] = []  # the chunks gathered since the last batch was handed over
         gathered = 0
-        writer = PartWriter(fd, self.hasher, self.hashed)
         try:
+            self.report(self.job_id, phase="running", received=received, total=total, path=str(part), error="",
+                        resumes=self.resumes, restarts=self.restarts)
             os.ftruncate(fd, start)
             os.lseek(fd, start, os.SEEK_SET)
             try:
@@ -989,8 +1001,9 @@ class Transfer:
                     received += len(chunk)
                     self.received = received
                     if gathered >= WRITE_BUFFER:
-                        await writer.put(pending)  # (written while more comes)
-                        pending, gathered = [], 0
+                        # (handed over before the wait: a cancel during it must not hand it over again)
+                        batch, pending, gathered = pending, [], 0
+                        await writer.put(batch)  # (written while more comes)
                     self.on_bytes(self.job_id, received)
             except httpx.TransportError as error:
                 await writer.put(pending, ahead=0)
@@ -1012,8 +1025,7 @@ class Transfer:
             await asyncio.to_thread(os.fsync, fd)
         finally:
             self.hashed = writer.hashed
-            writer.close()
-            os.close(fd)
+            writer.close()  # (and the descriptor with it)
         await self._finish(replace(info, total=received), received)
 
     async def _finish(self, info: PartInfo, size: int) -> None:

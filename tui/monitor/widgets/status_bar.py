@@ -134,7 +134,7 @@ def _downloads(totals: DownloadTotals | None, palette: StatePalette) -> list[Par
              _text(SEP, (f"⇣{totals.active}", style), f" {percent.replace(' ', '')}" if percent else "")]
     return [Part(forms, 6)]
 def _team(team: TeamStatus | None, palette: StatePalette) -> list[Part]:
-    """The quota's sharing, after this process's rate: `local ×2 · 19.0/20 req/s all` (the
+    """The quota's sharing, after this process's rate: `local ×2 · 19.2/20 req/s all` (the
     processes lately seen, and their combined rate); nothing when alone or solo; in fallback,
     the share this process keeps to (the banner says why)."""
     if team is None or team.mode == "solo":
