@@ -176,3 +176,23 @@ async def test_a_late_round_trip_moves_the_start_in_the_gate_s_window_too():
     late_one = await limiter.acquire()
     limiter.observe_round_trip(late_one, 0.310, granted=True)  # 300 ms slower than the quickest
     assert gate.moves == [(late_one, pytest.approx(0.300 - MIN_WINDOW_MARGIN))]  # (beyond what the margin covered)
+
+
+@pytest.mark.anyio
+async def test_a_start_a_late_round_trip_put_off_does_not_move_the_pacing_grid_later():
+    # A round trip 10 ms slower than the margin allows moves its start 10 ms later in the window,
+    # so the 20th start after it waits past its slot; the ones after that are back on the grid.
+    # (Were the grid moved to the put-off start, each such delay would be lost for good: at the
+    # default pace only 1.7 ms of the window are spare.)
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    for _ in range(199):
+        limiter.observe_latency(0.05)  # steady round trips: the margin is MIN_WINDOW_MARGIN (one slow one is trimmed)
+    first = await limiter.acquire()
+    starts = [first, await limiter.acquire()]
+    limiter.observe_round_trip(starts[1], 0.05 + MIN_WINDOW_MARGIN + 0.010, granted=True)
+    for _ in range(21):
+        starts.append(await limiter.acquire())
+    rate = DEFAULT_TARGET_RATE
+    assert starts[21] == pytest.approx(starts[1] + 0.010 + 1.0 + MIN_WINDOW_MARGIN)  # put off
+    assert starts[22] == pytest.approx(first + 22 / rate)  # and the next is on the grid again
