@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import re
+import threading
 from pathlib import Path
 
 import httpx
@@ -753,23 +754,30 @@ async def test_the_file_s_bytes_are_written_off_the_event_loop_s_thread(tmp_path
     assert writers and loop_thread not in writers
 
 
-async def test_the_loop_hands_batches_to_the_part_s_writer_and_waits_only_when_more_than_two_are_unwritten(tmp_path, monkeypatch):
-    # (a batch is received while the ones before it are hashed and written: the loop does not stop
-    # reading for each write to end, and memory stays bounded by the batches handed over)
-    import threading
-
+def held_writes(monkeypatch) -> tuple[threading.Event, list[int]]:
+    """The part writer's writes held until the event is set (a slow disk); the list counts those begun."""
     from tui.core import downloads
 
-    gate = threading.Event()
-    real = downloads._write_all
+    disk, begun, real = threading.Event(), [], downloads._write_all
 
     def held(fd, chunks, hasher):
-        gate.wait()
+        begun.append(len(begun))
+        disk.wait()
         real(fd, chunks, hasher)
 
     monkeypatch.setattr(downloads, "_write_all", held)
-    fd = os.open(tmp_path / "x.part", os.O_WRONLY | os.O_CREAT, 0o644)
-    writer = PartWriter(fd, hashlib.sha256(), 0)
+    return disk, begun
+
+
+def part_writer(tmp_path: Path) -> PartWriter:
+    return PartWriter(os.open(tmp_path / "x.part", os.O_WRONLY | os.O_CREAT, 0o644), hashlib.sha256(), 0)
+
+
+async def test_the_loop_hands_batches_to_the_part_s_writer_and_waits_only_when_more_than_two_are_unwritten(tmp_path, monkeypatch):
+    # (a batch is received while the ones before it are hashed and written: the loop does not stop
+    # reading for each write to end, and memory stays bounded by the batches handed over)
+    gate, _ = held_writes(monkeypatch)
+    writer = part_writer(tmp_path)
     try:
         await writer.put([b"a" * 10])
         await writer.put([b"b" * 10])  # two unwritten: the loop goes on
@@ -800,8 +808,7 @@ async def test_a_write_that_fails_stops_the_ones_after_it_and_the_part_stays_a_p
         real(fd, chunks, hasher)
 
     monkeypatch.setattr(downloads, "_write_all", full_disk_on_the_second)
-    fd = os.open(tmp_path / "x.part", os.O_WRONLY | os.O_CREAT, 0o644)
-    writer = PartWriter(fd, hashlib.sha256(), 0)
+    writer = part_writer(tmp_path)
     try:
         for batch in (b"a" * 10, b"b" * 10, b"c" * 10):
             await writer.put([batch])
@@ -863,20 +870,9 @@ async def test_a_download_stopped_while_the_disk_is_behind_leaves_a_part_that_re
     # The loop waits for the writer thread once two batches are unwritten; quitting then cancels
     # that wait. The batch it had handed over must not be handed over again (the part would hold
     # it twice, and a resume would splice from the wrong place: a whole file of the wrong bytes).
-    import threading
-
     from tui.core import downloads
 
-    disk = threading.Event()  # a slow disk: nothing is written until it is set
-    writes: list[int] = []
-    real = downloads._write_all
-
-    def slow(fd, chunks, hasher):
-        writes.append(len(writes))
-        disk.wait()
-        real(fd, chunks, hasher)
-
-    monkeypatch.setattr(downloads, "_write_all", slow)
+    disk, writes = held_writes(monkeypatch)  # a slow disk: nothing is written until it is set
     rig = Rig(tmp_path)
     job_id, url = await rig.finished_job(6 * 1024 * 1024)
     runner = asyncio.create_task(rig.manager.run())
@@ -893,7 +889,6 @@ async def test_a_download_stopped_while_the_disk_is_behind_leaves_a_part_that_re
     disk.set()
     await closing
     await runner
-    monkeypatch.setattr(downloads, "_write_all", real)
     data = rig.content(job_id)
     [part] = [p for p in rig.directory.iterdir() if p.name.endswith(".part")]
     kept = part.read_bytes()
@@ -906,20 +901,8 @@ async def test_a_download_stopped_while_the_disk_is_behind_leaves_a_part_that_re
 
 async def test_a_writer_cancelled_twice_still_waits_for_every_write_it_handed_over(tmp_path, monkeypatch):
     # (its descriptor is closed after them; a write after it would go to whatever file took the number)
-    import threading
-
-    from tui.core import downloads
-
-    disk = threading.Event()
-    real = downloads._write_all
-
-    def slow(fd, chunks, hasher):
-        disk.wait()
-        real(fd, chunks, hasher)
-
-    monkeypatch.setattr(downloads, "_write_all", slow)
-    fd = os.open(tmp_path / "x.part", os.O_WRONLY | os.O_CREAT, 0o644)
-    writer = PartWriter(fd, hashlib.sha256(), 0)
+    disk, _ = held_writes(monkeypatch)
+    writer = part_writer(tmp_path)
     for batch in (b"a" * 10, b"b" * 10):
         await writer.put([batch])
     settling = asyncio.ensure_future(writer.settle())
