@@ -42,6 +42,15 @@ class AskLog(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
+def watching(clients, teams, jobs: list[str]) -> list[Poller]:
+    """A poller per member, each client with its team, every one watching all of `jobs`."""
+    pollers = [Poller(c, clock=SYSTEM_CLOCK, min_interval=MIN_INTERVAL, team=t) for c, t in zip(clients, teams)]
+    for poller in pollers:
+        for job in jobs:
+            poller.add(job)
+    return pollers
+
+
 async def run_for(pollers: list[Poller], seconds: float) -> float:
     start = SYSTEM_CLOCK.monotonic()
     await asyncio.gather(*(poller.run(deadline=start + seconds) for poller in pollers))
@@ -54,10 +63,7 @@ async def test_two_pollers_on_one_server_poll_each_job_once_per_min_interval_and
     log = AskLog(sim)
     async with members(valkey.url, account=ACCOUNT) as (teams, _):
         clients = [make_client(sim, SYSTEM_CLOCK, transport=log) for _ in teams]
-        pollers = [Poller(c, clock=SYSTEM_CLOCK, min_interval=MIN_INTERVAL, team=t) for c, t in zip(clients, teams)]
-        for poller in pollers:
-            for job in jobs:
-                poller.add(job)
+        pollers = watching(clients, teams, jobs)
         async with clients[0], clients[1]:
             run = await run_for(pollers, 3.5)
     for job in jobs:
@@ -73,10 +79,7 @@ async def test_pollers_keep_polling_every_job_through_a_server_that_dies_and_com
     jobs = [sim.create_job(init_seconds=0.0, run_seconds=3600.0) for _ in range(4)]
     async with members(valkey.url, account=ACCOUNT) as (teams, _):
         clients = [make_client(sim, SYSTEM_CLOCK) for _ in teams]
-        pollers = [Poller(c, clock=SYSTEM_CLOCK, min_interval=MIN_INTERVAL, team=t) for c, t in zip(clients, teams)]
-        for poller in pollers:
-            for job in jobs:
-                poller.add(job)
+        pollers = watching(clients, teams, jobs)
         async with clients[0], clients[1]:
             await run_for(pollers, 1.5)
             valkey.kill()
@@ -107,10 +110,7 @@ async def test_no_secret_key_token_or_password_reaches_the_server(valkey_with_pa
         account = account_key("http://127.0.0.1:9", secret_id)
         async with members(valkey_with_password.url, account=account) as (teams, _):
             clients = [make_client(sim, SYSTEM_CLOCK, credentials=credentials) for _ in teams]
-            pollers = [Poller(c, clock=SYSTEM_CLOCK, min_interval=MIN_INTERVAL, team=t) for c, t in zip(clients, teams)]
-            for poller in pollers:
-                for job in jobs:
-                    poller.add(job)
+            pollers = watching(clients, teams, jobs)
             async with clients[0], clients[1]:
                 await run_for(pollers, 2.5)
             assert all(poller.records[job].status_code == "JobRunning" for poller in pollers for job in jobs)
