@@ -158,6 +158,16 @@ async def test_the_background_probe_rejoins_without_being_asked(valkey):
         assert a.status().mode == "shared"
 
 
+async def rejoined_with_live_connections(team: RedisTeam) -> None:
+    """After the server came back: the team rejoins at its next check, and what comes next (claims
+    at once, over the pool's several connections) finds no dead connection."""
+    await team.check_now()
+    assert team.status().mode == "shared"
+    claims = await asyncio.gather(*(team.claim(f"vclm-job-{i}", 30.0) for i in range(8)))
+    assert all(claim.granted for claim in claims)
+    assert team.status().mode == "shared", team.status().problem
+
+
 async def test_a_rejoin_writes_the_members_recent_starts_into_the_servers_window(valkey):
     clock = FakeClock()
     async with members(valkey.url, 1, clock=clock) as ((a,), _):
@@ -165,12 +175,7 @@ async def test_a_rejoin_writes_the_members_recent_starts_into_the_servers_window
         starts = await local_starts(a, clock, 3.0)  # a window's quiet, then its share
         recent = [s for s in starts if s > clock.monotonic() - 2.0]
         valkey.start()
-        await a.check_now()
-        assert a.status().mode == "shared"
-        # and what comes next finds no dead connection either
-        claims = await asyncio.gather(*(a.claim(f"vclm-job-{i}", 30.0) for i in range(8)))
-        assert all(claim.granted for claim in claims)
-        assert a.status().mode == "shared", a.status().problem
+        await rejoined_with_live_connections(a)
         with valkey.client() as admin:
             (window,) = [key for key in admin.scan_iter("*") if key.endswith(":window")]
             assert admin.zcard(window) == len(recent) > 0
@@ -240,12 +245,7 @@ async def test_one_probe_rejoins_however_many_connections_died_with_the_server(v
         await a.check_now()
         assert a.status().mode == "fallback"
         valkey.start()
-        await a.check_now()
-        assert a.status().mode == "shared"
-        # and what comes next finds no dead connection either
-        claims = await asyncio.gather(*(a.claim(f"vclm-job-{i}", 30.0) for i in range(8)))
-        assert all(claim.granted for claim in claims)
-        assert a.status().mode == "shared", a.status().problem
+        await rejoined_with_live_connections(a)
 
 
 async def test_the_first_member_back_keeps_its_share_until_the_others_are_back(valkey):
