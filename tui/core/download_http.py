@@ -6,8 +6,9 @@ once, which anyio then cuts into 64 KiB pieces, copying what is left each time. 
 one long body, and its loop is the bottleneck on a small machine (the loop that also polls):
 asked for up to READ_BYTES, each read takes whatever has arrived. On loopback (200 MB, 2 cores,
 `python -m tests.bench.downloads --only throughput --rounds 9`, three runs each), that took a
-download from 0.89-0.95 of a plain httpx stream fsynced at the end to 1.00-1.10. Nothing else changes: same TLS context (certifi, as httpx),
-same pool limits, no proxy from the environment (as the download client always had).
+download from 0.89-0.95 of a plain httpx stream fsynced at the end to 1.00-1.10. Nothing else
+changes: the same TLS context (certifi, as httpx), the same pool limits, no proxy from the
+environment (as the download client always had).
 
 Over TLS (every download that is not to loopback) this changes nothing: a TLS read returns one
 record, 16 KiB at most, whatever is asked. What it serves is plain HTTP on loopback: the

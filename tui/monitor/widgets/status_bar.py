@@ -133,6 +133,8 @@ def _downloads(totals: DownloadTotals | None, palette: StatePalette) -> list[Par
              _text(SEP, (f"⇣ {totals.active}", style), tail),
              _text(SEP, (f"⇣{totals.active}", style), f" {percent.replace(' ', '')}" if percent else "")]
     return [Part(forms, 6)]
+
+
 def _team(team: TeamStatus | None, palette: StatePalette) -> list[Part]:
     """The quota's sharing, after this process's rate: `local ×2 · 19.2/20 req/s all` (the
     processes lately seen, and their combined rate); nothing when alone or solo; in fallback,
