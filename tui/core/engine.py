@@ -103,6 +103,8 @@ async def poll_for_url(poller: Poller, job_id: str) -> str | None:
     if failed and failed[-1].code != TASK_NOT_EXIST:
         raise failed[-1]
     return None if failed else (record.result_video_url or None)
+
+
 Entry = tuple[int, float, int, str]  # (class, due (monotonic), sequence, job id): the heap's order
 
 
